@@ -80,8 +80,8 @@ def runtime_of(nb: dict) -> float | None:
     return nb.get("metadata", {}).get("embedlab", {}).get("runtime_s")
 
 
-def write_runtimes_page() -> str:
-    """Regenerate ``book/runtimes.md`` from the run times stored in each chapter's metadata."""
+def runtimes_page() -> str:
+    """The text of ``book/runtimes.md``, built from the run times stored in each chapter."""
     rows = []
     total = 0.0
     for path in chapter_paths():
@@ -106,6 +106,12 @@ def write_runtimes_page() -> str:
         + "\n".join(rows)
         + f"\n\nAll chapters together: {total:.0f} s.\n"
     )
+    return page
+
+
+def write_runtimes_page() -> str:
+    """Regenerate ``book/runtimes.md`` from the run times stored in each chapter's metadata."""
+    page = runtimes_page()
     RUNTIMES_PAGE.write_text(page, encoding="utf-8")
     return page
 

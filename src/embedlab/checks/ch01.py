@@ -1,0 +1,71 @@
+"""Hidden cases for chapter 1's automatically checked exercises."""
+
+from __future__ import annotations
+
+import torch
+
+from embedlab.exercises import Case, Exercise
+
+
+def _one_hot_lookup(ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Reference: ids (...,) int64, weight (V, d) -> (..., d), via a one-hot matrix product."""
+    one_hot = torch.nn.functional.one_hot(ids, num_classes=weight.shape[0]).to(weight.dtype)
+    return one_hot @ weight
+
+
+def _lookup_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(101)
+    cases = []
+    for shape, V, d in [((5,), 7, 3), ((2, 4), 11, 5), ((1,), 1, 2), ((3, 2, 2), 20, 8)]:
+        ids = torch.randint(0, V, shape, generator=g)
+        cases.append(Case((ids, torch.randn(V, d, generator=g, dtype=torch.float64)), label=f"ids {tuple(shape)}, V={V}, d={d}"))
+    ids = torch.tensor([0, 0, 0])
+    cases.append(Case((ids, torch.randn(4, 2, generator=g, dtype=torch.float64)), label="repeated ids"))
+    return cases
+
+
+def _row_grad_count(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Reference: how many times each row of a (V, d) table receives gradient from a lookup."""
+    return torch.bincount(ids.reshape(-1), minlength=vocab_size)
+
+
+def _row_grad_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(102)
+    return [
+        Case((torch.randint(0, 10, (6,), generator=g), 10), label="a sentence of 6 tokens"),
+        Case((torch.randint(0, 50, (4, 8), generator=g), 50), label="a batch (4, 8)"),
+        Case((torch.tensor([3, 3, 3]), 5), label="one token three times"),
+        Case((torch.tensor([0]), 1), label="a single token"),
+    ]
+
+
+def _param_count(vocab_size: int, dim: int, *, tied: bool) -> int:
+    """Reference: parameters of an embedding table plus an output layer (with bias)."""
+    out = vocab_size * dim if not tied else 0
+    return vocab_size * dim + out + vocab_size
+
+
+EXERCISES = [
+    Exercise(
+        id="ch01.one_hot_lookup",
+        reference=_one_hot_lookup,
+        cases=_lookup_cases,
+        hint="build a one-hot float matrix of shape (..., V) with torch.nn.functional.one_hot, "
+        "cast it to weight.dtype, and multiply by weight. Do not index weight directly.",
+    ),
+    Exercise(
+        id="ch01.row_grad_count",
+        reference=_row_grad_count,
+        cases=_row_grad_cases,
+        hint="the gradient of row i is the sum over the positions where ids == i; count them "
+        "(torch.bincount with minlength=vocab_size), including rows that never occur (count 0).",
+    ),
+    Exercise(
+        id="ch01.param_count",
+        reference=_param_count,
+        cases=lambda: [Case((50_000, 300), {"tied": False}), Case((50_000, 300), {"tied": True}),
+                       Case((65, 384), {"tied": False}), Case((1, 1), {"tied": True})],
+        hint="an embedding table has V·d weights; an untied output layer has another V·d plus V biases; "
+        "tying shares the V·d weights but keeps the V biases.",
+    ),
+]

@@ -1,0 +1,62 @@
+"""embedlab.utils: seeding, device choice, timer."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from embedlab.utils import Timer, describe_environment, get_device, seed_everything
+
+
+def _draw():
+    return random.random(), np.random.rand(), torch.rand(1).item()
+
+
+def test_seed_everything_covers_python_numpy_torch():
+    seed_everything(123)
+    first = _draw()
+    seed_everything(123)
+    assert _draw() == first
+    seed_everything(124)
+    assert _draw() != first
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", None, True])
+def test_seed_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="non-negative integer"):
+        seed_everything(bad)
+
+
+def test_get_device_defaults_and_overrides(monkeypatch):
+    monkeypatch.delenv("EMBEDLAB_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert get_device().type == expected
+    assert get_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("EMBEDLAB_DEVICE", "cpu")
+    assert get_device().type == "cpu"
+
+
+def test_get_device_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.delenv("EMBEDLAB_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert get_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert get_device().type == "mps"
+
+
+def test_get_device_errors(monkeypatch):
+    with pytest.raises(ValueError, match="unknown device"):
+        get_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="CUDA was requested"):
+        get_device("cuda")
+
+
+def test_timer_and_description():
+    with Timer() as t:
+        sum(range(10000))
+    assert t.seconds > 0
+    line = describe_environment(torch.device("cpu"))
+    assert "torch" in line and "device cpu" in line
