@@ -1,0 +1,287 @@
+"""Scaled dot-product attention written out, masks, attention entropy and a multi-head module.
+
+Taught in chapter 5 ("Attention as a soft lookup"). Chapter 6 builds its transformer on
+``torch.nn.functional.scaled_dot_product_attention``; this module is the readable version that
+the tests check against it (and against ``torch.nn.MultiheadAttention``).
+
+Shapes (the conventions of ``F.scaled_dot_product_attention``):
+
+* ``q: (..., T, d)`` queries, ``k: (..., S, d)`` keys, ``v: (..., S, dv)`` values, with the same
+  leading dimensions, usually ``(B, H)`` (batch, heads);
+* ``mask``: a **boolean** tensor broadcastable to ``(..., T, S)`` where ``True`` means *keep*
+  (query ``i`` may attend to key ``j``), as in ``F.scaled_dot_product_attention``'s ``attn_mask``.
+  Beware: ``nn.MultiheadAttention``'s boolean ``attn_mask`` and ``key_padding_mask`` use the
+  opposite convention (``True`` means *blocked*);
+* ``causal=True`` keeps key ``j`` for query ``i`` only when ``j <= i`` (top-left aligned when
+  ``T != S``, like torch's ``is_causal``); it combines with ``mask`` by logical *and*.
+
+**Fully-masked rows.** A query that may attend to no key has no distribution to normalise. We
+return all-zero weights for that row and therefore a zero output (never NaN, also in the
+backward pass). This is what ``F.scaled_dot_product_attention`` returns on the CPU in torch ≥ 2.5;
+the tests check both. Such a row sums to 0, not 1: :func:`attention_entropy` gives it entropy 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "causal_mask",
+    "padding_mask",
+    "attention_weights",
+    "scaled_dot_product_attention",
+    "attention_entropy",
+    "AttentionConfig",
+    "MultiHeadAttention",
+]
+
+
+def causal_mask(T: int, S: int | None = None, *, device: torch.device | str | None = None) -> torch.Tensor:
+    """Boolean ``(T, S)`` mask, ``True`` where key ``j <= i`` (a query sees itself and the past).
+
+    ``S`` defaults to ``T``. Top-left aligned, like ``torch.ones(T, S).tril()``, which is what
+    ``F.scaled_dot_product_attention(..., is_causal=True)`` uses.
+    """
+    S = T if S is None else S
+    for name, n in (("T", T), ("S", S)):
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril()
+
+
+def padding_mask(lengths, S: int) -> torch.Tensor:
+    """Boolean ``(B, 1, 1, S)`` mask that keeps the first ``lengths[b]`` keys of sequence ``b``.
+
+    lengths: (B,) integers in ``0..S``. The two singleton dimensions broadcast over heads and
+    queries. A length of 0 makes every row of that sequence fully masked (see the module notes).
+    """
+    lengths = torch.as_tensor(lengths)
+    if lengths.ndim != 1 or lengths.numel() == 0:
+        raise ValueError(f"lengths must be a non-empty 1-D sequence, got shape {tuple(lengths.shape)}")
+    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths must be integers, got dtype {lengths.dtype}")
+    if not isinstance(S, int) or isinstance(S, bool) or S < 1:
+        raise ValueError(f"S must be a positive integer, got {S!r}")
+    if bool((lengths < 0).any()) or bool((lengths > S).any()):
+        raise ValueError(f"lengths must lie in 0..{S}, got {lengths.tolist()}")
+    keep = torch.arange(S, device=lengths.device)[None, :] < lengths[:, None]  # (B, S)
+    return keep[:, None, None, :]
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None) -> None:
+    tensors = {"q": q, "k": k} if v is None else {"q": q, "k": k, "v": v}
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating tensor, got dtype {t.dtype}")
+        if t.ndim < 2:
+            raise ValueError(f"{name} must have shape (..., length, dim), got {tuple(t.shape)}")
+        if 0 in t.shape:
+            raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
+    if len({t.dtype for t in tensors.values()}) > 1:
+        raise ValueError("q, k and v must share a dtype, got " + ", ".join(f"{n}: {t.dtype}" for n, t in tensors.items()))
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"queries and keys must have the same dimension d: q is {tuple(q.shape)} (d={q.shape[-1]}), "
+            f"k is {tuple(k.shape)} (d={k.shape[-1]})"
+        )
+    if q.shape[:-2] != k.shape[:-2] or (v is not None and v.shape[:-2] != k.shape[:-2]):
+        shapes = ", ".join(f"{n}: {tuple(t.shape)}" for n, t in tensors.items())
+        raise ValueError(f"q, k and v must share their leading (batch, head) dimensions; got {shapes}")
+    if v is not None and v.shape[-2] != k.shape[-2]:
+        raise ValueError(
+            f"keys and values must come in pairs: k has S={k.shape[-2]} rows, v has {v.shape[-2]} "
+            f"(k: {tuple(k.shape)}, v: {tuple(v.shape)})"
+        )
+
+
+def _keep_mask(scores: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor | None:
+    """The boolean keep-mask broadcast to ``scores``' shape ``(..., T, S)``, or None if all kept."""
+    T, S = scores.shape[-2:]
+    keep = None
+    if mask is not None:
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+            got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise ValueError(
+                f"mask must be a boolean tensor (True = may attend), got {got}; "
+                "for an additive float mask add it to the scores yourself"
+            )
+        try:
+            shape = torch.broadcast_shapes(mask.shape, scores.shape)
+        except RuntimeError:
+            shape = None
+        if shape != scores.shape:
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+                f"{tuple(scores.shape)} (..., T={T}, S={S})"
+            )
+        keep = mask.to(scores.device).expand(scores.shape)
+    if causal:
+        tri = causal_mask(T, S, device=scores.device)
+        keep = tri.expand(scores.shape) if keep is None else keep & tri
+    return keep
+
+
+def attention_weights(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    causal: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """Attention weights ``softmax(q kᵀ · scale)`` over the keys, with masks applied.
+
+    q: (..., T, d), k: (..., S, d)  ->  (..., T, S); each row is a probability distribution over
+    the S keys (or all zeros for a fully-masked row). ``scale`` defaults to ``1/√d``.
+    """
+    _check_qkv(q, k, None)
+    d = q.shape[-1]
+    if scale is None:
+        scale = 1.0 / math.sqrt(d)
+    elif isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a positive finite number (default 1/sqrt(d)), got {scale!r}")
+    scores = (q @ k.transpose(-2, -1)) * scale  # (..., T, S): one similarity per (query, key)
+    keep = _keep_mask(scores, mask, causal)
+    if keep is None:
+        return scores.softmax(dim=-1)
+    any_key = keep.any(dim=-1, keepdim=True)  # (..., T, 1)
+    scores = scores.masked_fill(~keep, float("-inf"))
+    # A row with no key left would be softmax([-inf, ...]) = NaN. Give it finite scores, then zero
+    # its weights, so that neither the forward nor the backward pass ever sees a NaN.
+    scores = scores.masked_fill(~any_key, 0.0)
+    return scores.softmax(dim=-1) * any_key
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    causal: bool = False,
+    scale: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft lookup: each query's output is the weighted mean of the values, weights from the keys.
+
+    q: (..., T, d), k: (..., S, d), v: (..., S, dv)  ->  (out: (..., T, dv), weights: (..., T, S)).
+    ``out`` equals ``F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+    scale=scale)`` (torch does not accept a mask and ``is_causal`` together; we combine them).
+
+    Raises:
+        ValueError: on mismatched shapes or dtypes, an empty input, a non-boolean or
+            non-broadcastable mask, or a non-positive scale.
+    """
+    _check_qkv(q, k, v)
+    weights = attention_weights(q, k, mask, causal=causal, scale=scale)
+    return weights @ v, weights
+
+
+def attention_entropy(weights: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats of each attention row: ``-Σ_j p_j log p_j`` with ``0 log 0 = 0``.
+
+    weights: (..., S) rows of probabilities  ->  (...). Ranges from 0 (all mass on one key, or a
+    fully-masked all-zero row) to ``log S`` (uniform attention).
+    """
+    if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
+        raise ValueError("weights must be a floating tensor of shape (..., S)")
+    if weights.ndim == 0 or weights.shape[-1] == 0:
+        raise ValueError(f"weights must have shape (..., S) with S >= 1, got {tuple(weights.shape)}")
+    if bool((weights < 0).any()):
+        raise ValueError("weights must be non-negative (rows of a softmax)")
+    return -torch.special.xlogy(weights, weights).sum(dim=-1)
+
+
+@dataclass
+class AttentionConfig:
+    """Shape of a :class:`MultiHeadAttention` block."""
+
+    n_embd: int = 64  # C: model width, split evenly across heads
+    n_head: int = 4  # H
+    bias: bool = True  # biases in the QKV and output projections (nn.MultiheadAttention has them)
+
+    def __post_init__(self) -> None:
+        if self.n_embd < 1 or self.n_head < 1:
+            raise ValueError(f"n_embd and n_head must be positive, got {self.n_embd}, {self.n_head}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with one combined QKV projection and an output projection.
+
+    forward(x: (B, T, C), context: (B, S, C) | None, mask, causal) -> (y: (B, T, C),
+    weights: (B, H, T, S)). Queries come from ``x``; keys and values from ``context`` (``x`` itself
+    when omitted: self-attention). ``mask`` follows :func:`scaled_dot_product_attention` (True =
+    keep), broadcastable to ``(B, H, T, S)``; use :func:`padding_mask` for padded keys.
+
+    The parameters are laid out as in ``nn.MultiheadAttention`` (``qkv.weight`` is its
+    ``in_proj_weight``, rows ``[W_q; W_k; W_v]``), so :meth:`load_from_torch` copies one exactly.
+    """
+
+    def __init__(self, config: AttentionConfig) -> None:
+        super().__init__()
+        self.config = config
+        C = config.n_embd
+        self.n_head = config.n_head
+        self.head_dim = C // config.n_head
+        self.qkv = nn.Linear(C, 3 * C, bias=config.bias)  # [W_q; W_k; W_v] in one matrix product
+        self.proj = nn.Linear(C, C, bias=config.bias)  # mixes the heads back together
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        B, L, C = t.shape
+        return t.view(B, L, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, L, hd)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        *,
+        causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        C = self.config.n_embd
+        for name, t in (("x", x), ("context", context)):
+            if t is not None and (t.ndim != 3 or t.shape[-1] != C):
+                raise ValueError(f"{name} must have shape (B, L, C={C}), got {tuple(t.shape)}")
+        if context is None:
+            q, k, v = self.qkv(x).split(C, dim=-1)  # self-attention: one matmul gives all three
+        else:
+            if context.shape[0] != x.shape[0]:
+                raise ValueError(f"x and context batch sizes differ: {x.shape[0]} vs {context.shape[0]}")
+            w_q, w_kv = self.qkv.weight.split([C, 2 * C])
+            b_q, b_kv = (None, None) if self.qkv.bias is None else self.qkv.bias.split([C, 2 * C])
+            q = F.linear(x, w_q, b_q)
+            k, v = F.linear(context, w_kv, b_kv).split(C, dim=-1)
+        y, weights = scaled_dot_product_attention(
+            self._heads(q), self._heads(k), self._heads(v), mask, causal=causal
+        )  # y: (B, H, T, hd)
+        B, H, T, hd = y.shape
+        y = y.transpose(1, 2).reshape(B, T, C)  # concatenate the heads
+        return self.proj(y), weights
+
+    @torch.no_grad()
+    def load_from_torch(self, mha: nn.MultiheadAttention) -> "MultiHeadAttention":
+        """Copy the weights of a ``torch.nn.MultiheadAttention`` with the same shape."""
+        C = self.config.n_embd
+        if mha.embed_dim != C or mha.num_heads != self.n_head:
+            raise ValueError(
+                f"shape mismatch: this module has C={C}, H={self.n_head}; "
+                f"the torch module has C={mha.embed_dim}, H={mha.num_heads}"
+            )
+        if mha.in_proj_weight is None:
+            raise ValueError("the torch module has separate q/k/v dimensions (kdim/vdim); not supported")
+        if (mha.in_proj_bias is not None) != self.config.bias or mha.bias_k is not None:
+            raise ValueError("bias settings differ (or the torch module uses add_bias_kv)")
+        self.qkv.weight.copy_(mha.in_proj_weight)
+        self.proj.weight.copy_(mha.out_proj.weight)
+        if self.config.bias:
+            self.qkv.bias.copy_(mha.in_proj_bias)
+            self.proj.bias.copy_(mha.out_proj.bias)
+        return self
