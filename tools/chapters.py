@@ -125,6 +125,8 @@ def set_bootstrap_cells() -> None:
         if modules is None:
             raise SystemExit(f"{path.name}: the first cell is not a bootstrap cell; add one by hand first")
         first["source"] = src.splitlines(keepends=True)
+        # Colab and Binder readers need the cell; readers of the HTML book do not.
+        first.setdefault("metadata", {})["tags"] = ["remove-cell"]
         write_nb(path, nb)
         print(f"{path.name}: bootstrap cell updated")
 
