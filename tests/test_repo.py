@@ -1,0 +1,55 @@
+"""Repository promises: lower-bound pins only in the package, exact pins only for make/Binder,
+one repository URL, and CI running exactly `make test`."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import chapters as ch  # tools/chapters.py
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_package_requirements_are_lower_bounds_only():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"]) + [r for extra in project["optional-dependencies"].values() for r in extra]
+    for req in reqs:
+        assert "==" not in req and "~=" not in req, f"exact pin in pyproject.toml: {req}"
+    assert "torch>=2.2" in project["dependencies"]
+
+
+def test_environment_yml_matches_constraints_and_uses_cpu_torch():
+    env = (ROOT / "environment.yml").read_text()
+    pins = _constraints()
+    found = re.findall(r"^\s+- ([A-Za-z0-9_.-]+)==(\S+)$", env, flags=re.M)
+    assert found, "environment.yml pins nothing"
+    for name, version in found:
+        key = name.lower().replace("_", "-")
+        assert key in pins, f"{name} is pinned in environment.yml but not in constraints.txt"
+        assert pins[key] == version, f"{name}: environment.yml {version} vs constraints.txt {pins[key]}"
+    assert "whl/cpu" in env, "Binder must install a CPU-only torch"
+    torch_make = re.search(r"^TORCH_VERSION\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(), flags=re.M).group(1)
+    assert pins["torch"] == torch_make == dict(found)["torch"]
+
+
+def test_ci_runs_exactly_make_test():
+    lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert lines[-1] == "make test"
+
+
+def test_repository_url_lives_in_config_and_drives_the_bootstrap():
+    config = (ROOT / "_config.yml").read_text()
+    assert config.count(ch.repo_url()) == 1
+    assert "colab_url" in config and "binderhub_url" in config
+    assert ch.repo_url() in ch.bootstrap_source(["embedlab"])
