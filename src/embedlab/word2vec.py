@@ -1,0 +1,673 @@
+"""word2vec from counts to weights: co-occurrence, PMI, subsampling, SGNS and full-softmax skip-gram.
+
+Taught in chapter 3. The pieces, in the order the chapter uses them:
+
+* :func:`encode_sentences` turns tokenised sentences into one flat id stream (``ids: (N,)``) with
+  a sentence index per token (``sentence: (N,)``), dropping out-of-vocabulary words as gensim does.
+* :func:`cooccurrence` counts word–context pairs inside a window (the "statistical map"),
+  :func:`pmi` / :func:`ppmi` turn the counts into (positive) pointwise mutual information.
+* :func:`keep_probabilities` and :func:`noise_distribution` are word2vec's frequent-word
+  subsampling and its unigram^0.75 negative-sampling distribution.
+* :class:`SGNS` trains skip-gram with negative sampling with hand-written gradients, batched so
+  that it runs about as fast as gensim's C code on a CPU: a step takes ``streams × stream_len``
+  contiguous centre tokens, scores every centre against all its window positions at once, and
+  shares ``shared_negatives`` noise words across the whole step (each weighted so that the
+  objective stays the usual ``k`` negatives per positive pair). :func:`sgns_loss` and
+  :func:`sgns_gradients` are the per-step objective and its gradient, tested against autograd.
+* :class:`SkipGramSoftmax` is skip-gram with a full softmax and an output bias, trained with
+  :class:`embedlab.train.Trainer`; :func:`softmax_cross_entropy` is its loss written out.
+* :func:`word_pair_spearman`, :func:`analogy_accuracy` and :func:`nearest_words` evaluate vectors
+  the way gensim's ``KeyedVectors`` does (checked against it in the tests).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from embedlab.data import Vocabulary
+from embedlab.similarity import topk
+
+__all__ = [
+    "EncodedCorpus",
+    "encode_sentences",
+    "cooccurrence",
+    "pmi",
+    "ppmi",
+    "subsampled_counts",
+    "pair_values",
+    "keep_probabilities",
+    "noise_distribution",
+    "sgns_loss",
+    "sgns_gradients",
+    "SGNSConfig",
+    "SGNSStats",
+    "SGNS",
+    "skipgram_pairs",
+    "softmax_cross_entropy",
+    "SkipGramSoftmax",
+    "PairEval",
+    "word_pair_spearman",
+    "AnalogyEval",
+    "read_analogies",
+    "analogy_accuracy",
+    "nearest_words",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Corpus and counts
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class EncodedCorpus:
+    """A tokenised corpus as one flat stream of in-vocabulary ids.
+
+    ids: (N,) int64 token ids; sentence: (N,) int64 sentence index of each token (non-decreasing).
+    Windows never cross a sentence boundary. ``raw_words`` counts the tokens before
+    out-of-vocabulary words were dropped (gensim's "raw words").
+    """
+
+    ids: np.ndarray
+    sentence: np.ndarray
+    vocab: Vocabulary
+    raw_words: int
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def counts(self) -> np.ndarray:
+        """counts: (V,) how often each vocabulary word occurs in the stream."""
+        return np.bincount(self.ids, minlength=len(self.vocab)).astype(np.int64)
+
+
+def encode_sentences(sentences: Sequence[Sequence[str]], vocab: Vocabulary) -> EncodedCorpus:
+    """Map tokenised sentences to ids, dropping words outside ``vocab`` (as word2vec does).
+
+    Raises:
+        ValueError: if there are no sentences or no in-vocabulary token at all.
+    """
+    if isinstance(sentences, str) or (len(sentences) > 0 and isinstance(sentences[0], str)):
+        raise TypeError("sentences must be a sequence of token lists, e.g. [['a', 'b'], ['c']]")
+    ids: list[int] = []
+    sent: list[int] = []
+    raw = 0
+    stoi = vocab.stoi
+    for s, tokens in enumerate(sentences):
+        raw += len(tokens)
+        kept = [stoi[t] for t in tokens if t in stoi]
+        ids.extend(kept)
+        sent.extend([s] * len(kept))
+    if not ids:
+        raise ValueError("empty corpus: no sentence contains a vocabulary word")
+    return EncodedCorpus(np.asarray(ids, dtype=np.int64), np.asarray(sent, dtype=np.int64), vocab, raw)
+
+
+def _check_window(window: int) -> int:
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    return int(window)
+
+
+def cooccurrence(
+    corpus: EncodedCorpus, window: int, *, dynamic: bool = False, vocab_size: int | None = None
+) -> sp.csr_matrix:
+    """Symmetric word–context counts within ``window`` words, not crossing sentences.
+
+    Returns ``C: (V, V)`` sparse, ``C[w, c]`` = how often ``c`` occurs within ``window`` positions
+    of ``w``. With ``dynamic=True`` a pair at distance ``d`` counts ``(window - d + 1) / window``:
+    its expected count when the window is redrawn uniformly from ``1..window`` for every centre,
+    as word2vec does. ``vocab_size`` keeps only ids below it (e.g. the most frequent words).
+    """
+    window = _check_window(window)
+    if len(corpus) == 0:
+        raise ValueError("empty corpus")
+    V = len(corpus.vocab) if vocab_size is None else int(vocab_size)
+    if not 1 <= V <= len(corpus.vocab):
+        raise ValueError(f"vocab_size must be in 1..{len(corpus.vocab)}, got {vocab_size}")
+    ids, sent = corpus.ids, corpus.sentence
+    rows, cols, vals = [], [], []
+    for d in range(1, window + 1):
+        a, b = ids[:-d], ids[d:]
+        ok = (sent[:-d] == sent[d:]) & (a < V) & (b < V)
+        a, b = a[ok], b[ok]
+        weight = (window - d + 1) / window if dynamic else 1.0
+        rows += [a, b]  # both directions: b is a context of a and a of b
+        cols += [b, a]
+        vals.append(np.full(2 * a.shape[0], weight))
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    return sp.coo_matrix((v, (r, c)), shape=(V, V)).tocsr()  # tocsr sums duplicate pairs
+
+
+def pmi(
+    counts: sp.spmatrix | np.ndarray, *, alpha: float = 1.0, context_counts: np.ndarray | None = None
+) -> sp.csr_matrix:
+    """Pointwise mutual information of the observed pairs of a count matrix.
+
+    ``PMI(w, c) = log P(w, c) / (P(w) P_alpha(c))`` with ``P(w, c) = C[w, c] / |D|``,
+    ``P(w) = C[w, :].sum() / |D|`` and the context marginal raised to ``alpha`` and renormalised
+    (``alpha = 0.75`` is word2vec's noise distribution; Levy, Goldberg & Dagan, 2015).
+    The context marginal is the column sums of ``counts`` unless ``context_counts: (V,)`` is given
+    (e.g. the word counts word2vec draws its negatives from).
+
+    counts: (V, V) non-negative. Returns a sparse (V, V) matrix holding PMI at the observed
+    (non-zero) pairs only; unobserved pairs have PMI = -inf and are not stored.
+    """
+    C = sp.csr_matrix(counts, dtype=np.float64)
+    C.eliminate_zeros()
+    if C.nnz == 0:
+        raise ValueError("the count matrix is empty (no co-occurrences)")
+    if (C.data < 0).any():
+        raise ValueError("counts must be non-negative")
+    if alpha <= 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    row = np.asarray(C.sum(axis=1)).ravel()
+    col = np.asarray(C.sum(axis=0)).ravel() if context_counts is None else np.asarray(context_counts, dtype=np.float64)
+    if col.shape != (C.shape[1],) or (col < 0).any():
+        raise ValueError(f"context_counts must be {C.shape[1]} non-negative counts, got shape {col.shape}")
+    col_alpha = col**alpha
+    log_p_ctx = np.log(col_alpha, where=col_alpha > 0, out=np.full_like(col_alpha, -np.inf)) - np.log(col_alpha.sum())
+    r_idx = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+    out = C.copy()
+    # log C_wc - log C_w. - log P_alpha(c) = log[(C_wc/|D|) / ((C_w./|D|) P_alpha(c))]
+    out.data = np.log(C.data) - np.log(row[r_idx]) - log_p_ctx[C.indices]
+    return out
+
+
+def ppmi(counts: sp.spmatrix | np.ndarray, *, alpha: float = 1.0) -> sp.csr_matrix:
+    """Positive PMI, ``max(PMI, 0)``, as a sparse (V, V) matrix (zeros not stored)."""
+    out = pmi(counts, alpha=alpha)
+    out.data = np.maximum(out.data, 0.0)
+    out.eliminate_zeros()
+    return out
+
+
+def subsampled_counts(counts: sp.spmatrix, keep: np.ndarray) -> sp.csr_matrix:
+    """Expected pair counts after frequent-word subsampling: ``C[w, c] · keep[w] · keep[c]``.
+
+    counts: (V, V), keep: (V,) from :func:`keep_probabilities` -> (V, V). An approximation of what
+    word2vec sees: it ignores that removing a word brings farther words into the window.
+    """
+    keep = np.asarray(keep, dtype=np.float64)
+    if keep.shape != (counts.shape[0],) or counts.shape[0] != counts.shape[1]:
+        raise ValueError(f"need a square (V, V) count matrix and keep: (V,), got {counts.shape} and {keep.shape}")
+    D = sp.diags(keep)
+    return sp.csr_matrix(D @ sp.csr_matrix(counts) @ D)
+
+
+def pair_values(M: sp.spmatrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Entries ``M[rows[i], cols[i]]`` of a sparse matrix: rows, cols: (P,) -> (P,)."""
+    return np.asarray(sp.csr_matrix(M)[rows, cols]).ravel()
+
+
+def keep_probabilities(counts: np.ndarray, sample: float = 1e-3) -> np.ndarray:
+    """word2vec's subsampling: the probability of keeping each occurrence of a word.
+
+    counts: (V,) -> (V,) in (0, 1]. gensim's formula: with ``t = sample · Σ counts``,
+    ``keep = (sqrt(count / t) + 1) · t / count`` capped at 1, so a word much more frequent than
+    ``t`` keeps about ``sqrt(t / count)`` of its occurrences. ``sample=0`` keeps everything.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 1 or counts.size == 0 or (counts <= 0).any():
+        raise ValueError("counts must be a non-empty 1-D array of positive counts")
+    if sample < 0:
+        raise ValueError(f"sample must be >= 0, got {sample}")
+    if sample == 0:
+        return np.ones_like(counts)
+    t = sample * counts.sum()
+    return np.minimum((np.sqrt(counts / t) + 1.0) * t / counts, 1.0)
+
+
+def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
+    """Negative-sampling distribution ``counts**power / Σ counts**power``: (V,) -> (V,)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 1 or counts.size == 0 or (counts < 0).any() or counts.sum() == 0:
+        raise ValueError("counts must be a non-empty 1-D array of non-negative counts, not all zero")
+    p = counts**power
+    return p / p.sum()
+
+
+# ----------------------------------------------------------------------------------------------
+# Skip-gram with negative sampling
+# ----------------------------------------------------------------------------------------------
+def _windows(ctx: torch.Tensor, span: int) -> torch.Tensor:
+    """ctx: (S, L + span - 1, D) -> view (S, L, D, span): the window of context rows of each centre."""
+    return ctx.unfold(1, span, 1)
+
+
+def sgns_loss(
+    x: torch.Tensor,
+    ctx: torch.Tensor,
+    mask: torch.Tensor,
+    neg: torch.Tensor,
+    neg_weight: torch.Tensor,
+) -> torch.Tensor:
+    """The SGNS objective of one batched step (summed, to be minimised).
+
+    x: (S, L, D) centre (input) vectors; ctx: (S, L + 2W, D) output vectors of the positions
+    around them (centre ``t`` of stream ``s`` sees ``ctx[s, t : t + 2W + 1]``); mask: (S, L, 2W+1)
+    1.0 where that position is a real context of the centre; neg: (K, D) output vectors of the
+    shared negatives; neg_weight: (S, L) weight of each shared negative for each centre.
+
+    ``loss = -Σ mask · log σ(x·c) - Σ_centres weight · Σ_K log σ(-x·n)``
+    """
+    span = mask.shape[-1]
+    pos = torch.einsum("sld,sldj->slj", x, _windows(ctx, span))
+    neg_scores = x.reshape(-1, x.shape[-1]) @ neg.T  # (S*L, K)
+    return -(mask * F.logsigmoid(pos)).sum() - (neg_weight.reshape(-1, 1) * F.logsigmoid(-neg_scores)).sum()
+
+
+def sgns_gradients(
+    x: torch.Tensor,
+    ctx: torch.Tensor,
+    mask: torch.Tensor,
+    neg: torch.Tensor,
+    neg_weight: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hand-written gradient of :func:`sgns_loss` (shapes as there).
+
+    Returns ``(g_x, g_ctx, g_neg)`` = minus the gradients of the loss (the direction SGD adds),
+    with the shapes of ``x: (S, L, D)``, ``ctx: (S, L + 2W, D)`` and ``neg: (K, D)``.
+    """
+    S, L, D = x.shape
+    span = mask.shape[-1]
+    windows = _windows(ctx, span)  # (S, L, D, span), a view: no copy of the context rows
+    pos = torch.einsum("sld,sldj->slj", x, windows)
+    g_pos = mask * torch.sigmoid(-pos)  # d/ds log σ(s) = 1 - σ(s) = σ(-s)
+    xf = x.reshape(-1, D)
+    neg_scores = xf @ neg.T
+    g_neg_scores = -neg_weight.reshape(-1, 1) * torch.sigmoid(neg_scores)  # d/ds log σ(-s) = -σ(s)
+    g_x = torch.einsum("slj,sldj->sld", g_pos, windows) + (g_neg_scores @ neg).reshape(S, L, D)
+    # Each context row receives the gradient of every centre that saw it: add the shifted slices.
+    g_ctx = torch.zeros_like(ctx)
+    for j in range(span):
+        g_ctx[:, j : j + L] += g_pos[:, :, j, None] * x
+    g_neg = g_neg_scores.T @ xf
+    return g_x, g_ctx, g_neg
+
+
+@dataclass
+class SGNSConfig:
+    """Settings of :class:`SGNS`; the defaults are gensim's (``sg=1``) where they exist."""
+
+    dim: int = 100
+    window: int = 5  # largest window; each centre draws its own from 1..window
+    negatives: int = 5  # k: negatives per positive pair that the objective stands for
+    shared_negatives: int = 64  # K: noise words actually drawn per step, shared by all its centres
+    streams: int = 16  # a step takes `streams` runs of `stream_len` contiguous centre tokens
+    stream_len: int = 32
+    epochs: int = 5
+    lr: float = 0.025
+    min_lr: float = 1e-4
+    sample: float = 1e-3
+    noise_power: float = 0.75
+    seed: int = 0
+    log_every: int = 50  # steps between loss records (computing the loss costs time)
+
+    def __post_init__(self) -> None:
+        _check_window(self.window)
+        for name in ("dim", "negatives", "shared_negatives", "streams", "stream_len", "epochs", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.min_lr <= self.lr:
+            raise ValueError(f"need 0 < min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+
+
+@dataclass
+class SGNSStats:
+    """What :meth:`SGNS.train` measured. ``words`` counts centre tokens trained on (after
+    subsampling): gensim's "effective words"."""
+
+    words: int = 0
+    raw_words: int = 0
+    seconds: float = 0.0
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)  # mean loss per centre token, every log_every steps
+
+    @property
+    def words_per_second(self) -> float:
+        return self.words / self.seconds if self.seconds > 0 else float("nan")
+
+
+class SGNS:
+    """Skip-gram with negative sampling, trained with hand-written SGD (chapter 3).
+
+    ``W_in: (V, D)`` are the word vectors (gensim's ``wv``), ``W_out: (V, D)`` the context vectors
+    (gensim's ``syn1neg``). Initialised like gensim: ``W_in`` uniform in ``±0.5/D``, ``W_out`` zero.
+    """
+
+    def __init__(self, counts: np.ndarray, config: SGNSConfig | None = None, *, device: str | torch.device = "cpu"):
+        counts = np.asarray(counts)
+        if counts.ndim != 1 or counts.size == 0 or (counts <= 0).any():
+            raise ValueError("counts must be a non-empty 1-D array of positive word counts")
+        self.config = cfg = config or SGNSConfig()
+        self.device = torch.device(device)
+        self.counts = counts
+        V, D = counts.shape[0], cfg.dim
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.W_in = ((torch.rand(V, D, generator=self.generator) - 0.5) / D).to(self.device)
+        self.W_out = torch.zeros(V, D, device=self.device)
+        self.keep = torch.as_tensor(keep_probabilities(counts, cfg.sample), dtype=torch.float32)
+        self.noise = torch.as_tensor(noise_distribution(counts, cfg.noise_power), dtype=torch.float32)
+
+    def _epoch_layout(self, corpus: EncodedCorpus) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
+        """Subsample one epoch and cut it into streams.
+
+        Returns ``windows: (S, T·L + 2W)`` token ids (-1 = padding), ``mask: (S, T·L, 2W+1)``,
+        ``weight: (S, T·L)`` per-centre weight of the shared negatives, ``T`` steps, kept words.
+        """
+        cfg, g = self.config, self.generator
+        W, S, L = cfg.window, cfg.streams, cfg.stream_len
+        ids = torch.as_tensor(corpus.ids)
+        sent = torch.as_tensor(corpus.sentence)
+        kept = torch.rand(ids.shape[0], generator=g) < self.keep[ids]
+        ids, sent = ids[kept], sent[kept]
+        n = int(ids.shape[0])
+        T = max(1, math.ceil(n / (S * L)))
+        seg = T * L
+        pad = S * seg - n
+        # Padding gets id 0 and sentence -1: never a valid centre, never a context of a real word.
+        ids = F.pad(ids, (W, pad + W), value=0)
+        sent = F.pad(sent, (W, pad + W), value=-1)
+        reduced = torch.randint(1, W + 1, (S * seg,), generator=g)  # word2vec's random window size
+        # Stream s owns centres [s·seg, (s+1)·seg) and reads W extra positions on each side.
+        idx = torch.arange(S)[:, None] * seg + torch.arange(seg + 2 * W)[None, :]
+        win_ids, win_sent = ids[idx], sent[idx]  # (S, seg + 2W)
+        centre_sent = win_sent[:, W : W + seg]  # (S, seg)
+        offsets = torch.arange(-W, W + 1).abs()  # (2W+1,)
+        mask = (
+            (win_sent.unfold(1, 2 * W + 1, 1) == centre_sent[..., None])
+            & (offsets > 0)
+            & (offsets <= reduced.view(S, seg, 1))
+            & (centre_sent[..., None] >= 0)
+        )
+        weight = mask.sum(-1).float() * (cfg.negatives / cfg.shared_negatives)
+        return win_ids, mask.float(), weight, T, n
+
+    @torch.no_grad()
+    def train(self, corpus: EncodedCorpus, *, progress: bool = True, desc: str = "SGNS") -> SGNSStats:
+        """Run ``config.epochs`` epochs of SGD over ``corpus`` and return throughput and losses."""
+        from tqdm.auto import tqdm
+
+        if len(corpus) == 0:
+            raise ValueError("empty corpus")
+        if len(corpus.vocab) != self.W_in.shape[0]:
+            raise ValueError(f"corpus vocabulary has {len(corpus.vocab)} words, the model {self.W_in.shape[0]}")
+        cfg, g, dev = self.config, self.generator, self.device
+        W, S, L, D = cfg.window, cfg.streams, cfg.stream_len, cfg.dim
+        stats = SGNSStats()
+        # The learning rate decays linearly with progress, as in gensim; the total step count is
+        # only known per epoch, so progress is measured in expected centre tokens.
+        expected = float(corpus.counts @ self.keep.double().numpy()) * cfg.epochs
+        bar = tqdm(total=cfg.epochs, desc=desc, disable=not progress, leave=True, unit="epoch")
+        start = time.perf_counter()
+        done = 0  # centre tokens trained on so far
+        step = 0
+        for _ in range(cfg.epochs):
+            win_ids, mask, weight, T, n = self._epoch_layout(corpus)
+            negs = torch.multinomial(self.noise, T * cfg.shared_negatives, replacement=True, generator=g)
+            negs = negs.view(T, cfg.shared_negatives).to(dev)
+            win_ids, mask, weight = win_ids.to(dev), mask.to(dev), weight.to(dev)
+            for t in range(T):
+                lr = cfg.lr - (cfg.lr - cfg.min_lr) * min(1.0, (done + t * n / T) / expected)
+                ctx_ids = win_ids[:, t * L : t * L + L + 2 * W]  # (S, L + 2W)
+                centre_ids = ctx_ids[:, W : W + L]  # (S, L)
+                m = mask[:, t * L : (t + 1) * L]
+                w = weight[:, t * L : (t + 1) * L]
+                x = self.W_in[centre_ids]  # (S, L, D)
+                ctx = self.W_out[ctx_ids]  # (S, L + 2W, D)
+                neg = self.W_out[negs[t]]  # (K, D)
+                g_x, g_ctx, g_neg = sgns_gradients(x, ctx, m, neg, w)
+                # Summed SGD updates; padded centres have zero mask and weight, so zero gradient.
+                self.W_in.index_add_(0, centre_ids.reshape(-1), g_x.reshape(-1, D), alpha=lr)
+                self.W_out.index_add_(0, ctx_ids.reshape(-1), g_ctx.reshape(-1, D), alpha=lr)
+                self.W_out.index_add_(0, negs[t], g_neg, alpha=lr)
+                step += 1
+                if step % cfg.log_every == 0:
+                    loss = sgns_loss(x, ctx, m, neg, w) / max(1.0, float((w > 0).sum()))
+                    stats.steps.append(step)
+                    stats.loss.append(float(loss))
+            done += n
+            stats.words += n
+            stats.raw_words += corpus.raw_words
+            bar.update(1)
+        stats.seconds = time.perf_counter() - start
+        bar.close()
+        if not (torch.isfinite(self.W_in).all() and torch.isfinite(self.W_out).all()):
+            raise FloatingPointError("SGNS weights became inf/NaN: lower lr, or subsample (sample > 0) or use fewer streams")
+        return stats
+
+    def vectors(self) -> np.ndarray:
+        """The word vectors ``W_in`` as a (V, D) float32 NumPy array."""
+        return self.W_in.detach().cpu().numpy().copy()
+
+
+# ----------------------------------------------------------------------------------------------
+# Skip-gram with a full softmax
+# ----------------------------------------------------------------------------------------------
+def skipgram_pairs(corpus: EncodedCorpus, window: int, *, vocab_size: int | None = None) -> torch.Tensor:
+    """Every (centre, context) pair within ``window`` inside a sentence: (P, 2) int64.
+
+    ``vocab_size`` keeps only pairs whose two ids are below it (the most frequent words). The
+    pair counts are exactly :func:`cooccurrence` (non-dynamic) with the same arguments.
+    """
+    window = _check_window(window)
+    C = cooccurrence(corpus, window, vocab_size=vocab_size).tocoo()
+    reps = C.data.astype(np.int64)
+    rows = np.repeat(C.row.astype(np.int64), reps)
+    cols = np.repeat(C.col.astype(np.int64), reps)
+    return torch.as_tensor(np.stack([rows, cols], axis=1))
+
+
+def softmax_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean of ``-log softmax(logits)[target]`` = ``logsumexp(z) - z[target]``.
+
+    logits: (B, V), targets: (B,) int -> scalar. Same value as ``F.cross_entropy``.
+    """
+    if logits.ndim != 2 or targets.ndim != 1 or logits.shape[0] != targets.shape[0]:
+        raise ValueError(f"need logits (B, V) and targets (B,), got {tuple(logits.shape)} and {tuple(targets.shape)}")
+    if targets.numel() and (targets.min() < 0 or targets.max() >= logits.shape[1]):
+        raise ValueError(f"targets must be in 0..{logits.shape[1] - 1}")
+    picked = logits.gather(1, targets[:, None]).squeeze(1)
+    return (torch.logsumexp(logits, dim=1) - picked).mean()
+
+
+class SkipGramSoftmax(nn.Module):
+    """Skip-gram with a full softmax over the vocabulary and an output bias (chapter 3).
+
+    ``logits = W_in[centre] @ W_out.T + b``: centre: (B,) -> (B, V). ``p(c | w) = softmax(logits)``.
+    """
+
+    def __init__(self, vocab_size: int, dim: int):
+        super().__init__()
+        if vocab_size < 2 or dim < 1:
+            raise ValueError(f"need vocab_size >= 2 and dim >= 1, got {vocab_size}, {dim}")
+        self.embed = nn.Embedding(vocab_size, dim)  # W_in
+        self.out = nn.Linear(dim, vocab_size, bias=True)  # W_out and the output bias b
+        nn.init.normal_(self.embed.weight, std=0.1)
+        nn.init.normal_(self.out.weight, std=0.1)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, centre: torch.Tensor) -> torch.Tensor:
+        return self.out(self.embed(centre))  # (B, V)
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """batch: (B, 2) of (centre, context) ids -> mean cross-entropy of the contexts."""
+        return softmax_cross_entropy(self(batch[:, 0]), batch[:, 1])
+
+    @torch.no_grad()
+    def log_probs(self, centres: torch.Tensor) -> torch.Tensor:
+        """log p(c | w) for every context: centres: (B,) -> (B, V)."""
+        return torch.log_softmax(self(centres), dim=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation
+# ----------------------------------------------------------------------------------------------
+def _index(words: Sequence[str]) -> dict[str, int]:
+    return {w: i for i, w in enumerate(words)}
+
+
+def _check_vectors(vectors, words: Sequence[str]) -> np.ndarray:
+    V = np.asarray(vectors.detach().cpu() if isinstance(vectors, torch.Tensor) else vectors, dtype=np.float64)
+    if V.ndim != 2 or V.shape[0] != len(words):
+        raise ValueError(f"vectors must be (len(words), D) = ({len(words)}, D), got {V.shape}")
+    if V.shape[0] == 0:
+        raise ValueError("no vectors")
+    return V
+
+
+def _unit(V: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(V, axis=1, keepdims=True)
+    return V / np.where(n == 0, 1.0, n)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share the mean rank), as in Spearman's rho."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    xs = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and xs[j + 1] == xs[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0
+        i = j + 1
+    return ranks
+
+
+@dataclass
+class PairEval:
+    """Spearman's rho between cosine similarity and human scores on the covered pairs."""
+
+    spearman: float
+    pairs_used: int
+    pairs_total: int
+
+    @property
+    def coverage(self) -> float:
+        return self.pairs_used / self.pairs_total
+
+
+def word_pair_spearman(vectors, words: Sequence[str], pairs: Sequence[tuple[str, str, float]]) -> PairEval:
+    """Spearman correlation of cosine similarity with human judgments.
+
+    vectors: (V, D) rows in the order of ``words``; pairs: ``(word1, word2, score)``. Pairs with a
+    word outside ``words`` are skipped (as gensim's ``evaluate_word_pairs`` does by default).
+    """
+    if len(pairs) == 0:
+        raise ValueError("no word pairs given")
+    V = _unit(_check_vectors(vectors, words))
+    index = _index(words)
+    used = [(index[a], index[b], s) for a, b, s in pairs if a in index and b in index]
+    if len(used) < 3:
+        raise ValueError(f"only {len(used)} of {len(pairs)} pairs have both words in the vocabulary")
+    a, b, human = (np.array(col) for col in zip(*used))
+    model = (V[a] * V[b]).sum(1)
+    ra, rb = _ranks(model), _ranks(human.astype(np.float64))
+    rho = float(np.corrcoef(ra, rb)[0, 1])
+    return PairEval(rho, len(used), len(pairs))
+
+
+def read_analogies(path: str | Path) -> dict[str, list[tuple[str, str, str, str]]]:
+    """Read a ``questions-words.txt`` file: ``{section: [(a, b, c, d), ...]}``, lower-cased."""
+    sections: dict[str, list[tuple[str, str, str, str]]] = {}
+    current = None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.startswith(":"):
+            current = line[1:].strip()
+            sections[current] = []
+        elif line.strip():
+            if current is None:
+                raise ValueError(f"{path}: analogy before the first ': section' line")
+            parts = line.lower().split()
+            if len(parts) != 4:
+                raise ValueError(f"{path}: malformed analogy line {line!r}")
+            sections[current].append(tuple(parts))  # type: ignore[arg-type]
+    if not sections:
+        raise ValueError(f"{path}: no analogies found")
+    return sections
+
+
+@dataclass
+class AnalogyEval:
+    """3CosAdd accuracy on the questions whose four words are in the vocabulary."""
+
+    accuracy: float
+    correct: int
+    answered: int
+    total: int
+    by_section: dict[str, tuple[int, int]]  # section -> (correct, answered)
+
+    @property
+    def coverage(self) -> float:
+        return self.answered / self.total
+
+
+def analogy_accuracy(
+    vectors,
+    words: Sequence[str],
+    analogies: dict[str, list[tuple[str, str, str, str]]],
+    *,
+    restrict: int | None = 30_000,
+    chunk: int = 1024,
+) -> AnalogyEval:
+    """a : b :: c : ?  answered by ``argmax_x cos(x, b - a + c)`` over unit vectors, x ∉ {a, b, c}.
+
+    Searches the first ``restrict`` words (rows sorted by frequency) and skips questions with a
+    word outside them, as gensim's ``evaluate_word_analogies`` does.
+    """
+    V = _check_vectors(vectors, words)
+    n = V.shape[0] if restrict is None else min(restrict, V.shape[0])
+    U = torch.as_tensor(_unit(V[:n]))
+    index = _index(list(words)[:n])
+    questions, section_of = [], []
+    total = 0
+    for name, rows in analogies.items():
+        for q in rows:
+            total += 1
+            if all(w in index for w in q):
+                questions.append([index[w] for w in q])
+                section_of.append(name)
+    if total == 0:
+        raise ValueError("no analogies given")
+    correct = np.zeros(len(questions), dtype=bool)
+    Q = torch.as_tensor(np.array(questions, dtype=np.int64).reshape(-1, 4))
+    for start in range(0, Q.shape[0], chunk):
+        q = Q[start : start + chunk]
+        target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]
+        scores = target @ U.T  # (chunk, n): the norm of target does not change the argmax
+        scores.scatter_(1, q[:, :3], -float("inf"))
+        correct[start : start + chunk] = (scores.argmax(1) == q[:, 3]).numpy()
+    by_section: dict[str, tuple[int, int]] = {}
+    for name, ok in zip(section_of, correct):
+        c, a = by_section.get(name, (0, 0))
+        by_section[name] = (c + int(ok), a + 1)
+    answered = len(questions)
+    acc = float(correct.mean()) if answered else float("nan")
+    return AnalogyEval(acc, int(correct.sum()), answered, total, by_section)
+
+
+def nearest_words(vectors, words: Sequence[str], query: str, k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` words with the highest cosine similarity to ``query`` (itself excluded).
+
+    Raises:
+        KeyError: if ``query`` is not in ``words``.
+    """
+    V = _check_vectors(vectors, words)
+    index = _index(words)
+    if query not in index:
+        raise KeyError(f"unknown word {query!r}: not among the {len(words)} words of this model")
+    scores, idx = topk(torch.as_tensor(V[index[query]]), torch.as_tensor(V), k + 1, metric="cosine", zero="zero")
+    out = [(words[int(i)], float(s)) for s, i in zip(scores, idx) if int(i) != index[query]]
+    return out[:k]
