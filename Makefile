@@ -15,11 +15,11 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
               --nbval-cell-timeout 600 -p no:cacheprovider
 
-.PHONY: help setup book test test-unit test-notebooks execute student clean clean-all constraints
+.PHONY: help setup book test test-unit test-notebooks test-browser execute student clean clean-all constraints
 
 help:
 	@echo "make book     build the HTML book into _build/html (sets up .venv first)"
-	@echo "make test     run the package tests and strict nbval on every chapter"
+	@echo "make test     run the package tests, strict nbval on every chapter and the browser tests"
 	@echo "make execute  re-run every chapter top to bottom and store outputs + timings"
 	@echo "make student  write the chapters without solutions to _build/student/ (for instructors)"
 	@echo "make clean    remove build outputs (keeps .venv); 'make clean-all' removes .venv too"
@@ -38,15 +38,20 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "setup done: $(VENV)"
 
 book: setup
+	$(BIN)/python tools/offline_assets.py
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-test: setup test-unit test-notebooks
+test: setup test-unit test-notebooks test-browser
 
 test-unit: setup
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/browser
 
 test-notebooks: setup
 	$(BIN)/python -m pytest $(NBVAL_ARGS) chapters
+
+# Builds the book as `make book` does, then checks every page in headless Chromium (README).
+test-browser: setup
+	$(BIN)/python -m pytest -p no:cacheprovider tests/browser
 
 execute: setup
 	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)

@@ -258,7 +258,7 @@ def ensure_assets(force: bool = False) -> dict[str, dict[str, str]]:
             with tempfile.TemporaryDirectory(prefix="embedlab-npm-") as tmp:
                 install_local(asset, npm_fetch(asset, Path(tmp)))
             source = "npm"
-            print(f"offline_assets: installed {asset.spec} into {(VENDOR / asset.name).relative_to(ROOT)}/")
+            print(f"offline_assets: installed {asset.spec} into {VENDOR / asset.name}/")
         except (RuntimeError, OSError, subprocess.TimeoutExpired, tarfile.TarError) as exc:
             install_shim(asset)
             source = "cdn-fallback"

@@ -239,7 +239,7 @@ def check_requests(visit: Visit) -> list[str]:
     return problems
 
 
-_MATH_JS = """
+_MATH_JS = r"""
 async (timeoutMs) => {
   const mj = window.MathJax;
   let state = 'absent';
@@ -252,8 +252,17 @@ async (timeoutMs) => {
   const math = [...document.querySelectorAll('.math')];
   const untypeset = math.filter(el => !el.querySelector('mjx-container'))
                         .map(el => el.textContent.trim().slice(0, 80));
+  // TeX errors: <merror> (MathJax's error box), and undefined macros, which MathJax 3's
+  // noundefined extension shows as red text rather than as an error.
   const errors = [...document.querySelectorAll('mjx-merror')]
       .map(el => el.getAttribute('data-mjx-error') || el.textContent.slice(0, 80));
+  if (state === 'ready' && mj.startup.document && mj.startup.toMML) {
+    for (const item of mj.startup.document.math) {
+      const mml = mj.startup.toMML(item.root);
+      const undef = mml.match(/<mtext mathcolor="red">(\\[A-Za-z]+)<\/mtext>/);
+      if (undef) errors.push(`undefined macro ${undef[1]} in ${item.math.trim().slice(0, 80)}`);
+    }
+  }
   const skip = 'PRE, CODE, SCRIPT, STYLE, TEXTAREA, KBD, SAMP, MJX-CONTAINER, .highlight';
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const texts = [];
@@ -466,7 +475,7 @@ def page_has_widget_state(visit: Visit) -> bool:
     return visit.page.locator(f'script[type="{WIDGET_STATE}"]').count() > 0
 
 
-def check_widgets(visit: Visit) -> list[str]:
+def check_widgets(visit: Visit, timeout_ms: int = WIDGET_TIMEOUT_MS) -> list[str]:
     """Stored widgets render as live controls: every view drawn, a slider answers the keyboard."""
     page = visit.page
     if not page_has_widget_state(visit):
@@ -477,7 +486,7 @@ def check_widgets(visit: Visit) -> list[str]:
             "() => { const v = [...document.querySelectorAll('script[type=\"%s\"]')];"
             " return v.length > 0 && v.every(s => s.previousElementSibling &&"
             " s.previousElementSibling.querySelector('.jupyter-widgets')); }" % WIDGET_VIEW,
-            timeout=WIDGET_TIMEOUT_MS,
+            timeout=timeout_ms,
         )
     except PlaywrightTimeout:
         pass
