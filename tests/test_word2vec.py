@@ -289,3 +289,24 @@ def test_corpus_bad_input():
     with pytest.raises(ValueError, match="sample"):
         w2v.keep_probabilities(np.array([1.0, 2.0]), -1.0)
     assert math.isclose(w2v.keep_probabilities(np.array([1.0, 2.0]), 0.0).sum(), 2.0)
+
+
+# -- the chapter's automatic checks --------------------------------------------------------------------
+def test_ch03_checks_accept_correct_answers_and_reject_wrong_ones():
+    from embedlab.exercises import check
+
+    def my_pmi(C):
+        C = np.asarray(C, dtype=float)
+        total = C.sum()
+        with np.errstate(divide="ignore"):
+            return np.log(C * total / (C.sum(1, keepdims=True) * C.sum(0, keepdims=True)))
+
+    def my_grad(x, c, negs):
+        s_pos = torch.sigmoid(-(x @ c))
+        s_neg = torch.sigmoid(negs @ x)
+        return -s_pos * c + s_neg @ negs, -s_pos * x, s_neg[:, None] * x[None, :]
+
+    assert check("ch03.pmi", my_pmi, quiet=True)
+    assert check("ch03.sgns_pair_grad", my_grad, quiet=True)
+    assert not check("ch03.pmi", lambda C: np.log1p(np.asarray(C)), quiet=True)
+    assert not check("ch03.sgns_pair_grad", lambda x, c, n: (c, x, n), quiet=True)
