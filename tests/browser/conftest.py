@@ -100,11 +100,11 @@ def book_html() -> Path:
         stale = _stale_pages(ROOT, html)
         if stale:
             pytest.fail(f"{prebuilt} is older than the sources of {stale}: run `make book` first", pytrace=False)
-        return html
-    start = time.perf_counter()
-    html = build_book(ROOT)
-    _timings["book build"] = time.perf_counter() - start
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    else:
+        start = time.perf_counter()
+        html = build_book(ROOT)
+        _timings["book build"] = time.perf_counter() - start
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this session's screenshots only
     return html
 
 
