@@ -552,9 +552,15 @@ def check_dark_mode(visit: Visit) -> list[str]:
 def check_search(browser: Browser, base_url: str, word: str, expect_docname: str) -> list[str]:
     """The search page finds ``word`` and lists the page it comes from."""
     with open_page(browser, f"{base_url}search.html?q={word}") as visit:
-        try:
-            visit.page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+        try:  # Sphinx's searchtools.js retitles the results "Search Results" when it is done
+            visit.page.wait_for_function(
+                "() => { const h = document.querySelector('#search-results h2');"
+                " return h && h.textContent.trim() === 'Search Results'; }",
+                timeout=30_000,
+            )
         except PlaywrightTimeout:
+            return [f"the search for {word!r} never finished"]
+        if not visit.page.locator("#search-results ul.search li").count():
             return [f"searching for {word!r} found nothing"]
         hrefs = visit.page.evaluate(
             "() => [...document.querySelectorAll('#search-results ul.search li a')].map(a => a.href)"
