@@ -177,6 +177,7 @@ def open_page(browser: Browser, url: str, block: Iterable[str] = ()) -> Visit:
     )
     page = context.new_page()
     visit = Visit(context=context, page=page, url=url)
+    aborted: set[str] = set()
 
     def route(r: Route) -> None:
         req_url = r.request.url
@@ -184,15 +185,22 @@ def open_page(browser: Browser, url: str, block: Iterable[str] = ()) -> Visit:
             r.continue_()
         elif not req_url.startswith(origin + "/"):
             visit.external_requests.append(req_url)
+            aborted.add(req_url)
             r.abort()
         elif any(p.search(req_url) for p in blocked):
+            aborted.add(req_url)
             r.abort()
         else:
             r.continue_()
 
+    def failed(request) -> None:  # local requests that died without an HTTP status
+        if request.url not in aborted:
+            visit.failed_requests.append(f"{request.failure} {request.url}")
+
     context.route("**/*", route)
     page.on("console", lambda m: m.type == "error" and visit.console_errors.append(m.text))
     page.on("pageerror", lambda e: visit.console_errors.append(f"uncaught: {e}"))
+    page.on("requestfailed", failed)
     page.on(
         "response",
         lambda r: r.status >= 400 and visit.failed_requests.append(f"HTTP {r.status} {r.url}"),
@@ -211,6 +219,7 @@ def open_page(browser: Browser, url: str, block: Iterable[str] = ()) -> Visit:
 
 
 def check_loaded(visit: Visit) -> list[str]:
+    """The page answered 200 and has a title."""
     problems = []
     if visit.status != 200:
         problems.append(f"{visit.url} answered HTTP {visit.status}")

@@ -90,3 +90,22 @@ def test_config_points_at_the_installed_files():
         "vendor/jupyter-widgets/html-manager/dist/embed-amd.js",
     ], "RequireJS, then the glue, then the manager: the order matters"
     assert {config["mathjax_path"], *widgets} - {setup} == entries
+
+
+def test_cdn_shims_fetch_the_pinned_files_in_a_browser(vendor, monkeypatch, browser, serve):
+    """Where npm failed, a page that loads the shims asks the CDN for exactly the pinned files."""
+    import browser_checks as checks
+
+    monkeypatch.setattr(oa.shutil, "which", lambda name: None)
+    oa.ensure_assets()
+    (vendor.parent / "page.html").write_text(
+        "<!DOCTYPE html><html><head><script>window.MathJax = {};</script>\n"
+        '<script defer src="vendor/mathjax/tex-mml-chtml.js"></script>\n'
+        '<script src="vendor/requirejs/require.js"></script>\n'
+        '<script src="vendor/embedlab/widgets-setup.js"></script>\n'
+        '<script src="vendor/jupyter-widgets/html-manager/dist/embed-amd.js"></script>\n'
+        "</head><body><p>shims</p></body></html>\n"
+    )
+    with checks.open_page(browser, serve(vendor.parent) + "page.html") as visit:
+        requested = set(visit.external_requests)
+    assert requested == {a.cdn_url for a in oa.ASSETS}
