@@ -17,8 +17,9 @@ Shapes (the conventions of ``F.scaled_dot_product_attention``):
 
 **Fully-masked rows.** A query that may attend to no key has no distribution to normalise. We
 return all-zero weights for that row and therefore a zero output (never NaN, also in the
-backward pass). This is what ``F.scaled_dot_product_attention`` returns on the CPU in torch ≥ 2.5;
-the tests check both. Such a row sums to 0, not 1: :func:`attention_entropy` gives it entropy 0.
+backward pass). Recent PyTorch does the same in ``F.scaled_dot_product_attention`` on the CPU
+(checked with torch 2.13; older versions returned NaN); the tests check both. Such a row sums to
+0, not 1, and :func:`attention_entropy` gives it entropy 0.
 """
 
 from __future__ import annotations
