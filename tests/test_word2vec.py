@@ -310,3 +310,14 @@ def test_ch03_checks_accept_correct_answers_and_reject_wrong_ones():
     assert check("ch03.sgns_pair_grad", my_grad, quiet=True)
     assert not check("ch03.pmi", lambda C: np.log1p(np.asarray(C)), quiet=True)
     assert not check("ch03.sgns_pair_grad", lambda x, c, n: (c, x, n), quiet=True)
+
+
+def test_word_pair_spearman_bootstrap_interval():
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(50)]
+    V = rng.normal(size=(50, 8))
+    pairs = [(words[a], words[b], float(rng.normal())) for a, b in rng.integers(0, 50, (200, 2)) if a != b]
+    got = w2v.word_pair_spearman(V, words, pairs, bootstrap=500)
+    lo, hi = got.interval
+    assert lo < got.spearman < hi and hi - lo < 0.5
+    assert np.isnan(w2v.word_pair_spearman(V, words, pairs).interval[0])

@@ -266,6 +266,12 @@ def sgns_loss(
     return -(mask * F.logsigmoid(pos)).sum() - (neg_weight.reshape(-1, 1) * F.logsigmoid(-neg_scores)).sum()
 
 
+def _band(full: torch.Tensor, span: int) -> torch.Tensor:
+    """full: (S, L, L + span - 1) contiguous -> view (S, L, span) with ``[s, t, j] = full[s, t, t + j]``."""
+    S, L, _ = full.shape
+    return full.as_strided((S, L, span), (full.stride(0), full.stride(1) + 1, full.stride(2)))
+
+
 def sgns_gradients(
     x: torch.Tensor,
     ctx: torch.Tensor,
@@ -277,21 +283,25 @@ def sgns_gradients(
 
     Returns ``(g_x, g_ctx, g_neg)`` = minus the gradients of the loss (the direction SGD adds),
     with the shapes of ``x: (S, L, D)``, ``ctx: (S, L + 2W, D)`` and ``neg: (K, D)``.
+
+    Why it is fast: one batched product scores every centre of a stream against every position of
+    the stream's window, ``(S, L, L + 2W)``; the scores we need are a band of that matrix (a view,
+    no copy). The gradients are two more batched products with the band matrix of coefficients,
+    so the context rows are neither copied per pair nor scattered per pair.
     """
     S, L, D = x.shape
     span = mask.shape[-1]
-    windows = _windows(ctx, span)  # (S, L, D, span), a view: no copy of the context rows
-    pos = torch.einsum("sld,sldj->slj", x, windows)
-    g_pos = mask * torch.sigmoid(-pos)  # d/ds log σ(s) = 1 - σ(s) = σ(-s)
+    full = torch.bmm(x, ctx.transpose(1, 2))  # (S, L, L + 2W): all centre-position scores
+    pos = _band(full, span)  # (S, L, 2W + 1)
+    coef = torch.zeros_like(full)
+    _band(coef, span).copy_(mask * torch.sigmoid(-pos))  # d/ds log σ(s) = σ(-s), real pairs only
     xf = x.reshape(-1, D)
-    neg_scores = xf @ neg.T
-    g_neg_scores = -neg_weight.reshape(-1, 1) * torch.sigmoid(neg_scores)  # d/ds log σ(-s) = -σ(s)
-    g_x = torch.einsum("slj,sldj->sld", g_pos, windows) + (g_neg_scores @ neg).reshape(S, L, D)
-    # Each context row receives the gradient of every centre that saw it: add the shifted slices.
-    g_ctx = torch.zeros_like(ctx)
-    for j in range(span):
-        g_ctx[:, j : j + L] += g_pos[:, :, j, None] * x
-    g_neg = g_neg_scores.T @ xf
+    neg_scores = xf @ neg.T  # (S*L, K)
+    g_neg_scores = neg_weight.reshape(-1, 1) * torch.sigmoid(neg_scores)  # minus d/ds log σ(-s)
+    g_x = torch.bmm(coef, ctx)  # (S, L, D): Σ_j coef[s, t, j] · ctx[s, t + j]
+    g_x.view(-1, D).sub_(g_neg_scores @ neg)
+    g_ctx = torch.bmm(coef.transpose(1, 2), x)  # (S, L + 2W, D): each row gathers all its centres
+    g_neg = -(g_neg_scores.T @ xf)  # (K, D)
     return g_x, g_ctx, g_neg
 
 
@@ -531,39 +541,46 @@ def _unit(V: np.ndarray) -> np.ndarray:
     return V / np.where(n == 0, 1.0, n)
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share the mean rank), as in Spearman's rho."""
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    xs = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and xs[j + 1] == xs[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0
-        i = j + 1
-    return ranks
-
-
 @dataclass
 class PairEval:
-    """Spearman's rho between cosine similarity and human scores on the covered pairs."""
+    """Spearman's rho between cosine similarity and human scores on the covered pairs, with a
+    percentile bootstrap interval over pairs (``(nan, nan)`` when no bootstrap was asked for)."""
 
     spearman: float
     pairs_used: int
     pairs_total: int
+    interval: tuple[float, float] = (float("nan"), float("nan"))
 
     @property
     def coverage(self) -> float:
         return self.pairs_used / self.pairs_total
 
 
-def word_pair_spearman(vectors, words: Sequence[str], pairs: Sequence[tuple[str, str, float]]) -> PairEval:
+def _spearman_rows(model: np.ndarray, human: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row pair: model, human: (R, n) -> (R,). Ties get average ranks."""
+    from scipy.stats import rankdata
+
+    a = rankdata(model, axis=1)
+    b = rankdata(human, axis=1)
+    a -= a.mean(1, keepdims=True)
+    b -= b.mean(1, keepdims=True)
+    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+
+
+def word_pair_spearman(
+    vectors,
+    words: Sequence[str],
+    pairs: Sequence[tuple[str, str, float]],
+    *,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> PairEval:
     """Spearman correlation of cosine similarity with human judgments.
 
     vectors: (V, D) rows in the order of ``words``; pairs: ``(word1, word2, score)``. Pairs with a
     word outside ``words`` are skipped (as gensim's ``evaluate_word_pairs`` does by default).
+    ``bootstrap > 0`` resamples the covered pairs that many times for a 95% interval: benchmarks
+    of a few hundred pairs are noisy, and the interval says how noisy.
     """
     if len(pairs) == 0:
         raise ValueError("no word pairs given")
@@ -574,9 +591,15 @@ def word_pair_spearman(vectors, words: Sequence[str], pairs: Sequence[tuple[str,
         raise ValueError(f"only {len(used)} of {len(pairs)} pairs have both words in the vocabulary")
     a, b, human = (np.array(col) for col in zip(*used))
     model = (V[a] * V[b]).sum(1)
-    ra, rb = _ranks(model), _ranks(human.astype(np.float64))
-    rho = float(np.corrcoef(ra, rb)[0, 1])
-    return PairEval(rho, len(used), len(pairs))
+    human = human.astype(np.float64)
+    rho = float(_spearman_rows(model[None], human[None])[0])
+    interval = (float("nan"), float("nan"))
+    if bootstrap > 0:
+        idx = np.random.default_rng(seed).integers(0, len(used), (bootstrap, len(used)))
+        rhos = _spearman_rows(model[idx], human[idx])
+        lo, hi = np.nanpercentile(rhos, [2.5, 97.5])
+        interval = (float(lo), float(hi))
+    return PairEval(rho, len(used), len(pairs), interval)
 
 
 def read_analogies(path: str | Path) -> dict[str, list[tuple[str, str, str, str]]]:
