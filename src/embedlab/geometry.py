@@ -11,6 +11,7 @@ memory (a full ``(n, n)`` score matrix is never built).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 
-def _ranker(X: torch.Tensor, metric: Metric):
+def _ranker(X: torch.Tensor, metric: Metric) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function of query rows giving scores where larger means nearer: Q: (q, d) -> (q, n).
 
     Only the order matters here, so Euclidean uses ``2 q·x − ‖x‖²`` (= ``‖q‖² − ‖q − x‖²``; no square
