@@ -449,8 +449,8 @@ def test_make_trainer_is_the_same_code_for_cpu_and_cuda(monkeypatch):
     x, y = trainers["cuda"].get_batch(torch.Generator().manual_seed(0))
     assert x.shape == (runs["cuda"].batch_size, 8)
     assert log.to_calls == [(torch.device("cuda"), True)] * 2 and log.pinned == 2
-    assert trainers["cuda"].optimizer.defaults["fused"] is True  # one-kernel AdamW on the GPU
-    assert trainers["cpu"].optimizer.defaults["fused"] is None
+    assert trainers["cuda"].optimizer.defaults["fused"] is True  # one-kernel AdamW on both
+    assert trainers["cpu"].optimizer.defaults["fused"] is True
     for name, trainer in trainers.items():
         run = runs[name]
         assert trainer.config.amp is True  # the Trainer turns this into bf16 autocast on CUDA only

@@ -529,7 +529,8 @@ class RunConfig:
     def describe(self) -> str:
         m = self.model
         return (
-            f"config '{self.name}': {m.n_layer} layers, {m.n_head} heads, {m.n_embd} dims, "
+            f"config '{self.name}': {m.n_layer} layer{'s' * (m.n_layer != 1)}, "
+            f"{m.n_head} head{'s' * (m.n_head != 1)}, {m.n_embd} dims, "
             f"block {m.block_size}, dropout {m.dropout}, batch {self.batch_size}, "
             f"{self.max_steps} steps, lr {self.learning_rate:g}"
         )
@@ -538,19 +539,24 @@ class RunConfig:
 def pick_config(device: torch.device | str, vocab_size: int) -> RunConfig:
     """The configuration for ``device``: tiny on the CPU, nanoGPT Shakespeare-char on a GPU.
 
-    * ``cpu``: sized to train in about a minute on two cores (the chapter's budget).
+    * ``cpu``: 1 layer, 4 heads, 128 dims, block 64, batch 32, 2,000 steps: sized to train in
+      about a minute on two cores (the chapter's budget).
     * ``cuda`` / ``mps``: nanoGPT's ``train_shakespeare_char.py`` model (6 x 6 x 384, block 256,
       dropout 0.2, batch 64, lr 1e-3), run for 2,500 of its 5,000 steps. On CUDA the Trainer
       adds bfloat16 autocast; MPS runs in float32.
     """
     device = torch.device(device)
     if device.type == "cpu":
+        # Chosen by measurement: with a minute of CPU the loss is limited by how many tokens the
+        # model sees, so one wide-enough layer seeing more text beat 2-4 layers seeing less
+        # (validation loss 1.78 vs 1.83-1.98 for the same CPU time), and a large learning rate
+        # is stable at this depth.
         return RunConfig(
             name="cpu-tiny",
-            model=GPTConfig(vocab_size=vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0),
-            batch_size=16,
-            max_steps=1200,
-            learning_rate=2e-3,
+            model=GPTConfig(vocab_size=vocab_size, block_size=64, n_layer=1, n_head=4, n_embd=128, dropout=0.0),
+            batch_size=32,
+            max_steps=2000,
+            learning_rate=6e-3,
             warmup_steps=50,
             weight_decay=0.1,
             eval_every=100,
@@ -586,10 +592,13 @@ def configure_optimizer(model: nn.Module, run: RunConfig) -> torch.optim.AdamW:
         {"params": decay, "weight_decay": run.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    device = model_device(model)
-    # The fused kernel does the whole update in one launch on a GPU; on the CPU the default
-    # (foreach) implementation is used.
-    return torch.optim.AdamW(groups, lr=run.learning_rate, betas=run.betas, fused=device.type == "cuda" or None)
+    # The fused kernel updates every parameter in one pass instead of a dozen elementwise ops
+    # per tensor: on a GPU it saves kernel launches, on two CPU cores it cuts the optimiser
+    # step about fourfold. PyTorch older than 2.4 has no CPU version: fall back to the default.
+    try:
+        return torch.optim.AdamW(groups, lr=run.learning_rate, betas=run.betas, fused=True)
+    except RuntimeError:
+        return torch.optim.AdamW(groups, lr=run.learning_rate, betas=run.betas)
 
 
 def make_trainer(
