@@ -529,10 +529,10 @@ class RunConfig:
     def describe(self) -> str:
         m = self.model
         return (
-            f"config '{self.name}': {m.n_layer} layer{'s' * (m.n_layer != 1)}, "
-            f"{m.n_head} head{'s' * (m.n_head != 1)}, {m.n_embd} dims, "
-            f"block {m.block_size}, dropout {m.dropout}, batch {self.batch_size}, "
-            f"{self.max_steps} steps, lr {self.learning_rate:g}"
+            f"'{self.name}': {m.n_layer} layer{'s' * (m.n_layer != 1)}, "
+            f"{m.n_head} heads, {m.n_embd} dims, "
+            f"block {m.block_size}, dropout {m.dropout}; "
+            f"batch {self.batch_size}, {self.max_steps} steps, lr {self.learning_rate:g}"
         )
 
 
