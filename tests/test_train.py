@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from embedlab.train import History, TrainConfig, Trainer, cosine_schedule
+from embedlab.train import History, TrainConfig, Trainer, amp_dtype, cosine_schedule
 
 
 def _problem(seed=0):
@@ -86,3 +86,18 @@ def test_config_validation():
         TrainConfig(grad_clip=0)
     f = cosine_schedule(10, 100, min_ratio=0.1)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0) and f(100) == pytest.approx(0.1)
+
+
+def test_mixed_precision_choice():
+    # CPU and MPS stay in float32, so the stored notebooks do not depend on autocast.
+    assert amp_dtype("cpu") is None and amp_dtype("mps") is None
+    assert amp_dtype("cuda", enabled=False) is None
+    # bfloat16 where the GPU has it natively (A100, H100); float16 + loss scaling on a T4.
+    assert amp_dtype("cuda", bf16_supported=True) is torch.bfloat16
+    assert amp_dtype("cuda", bf16_supported=False) is torch.float16
+
+
+def test_cpu_training_does_not_scale_the_loss():
+    t = _trainer(3)
+    assert t.amp_dtype is None and not t.scaler.is_enabled()
+    assert "cuda_rng" in t.state_dict() and t.state_dict()["cuda_rng"] == []

@@ -468,6 +468,7 @@ def test_trainer_autocasts_to_bfloat16_on_cuda_only(monkeypatch):
             seen.append((device_type, dtype, enabled))
 
     monkeypatch.setattr(train_module.torch, "autocast", FakeAutocast)
+    monkeypatch.setattr(train_module.torch.cuda, "is_bf16_supported", lambda **kw: True)  # e.g. an A100
     run = pick_config("cpu", 11)
     run = RunConfig(**{**run.__dict__, "model": TINY})
     trainer = make_trainer(_tiny_model(), run, _ids(), progress=False)

@@ -7,8 +7,9 @@ word2vec's full softmax (chapter 3), the contrastive encoder (chapter 4), the tr
 * a private ``torch.Generator`` from which every batch is drawn, saved in checkpoints, so a
   resumed run draws exactly the batches an uninterrupted run would have drawn;
 * gradient clipping, an optional learning-rate schedule, periodic evaluation;
-* mixed precision (bfloat16 autocast) on CUDA only, where it pays off: the CPU path stays in
-  float32 so results on a laptop match the stored notebooks;
+* mixed precision on CUDA only, where it pays off: bfloat16 autocast on GPUs that support it
+  natively (A100, H100, RTX 30xx and newer), float16 with a gradient scaler on older ones (such
+  as Colab's T4). The CPU path stays in float32, so results on a laptop match the stored notebooks;
 * a ``tqdm.auto`` progress bar that shows the running loss.
 
 Usage::
@@ -29,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["TrainConfig", "History", "Trainer", "cosine_schedule"]
+__all__ = ["TrainConfig", "History", "Trainer", "cosine_schedule", "amp_dtype"]
 
 
 @dataclass
@@ -41,7 +42,7 @@ class TrainConfig:
     eval_every: int = 0  # 0: evaluate only at the end (if an eval_fn is given)
     log_every: int = 10  # how often the progress bar and history record the loss
     items_per_step: int = 0  # e.g. tokens per batch, for a throughput figure; 0 to skip
-    amp: bool = True  # bfloat16 autocast, applied on CUDA only
+    amp: bool = True  # autocast (bfloat16, or float16 + gradient scaling), applied on CUDA only
     progress: bool = True
     desc: str = "training"
     seed: int = 0  # seeds the batch generator
@@ -72,6 +73,23 @@ class History:
 
     def eval_curve(self, key: str) -> list[float]:
         return [e[key] for e in self.evals]
+
+
+def amp_dtype(device_type: str, *, enabled: bool = True, bf16_supported: bool | None = None) -> torch.dtype | None:
+    """The autocast dtype the Trainer uses on a device, or ``None`` for plain float32.
+
+    CUDA gets bfloat16 where the GPU supports it natively and float16 (with gradient scaling)
+    otherwise; CPU and MPS train in float32. ``bf16_supported`` overrides the hardware query,
+    so that the choice can be tested on a machine without a GPU.
+    """
+    if not enabled or device_type != "cuda":
+        return None
+    if bf16_supported is None:
+        try:
+            bf16_supported = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch < 2.4 has no including_emulation argument
+            bf16_supported = torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if bf16_supported else torch.float16
 
 
 def cosine_schedule(warmup: int, total: int, min_ratio: float = 0.1) -> Callable[[int], float]:
@@ -124,11 +142,18 @@ class Trainer:
         self.history = History()
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.device = next(model.parameters()).device
+        # float16 needs loss scaling so that small gradients do not underflow; bfloat16 does not.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """bfloat16 or float16 when training under autocast (CUDA only), else ``None``."""
+        return amp_dtype(self.device.type, enabled=self.config.amp)
 
     # -- the loop ---------------------------------------------------------------------------
     def _autocast(self):
-        use = self.config.amp and self.device.type == "cuda"
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use)
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                              enabled=self.amp_dtype is not None)
 
     def _evaluate(self) -> None:
         if self.eval_fn is None:
@@ -159,10 +184,12 @@ class Trainer:
                 bar.close()
                 raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()  # the scaler is a no-op unless training in float16
             if cfg.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             if self.scheduler is not None:
                 self.scheduler.step()
             self.step += 1
@@ -192,6 +219,9 @@ class Trainer:
             "step": self.step,
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),  # dropout masks come from the global generator
+            # ... and on a GPU from the CUDA generators, one per device.
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "scaler": self.scaler.state_dict(),
             "history": asdict(self.history),
             "config": asdict(self.config),
         }
@@ -204,6 +234,10 @@ class Trainer:
         self.step = int(state["step"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.history = History(**state["history"])
 
     def save(self, path: str | Path) -> Path:

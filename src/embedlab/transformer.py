@@ -7,7 +7,8 @@ point :func:`make_trainer`, which drives :class:`embedlab.train.Trainer`.
 
 One code path, two configurations: :func:`pick_config` returns a tiny model for the CPU and
 nanoGPT's Shakespeare-char model (6 layers, 6 heads, 384 dims, block 256, dropout 0.2) for a GPU.
-The code is the same; on CUDA the Trainer adds bfloat16 autocast and attention runs through
+The code is the same; on CUDA the Trainer adds mixed precision (bfloat16, or float16 with loss
+scaling on GPUs without bfloat16) and attention runs through
 ``F.scaled_dot_product_attention`` with ``is_causal=True`` and no explicit mask, the call pattern
 that lets PyTorch pick its fused (flash) kernel.
 
@@ -543,7 +544,7 @@ def pick_config(device: torch.device | str, vocab_size: int) -> RunConfig:
       about a minute on two cores (the chapter's budget).
     * ``cuda`` / ``mps``: nanoGPT's ``train_shakespeare_char.py`` model (6 x 6 x 384, block 256,
       dropout 0.2, batch 64, lr 1e-3), run for 2,500 of its 5,000 steps. On CUDA the Trainer
-      adds bfloat16 autocast; MPS runs in float32.
+      adds bfloat16 autocast (float16 with loss scaling on GPUs without bfloat16, e.g. a T4); MPS runs in float32.
     """
     device = torch.device(device)
     if device.type == "cpu":
@@ -646,7 +647,7 @@ def make_trainer(
         eval_every=run.eval_every,
         log_every=log_every,
         items_per_step=run.tokens_per_step,
-        amp=True,  # bfloat16 autocast: the Trainer applies it on CUDA only
+        amp=True,  # mixed precision: the Trainer applies it on CUDA only
         progress=progress,
         desc=desc or run.name,
         seed=seed,
