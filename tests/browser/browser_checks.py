@@ -484,6 +484,29 @@ def page_has_widget_state(visit: Visit) -> bool:
     return visit.page.locator(f'script[type="{WIDGET_STATE}"]').count() > 0
 
 
+# Widget models that only display something (progress bars from tqdm, labels, layout boxes,
+# output areas). A page whose stored widgets are all of these has nothing for a reader to use.
+DISPLAY_ONLY_MODELS = {
+    "FloatProgressModel", "IntProgressModel", "HTMLModel", "HTMLMathModel", "LabelModel",
+    "HBoxModel", "VBoxModel", "BoxModel", "GridBoxModel", "OutputModel", "LayoutModel",
+    "ProgressStyleModel", "DescriptionStyleModel", "HTMLStyleModel", "LabelStyleModel",
+    "HTMLMathStyleModel", "BoxStyleModel",
+}
+
+_MODEL_NAMES_JS = """
+() => [...document.querySelectorAll('script[type="%s"]')].flatMap(s => {
+  try { return Object.values(JSON.parse(s.textContent).state || {}).map(m => m.model_name); }
+  catch (e) { return []; }
+})
+""" % WIDGET_STATE
+
+
+def page_has_interactive_widgets(visit: Visit) -> bool:
+    """Does the stored widget state hold a control (slider, select, ...), not only progress bars?"""
+    names = visit.page.evaluate(_MODEL_NAMES_JS)
+    return any(n not in DISPLAY_ONLY_MODELS for n in names)
+
+
 def check_widgets(visit: Visit, timeout_ms: int = WIDGET_TIMEOUT_MS) -> list[str]:
     """Stored widgets render as live controls: every view drawn, a slider answers the keyboard."""
     page = visit.page
@@ -509,7 +532,7 @@ def check_widgets(visit: Visit, timeout_ms: int = WIDGET_TIMEOUT_MS) -> list[str
             problems.append(f"widget view {i} rendered an error")
         elif v["size"] <= 0:
             problems.append(f"widget view {i} has no size on the page")
-    if not any(v["controls"] for v in views if v["rendered"]):
+    if page_has_interactive_widgets(visit) and not any(v["controls"] for v in views if v["rendered"]):
         problems.append("no rendered widget has a control a reader can use")
     slider = page.locator(".widget-subarea [role=slider]").first
     if not problems and slider.count():
