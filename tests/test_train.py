@@ -101,3 +101,42 @@ def test_cpu_training_does_not_scale_the_loss():
     t = _trainer(3)
     assert t.amp_dtype is None and not t.scaler.is_enabled()
     assert "cuda_rng" in t.state_dict() and t.state_dict()["cuda_rng"] == []
+
+
+def _count_redraws(monkeypatch, run) -> int:
+    """Run ``run()`` with tqdm.auto swapped for a text bar that redraws whenever allowed."""
+    import io
+
+    import tqdm.auto
+    import tqdm.std
+
+    buf = io.StringIO()
+    # mininterval=0 removes the time limit, so only the redraw cap can hold the count down
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda **kw: tqdm.std.tqdm(**{**kw, "file": buf, "mininterval": 0}))
+    run()
+    return buf.getvalue().count("\r")
+
+
+def test_progress_bar_redraws_are_capped(monkeypatch):
+    # A notebook bar that redraws thousands of times overflows Jupyter's message queue (nbval
+    # then times out "waiting for output"); the bar must redraw ~MAX_REDRAWS times at most.
+    from embedlab.train import MAX_REDRAWS, progress_bar
+
+    def loop():
+        bar = progress_bar(5000, "x")
+        for _ in range(5000):
+            bar.update(1)
+        bar.close()
+
+    assert _count_redraws(monkeypatch, loop) <= MAX_REDRAWS + 5
+
+    model, get_batch, loss_fn = _problem()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    trainer = Trainer(model, opt, get_batch, loss_fn, TrainConfig(max_steps=1500, log_every=1))
+    assert 10 < _count_redraws(monkeypatch, trainer.run) <= MAX_REDRAWS + 5
+
+
+def test_progress_bar_can_be_switched_off(monkeypatch):
+    from embedlab.train import progress_bar
+
+    assert _count_redraws(monkeypatch, lambda: progress_bar(10, "x", enabled=False).close()) == 0

@@ -30,7 +30,13 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["TrainConfig", "History", "Trainer", "cosine_schedule", "amp_dtype"]
+__all__ = ["TrainConfig", "History", "Trainer", "cosine_schedule", "amp_dtype", "progress_bar"]
+
+# A notebook progress bar sends a few widget messages per redraw. While a cell runs, nbval (and
+# nbclient) do not read those messages; ZeroMQ queues about a thousand and silently drops the
+# rest, which can include the "cell finished" message: nbval then fails with "Timeout ... waiting
+# for output". A long run on a slow machine redraws thousands of times, so redraws are capped.
+MAX_REDRAWS = 100
 
 
 @dataclass
@@ -90,6 +96,21 @@ def amp_dtype(device_type: str, *, enabled: bool = True, bf16_supported: bool | 
         except TypeError:  # torch < 2.4 has no including_emulation argument
             bf16_supported = torch.cuda.is_bf16_supported()
     return torch.bfloat16 if bf16_supported else torch.float16
+
+
+def progress_bar(total: int, desc: str, *, enabled: bool = True, **kwargs: Any):
+    """A ``tqdm.auto`` bar that redraws at most about ``MAX_REDRAWS`` times and twice a second.
+
+    ``kwargs`` go to ``tqdm`` (``unit=``, ``file=``, ...). Used by :class:`Trainer` and by
+    :meth:`embedlab.word2vec.SGNS.train`.
+    """
+    from tqdm.auto import tqdm  # imported here: tqdm picks its front end (widget or text) at call time
+
+    kwargs.setdefault("mininterval", 0.5)
+    # An explicit miniters turns off tqdm's adaptive miniters, so the bound holds however fast
+    # the steps are.
+    kwargs.setdefault("miniters", max(1, total // MAX_REDRAWS))
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=True, **kwargs)
 
 
 def cosine_schedule(warmup: int, total: int, min_ratio: float = 0.1) -> Callable[[int], float]:
@@ -168,12 +189,10 @@ class Trainer:
 
     def run(self, steps: int | None = None) -> History:
         """Train until ``config.max_steps`` (or for ``steps`` more steps) and return the history."""
-        from tqdm.auto import tqdm  # imported here: tqdm picks its front end at call time
-
         cfg = self.config
         end = cfg.max_steps if steps is None else min(cfg.max_steps, self.step + steps)
         self.model.train()
-        bar = tqdm(total=end - self.step, desc=cfg.desc, disable=not cfg.progress, leave=True)
+        bar = progress_bar(end - self.step, cfg.desc, enabled=cfg.progress)
         start = time.perf_counter()
         running = None
         while self.step < end:

@@ -36,6 +36,7 @@ from torch import nn
 
 from embedlab.data import Vocabulary
 from embedlab.similarity import topk
+from embedlab.train import progress_bar
 
 __all__ = [
     "EncodedCorpus",
@@ -406,8 +407,6 @@ class SGNS:
     @torch.no_grad()
     def train(self, corpus: EncodedCorpus, *, progress: bool = True, desc: str = "SGNS") -> SGNSStats:
         """Run ``config.epochs`` epochs of SGD over ``corpus`` and return throughput and losses."""
-        from tqdm.auto import tqdm
-
         if len(corpus) == 0:
             raise ValueError("empty corpus")
         if len(corpus.vocab) != self.W_in.shape[0]:
@@ -418,7 +417,7 @@ class SGNS:
         # The learning rate decays linearly with progress, as in gensim; the total step count is
         # only known per epoch, so progress is measured in expected centre tokens.
         expected = float(corpus.counts @ self.keep.double().numpy()) * cfg.epochs
-        bar = tqdm(total=cfg.epochs, desc=desc, disable=not progress, leave=True, unit="epoch")
+        bar = progress_bar(cfg.epochs, desc, enabled=progress, unit="epoch")
         start = time.perf_counter()
         done = 0  # centre tokens trained on so far
         step = 0
