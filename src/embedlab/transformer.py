@@ -551,9 +551,9 @@ def pick_config(device: torch.device | str, vocab_size: int) -> RunConfig:
         # Chosen by measurement: with a minute of CPU the loss is limited by how many tokens the
         # model sees, so one wide-enough layer seeing more text beat 2-4 layers seeing less
         # (validation loss 1.78 vs 1.83-1.98 for two minutes of CPU; 1.90 vs 2.07 for two layers
-        # in 40 s), and a large learning rate is stable at this depth. The step count is sized for the slowest 2-core machines we
-        # build on (about 25-30k tokens/s, so 35-40 s of training); 2,000 steps reach 1.77 but take
-        # over two minutes there.
+        # in 40 s), and a large learning rate is stable at this depth. The step count is sized
+        # for the slowest 2-core machines we build on (about 25-30k tokens/s, so 35-40 s of
+        # training); 2,000 steps reach 1.77 but take over two minutes there.
         return RunConfig(
             name="cpu-tiny",
             model=GPTConfig(vocab_size=vocab_size, block_size=64, n_layer=1, n_head=4, n_embd=128, dropout=0.0),
