@@ -21,7 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import chapters  # noqa: E402  (tools/chapters.py)
 
 
-def execute(path: Path, timeout: int = 900) -> float:
+def execute(path: Path, timeout: int = 900, out: Path | None = None) -> float:
+    """Run ``path`` in a fresh kernel; store the executed notebook at ``out`` (default: in place).
+
+    The kernel inherits this process's environment (``tools/kernels.py`` sets CPU kernels so).
+    """
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
@@ -41,7 +45,7 @@ def execute(path: Path, timeout: int = 900) -> float:
     nb.metadata["embedlab"]["environment"] = (
         f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
     )
-    nbformat.write(nb, path)
+    nbformat.write(nb, out or path)
     return seconds
 
 

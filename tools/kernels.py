@@ -1,0 +1,90 @@
+"""CPU kernel settings under which the chapters' stored outputs must reproduce.
+
+A reader's machine picks other SIMD kernels than the machine that executed a chapter (AVX-512 on a
+new server, AVX2 on a laptop, NEON on Apple Silicon), so floating-point sums are rounded in another
+order and the last digits of printed numbers move. The suite re-runs the chapters under settings
+that force each library's dispatcher down to a lower instruction set, on the same machine:
+
+- ``native``: whatever the machine picks.
+- ``avx2``: PyTorch's ATen, MKL and oneDNN capped at AVX2; NumPy's own loops and OpenBLAS too.
+- ``portable``: the kernels every x86-64 CPU has (ATen's ``default``, SSE4.x in MKL/oneDNN,
+  NumPy's baseline, OpenBLAS's Nehalem kernels).
+
+Run a command under a setting::
+
+    python tools/kernels.py portable python -m pytest --nbval chapters
+    python tools/kernels.py --show portable      # print what the libraries then report
+
+``make test`` runs the chapters natively and under ``portable``; ``tools/kernel_spread.py`` uses
+all three to measure how far each printed number moves.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+# Variables each library reads when it starts (none can be changed inside a running process).
+SETTINGS: dict[str, dict[str, str]] = {
+    "native": {},
+    "avx2": {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+        "OPENBLAS_CORETYPE": "Haswell",
+    },
+    "portable": {
+        "ATEN_CPU_CAPABILITY": "default",
+        "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
+        "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
+        "OPENBLAS_CORETYPE": "Nehalem",
+    },
+}
+
+_SHOW = (
+    "import numpy, torch, threadpoolctl\n"
+    "m = numpy._core._multiarray_umath\n"
+    "on = [f for f in m.__cpu_dispatch__ if m.__cpu_features__.get(f)]\n"
+    "blas = [i.get('architecture') for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']\n"
+    "print(f'torch {torch.backends.cpu.get_cpu_capability()}; numpy SIMD {on or \"baseline\"}; '\n"
+    "      f'OpenBLAS {blas}')\n"
+)
+
+
+def environment(setting: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) with ``setting``'s variables applied."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {sorted(SETTINGS)}, got {setting!r}")
+    env = dict(os.environ if base is None else base)
+    for key in {k for s in SETTINGS.values() for k in s}:
+        env.pop(key, None)  # a setting is the whole story: nothing left over from the caller
+    env.update(SETTINGS[setting])
+    return env
+
+
+def describe(setting: str) -> str:
+    """What torch, NumPy and OpenBLAS report in a fresh interpreter under ``setting``."""
+    out = subprocess.run(
+        [sys.executable, "-c", _SHOW], env=environment(setting), capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "--show":
+        for setting in argv[1:]:
+            print(f"{setting}: {describe(setting)}")
+        return 0
+    if len(argv) < 2 or argv[0] not in SETTINGS:
+        print(f"usage: kernels.py {{{','.join(SETTINGS)}}} COMMAND [ARGS...] | --show SETTING...",
+              file=sys.stderr)
+        return 2
+    print(f"[kernels] {argv[0]}: {describe(argv[0])}", flush=True)
+    return subprocess.run(argv[1:], env=environment(argv[0])).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
