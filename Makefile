@@ -15,11 +15,13 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
               --nbval-cell-timeout 600 -p no:cacheprovider
 
-.PHONY: help setup book test test-unit test-notebooks test-browser execute student clean clean-all constraints
+.PHONY: help setup book test lint test-unit test-notebooks test-notebooks-portable test-browser execute \
+        student spread clean clean-all constraints
 
 help:
 	@echo "make book     build the HTML book into _build/html (sets up .venv first)"
-	@echo "make test     run the package tests, strict nbval on every chapter and the browser tests"
+	@echo "make test     lint, package tests, nbval on every chapter (native and portable CPU kernels),"
+	@echo "              browser tests"
 	@echo "make execute  re-run every chapter top to bottom and store outputs + timings"
 	@echo "make student  write the chapters without solutions to _build/student/ (for instructors)"
 	@echo "make clean    remove build outputs (keeps .venv); 'make clean-all' removes .venv too"
@@ -41,13 +43,26 @@ book: setup
 	$(BIN)/python tools/offline_assets.py
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-test: setup test-unit test-notebooks test-browser
+test: setup lint test-unit test-notebooks test-notebooks-portable test-browser
+
+lint: setup
+	$(BIN)/ruff check src tests tools $(wildcard benchmarks)
 
 test-unit: setup
 	$(BIN)/python -m pytest tests --ignore=tests/browser
 
 test-notebooks: setup
 	$(BIN)/python -m pytest $(NBVAL_ARGS) chapters
+
+# The same chapters again with PyTorch, NumPy and OpenBLAS forced to the kernels every x86-64 CPU
+# has (tools/kernels.py): stored outputs must not depend on the SIMD level of the machine that ran them.
+test-notebooks-portable: setup
+	$(BIN)/python tools/kernels.py portable $(BIN)/python -m pytest $(NBVAL_ARGS) chapters
+
+# How far printed numbers move between kernel settings (to size a cell's tolerance): see tools/kernel_spread.py.
+spread: setup
+	$(BIN)/python tools/kernel_spread.py execute native avx2 portable $(if $(CHAPTERS),--chapters $(CHAPTERS))
+	$(BIN)/python tools/kernel_spread.py report $(if $(CHAPTERS),--chapters $(CHAPTERS))
 
 # Builds the book as `make book` does, then checks every page in headless Chromium (README).
 test-browser: setup

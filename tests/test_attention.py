@@ -261,4 +261,6 @@ def test_exercise_checks_reject_wrong_answers():
 
     assert not check("ch05.causal_attention", no_mask, quiet=True)
     assert not check("ch05.causal_attention", future_mask, quiet=True)
-    assert not check("ch05.padding_mask", lambda lengths, S: torch.ones(len(lengths), 1, 1, S, dtype=torch.bool), quiet=True)
+    assert not check(
+        "ch05.padding_mask", lambda lengths, S: torch.ones(len(lengths), 1, 1, S, dtype=torch.bool), quiet=True
+    )

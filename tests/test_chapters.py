@@ -9,7 +9,6 @@ over the run-time budget, or if the run-time page is stale.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -8,7 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from embedlab.losses import alignment, info_nce, margin_contrastive_loss, nt_xent, similarity_logits, triplet_loss, uniformity
+from embedlab.losses import (
+    alignment,
+    info_nce,
+    margin_contrastive_loss,
+    nt_xent,
+    similarity_logits,
+    triplet_loss,
+    uniformity,
+)
 
 
 def _randn(*shape, seed=0, dtype=torch.float32):
@@ -22,8 +30,12 @@ def test_info_nce_is_cross_entropy_on_cosine_logits(B, N, d, t):
     logits = F.cosine_similarity(q[:, None, :], k[None, :, :], dim=-1) / t  # (B, N), computed independently
     expected = F.cross_entropy(logits, torch.arange(B))
     torch.testing.assert_close(info_nce(q, k, t), expected)
-    torch.testing.assert_close(info_nce(q, k, t, reduction="none"), F.cross_entropy(logits, torch.arange(B), reduction="none"))
-    torch.testing.assert_close(info_nce(q, k, t, reduction="sum"), F.cross_entropy(logits, torch.arange(B), reduction="sum"))
+    torch.testing.assert_close(
+        info_nce(q, k, t, reduction="none"), F.cross_entropy(logits, torch.arange(B), reduction="none")
+    )
+    torch.testing.assert_close(
+        info_nce(q, k, t, reduction="sum"), F.cross_entropy(logits, torch.arange(B), reduction="sum")
+    )
     torch.testing.assert_close(similarity_logits(q, k, t), logits)
 
 

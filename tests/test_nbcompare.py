@@ -15,9 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import nbcompare as nc  # tools/nbcompare.py (tests/conftest.py puts tools/ on sys.path)
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = nc.Tolerance()

@@ -4,8 +4,9 @@ one repository URL, and CI running exactly `make test`."""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 import chapters as ch  # tools/chapters.py
 
@@ -44,7 +45,11 @@ def test_environment_yml_matches_constraints_and_uses_cpu_torch():
 
 
 def test_ci_runs_exactly_make_test():
-    lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    lines = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines[-1] == "make test"
 
 

@@ -20,7 +20,8 @@ def test_dot_matches_torch(gen):
 
 
 def test_cosine_matches_torch_functional(gen):
-    a, b = torch.randn(4, 3, 16, generator=gen, dtype=torch.float64), torch.randn(3, 16, generator=gen, dtype=torch.float64)
+    a = torch.randn(4, 3, 16, generator=gen, dtype=torch.float64)
+    b = torch.randn(3, 16, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(sim.cosine(a, b), F.cosine_similarity(a, b.expand_as(a), dim=-1))
 
 

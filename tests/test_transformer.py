@@ -348,10 +348,14 @@ def test_top_k_filter_against_sorting():
     assert torch.all(torch.gather(kept, -1, order[..., :5]))
     torch.testing.assert_close(out[kept], logits[kept])
     assert torch.equal(top_k_filter(logits, 20), logits)
-    assert torch.equal(top_k_filter(torch.tensor([1.0, 3.0, 3.0, 0.0]), 1), torch.tensor([-math.inf, 3.0, 3.0, -math.inf]))
+    assert torch.equal(
+        top_k_filter(torch.tensor([1.0, 3.0, 3.0, 0.0]), 1), torch.tensor([-math.inf, 3.0, 3.0, -math.inf])
+    )
 
 
-@pytest.mark.parametrize("k, error", [(0, ValueError), (21, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "k, error", [(0, ValueError), (21, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)]
+)
 def test_top_k_filter_errors(k, error):
     with pytest.raises(error, match="k must"):
         top_k_filter(torch.randn(2, 20), k)
@@ -365,7 +369,9 @@ def test_sample_next_follows_the_softmax():
     hot = torch.bincount(sample_next(logits, temperature=2.0, generator=g), minlength=4).double() / 40_000
     torch.testing.assert_close(hot, (logits[0].double() / 2).softmax(0), atol=0.01, rtol=0)
     top2 = torch.bincount(sample_next(logits, top_k=2, generator=g), minlength=4).double() / 40_000
-    torch.testing.assert_close(top2, torch.tensor([1, math.exp(-1), 0, 0]).double() / (1 + math.exp(-1)), atol=0.01, rtol=0)
+    torch.testing.assert_close(
+        top2, torch.tensor([1, math.exp(-1), 0, 0]).double() / (1 + math.exp(-1)), atol=0.01, rtol=0
+    )
 
 
 def test_sample_next_greedy_limits():
@@ -498,7 +504,9 @@ def test_training_beats_the_bigram_on_a_learnable_sequence():
     g = torch.Generator().manual_seed(0)
     seq = [0, 1]
     for _ in range(3000):
-        seq.append((seq[-1] + seq[-2]) % 7 if torch.rand(1, generator=g) > 0.1 else int(torch.randint(7, (1,), generator=g)))
+        seq.append(
+            (seq[-1] + seq[-2]) % 7 if torch.rand(1, generator=g) > 0.1 else int(torch.randint(7, (1,), generator=g))
+        )
     data = torch.tensor(seq)
     train, val = train_val_split(data)
     config = GPTConfig(vocab_size=7, block_size=16, n_layer=1, n_head=2, n_embd=32)

@@ -60,3 +60,20 @@ def test_timer_and_description():
     assert t.seconds > 0
     line = describe_environment(torch.device("cpu"))
     assert "torch" in line and "device cpu" in line
+
+
+def test_below_prints_the_bound_and_fails_past_it():
+    from embedlab.utils import below
+
+    assert below(3e-16, 1e-12) == "< 1e-12"
+    assert below(torch.tensor(2e-9, dtype=torch.float64), 1e-7) == "< 1e-07"
+    assert below(np.float32(0.0), 1e-6) == "< 1e-06"
+    for bad in (2e-12, float("nan"), float("inf")):
+        with pytest.raises(AssertionError, match="not below"):
+            below(bad, 1e-12)
+    with pytest.raises(ValueError, match="value"):
+        below(torch.zeros(3), 1e-12)
+    with pytest.raises(ValueError, match="value"):
+        below("0.1", 1e-12)
+    with pytest.raises(ValueError, match="limit"):
+        below(0.0, 0)

@@ -223,7 +223,10 @@ def test_word_pair_spearman_matches_gensim_and_scipy(tmp_path):
     assert got.pairs_used == len(pairs) - 1 and got.pairs_total == len(pairs)
     assert got.spearman == pytest.approx(rho_gensim, abs=1e-6)
     known = pairs[:-1]
-    cos = [float(V[int(a[1:])] @ V[int(b[1:])] / np.linalg.norm(V[int(a[1:])]) / np.linalg.norm(V[int(b[1:])])) for a, b, _ in known]
+    cos = [
+        float(V[int(a[1:])] @ V[int(b[1:])] / np.linalg.norm(V[int(a[1:])]) / np.linalg.norm(V[int(b[1:])]))
+        for a, b, _ in known
+    ]
     assert got.spearman == pytest.approx(spearmanr(cos, [s for *_, s in known]).statistic, abs=1e-9)
 
 

@@ -22,10 +22,11 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import chapters  # noqa: E402
 import execute_chapters  # noqa: E402
 import kernels  # noqa: E402
 import nbcompare  # noqa: E402
+
+import chapters  # noqa: E402
 
 SPREAD = chapters.ROOT / "_build" / "spread"
 

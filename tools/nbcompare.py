@@ -120,6 +120,22 @@ def text_difference(ref: str, test: str, tol: Tolerance) -> str | None:
     return None
 
 
+def spread(ref: str, test: str, tol: Tolerance) -> str | None:
+    """For sizing a tolerance: every number beyond ``tol``, summarised as the largest differences."""
+    ref_text, ref_nums = _split(ref)
+    test_text, test_nums = _split(test)
+    if ref_text != test_text:
+        return None
+    moved = [(r, t) for r, t in zip(ref_nums, test_nums) if number_difference(r, t, tol)]
+    if not moved:
+        return None
+    worst_abs = max(moved, key=lambda p: abs(float(p[0]) - float(p[1])))
+    worst_rel = max(moved, key=lambda p: abs(float(p[0]) - float(p[1])) / max(abs(float(p[0])), 1e-300))
+    ints = sum(_is_integer(r) and _is_integer(t) for r, t in moved)
+    return (f"{len(moved)} numbers moved ({ints} integers); largest |diff| {worst_abs[0]} vs {worst_abs[1]}; "
+            f"largest relative {worst_rel[0]} vs {worst_rel[1]}")
+
+
 def _text_fields(outputs: Iterable[dict]) -> dict[str, list[tuple[dict, str]]]:
     """Where each compared text lives: {key: [(container, field), ...]} in output order."""
     fields: dict[str, list[tuple[dict, str]]] = {}
@@ -181,7 +197,14 @@ def cell_differences(cell: dict, fresh_outputs: list[dict], sanitize: Callable[[
 
     ref = coalesce_streams(copy.deepcopy(cell["outputs"]))
     test = coalesce_streams(copy.deepcopy(fresh_outputs))
-    problems = reconcile(test, ref, Tolerance.from_metadata(cell.get("metadata", {})), sanitize)
+    tol = Tolerance.from_metadata(cell.get("metadata", {}))
+    problems = []
+    for key, ref_list in _text_fields(ref).items():
+        for (t_box, t_field), (r_box, r_field) in zip(_text_fields(test).get(key, []), ref_list):
+            r_txt, t_txt = sanitize(_as_text(r_box[r_field])), sanitize(_as_text(t_box[t_field]))
+            why = text_difference(r_txt, t_txt, tol)
+            if why:
+                problems.append(f"{key}: {spread(r_txt, t_txt, tol) or why}")
     counts = {k: len(v) for k, v in _text_fields(ref).items()}
     fresh_counts = {k: len(v) for k, v in _text_fields(test).items()}
     if counts != fresh_counts:

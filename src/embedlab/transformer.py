@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from embedlab.data import Vocabulary
-from embedlab.train import Trainer, TrainConfig, cosine_schedule
+from embedlab.train import TrainConfig, Trainer, cosine_schedule
 
 __all__ = [
     "GPTConfig",
@@ -323,8 +323,9 @@ def get_batch(
     """``batch_size`` random windows of the text and their next-character targets.
 
     data: (N,) long on the CPU -> x, y: (B, T) on ``device``; ``y`` is ``x`` shifted left by one
-    character, so ``y[:, t]`` is the character that follows ``x[:, : t + 1]``. The starts are drawn from ``generator`` (a CPU
-    generator: the Trainer's), so the batch sequence does not depend on the device.
+    character, so ``y[:, t]`` is the character that follows ``x[:, : t + 1]``. The starts are drawn
+    from ``generator`` (a CPU generator: the Trainer's), so the batch sequence does not depend on
+    the device.
     """
     if data.dim() != 1:
         raise ValueError(f"data must be 1-D token ids, got shape {tuple(data.shape)}")

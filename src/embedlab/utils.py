@@ -1,4 +1,4 @@
-"""Reproducibility and hardware helpers used at the top of every chapter.
+"""Reproducibility and hardware helpers used at the top of every chapter, and :func:`below`.
 
 Nothing here runs at import time: a chapter calls :func:`seed_everything` and :func:`get_device`
 explicitly in its first code cell, so the notebook says what it does.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_device", "Timer", "describe_environment"]
+__all__ = ["seed_everything", "get_device", "Timer", "describe_environment", "below"]
 
 
 def seed_everything(seed: int = 0, *, deterministic: bool = False) -> int:
@@ -83,7 +83,7 @@ class Timer:
     seconds: float = 0.0
     _start: float = field(default=0.0, repr=False)
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self._start = time.perf_counter()
         return self
 
@@ -98,3 +98,29 @@ def describe_environment(device: torch.device | None = None) -> str:
         f"Python {platform.python_version()}, torch {torch.__version__.split('+')[0]}, "
         f"device {device.type}, {torch.get_num_threads()} CPU thread(s)"
     )
+
+
+def below(value: float | np.floating | torch.Tensor, limit: float) -> str:
+    """Check that a rounding-level ``value`` is below ``limit``; return ``"< limit"`` for printing.
+
+    Agreement with a reference (``max |ours - torch|``) is rounding noise, and its digits change
+    with the CPU's SIMD kernels. A chapter prints the bound that holds everywhere, never the
+    noise: ``print(f"max |ours - torch| {below(err, 1e-12)}")`` prints ``max |ours - torch| < 1e-12``
+    on every machine and raises ``AssertionError`` when the bound fails.
+
+    Args:
+        value: a real number: float, NumPy scalar or one-element tensor (gradients are ignored).
+        limit: a positive float.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"value must be a single number, got a tensor of shape {tuple(value.shape)}")
+        value = value.detach().item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"value must be a real number, got {type(value).__name__}")
+    if isinstance(limit, bool) or not isinstance(limit, (int, float, np.integer, np.floating)) or not limit > 0:
+        raise ValueError(f"limit must be a positive number, got {limit!r}")
+    value, limit = float(value), float(limit)
+    if not value < limit:  # also catches NaN
+        raise AssertionError(f"{value:.3g} is not below {limit:g}")
+    return f"< {limit:g}"

@@ -412,7 +412,7 @@ class SGNS:
         if len(corpus.vocab) != self.W_in.shape[0]:
             raise ValueError(f"corpus vocabulary has {len(corpus.vocab)} words, the model {self.W_in.shape[0]}")
         cfg, g, dev = self.config, self.generator, self.device
-        W, S, L, D = cfg.window, cfg.streams, cfg.stream_len, cfg.dim
+        W, L, D = cfg.window, cfg.stream_len, cfg.dim
         stats = SGNSStats()
         # The learning rate decays linearly with progress, as in gensim; the total step count is
         # only known per epoch, so progress is measured in expected centre tokens.
@@ -452,7 +452,9 @@ class SGNS:
         stats.seconds = time.perf_counter() - start
         bar.close()
         if not (torch.isfinite(self.W_in).all() and torch.isfinite(self.W_out).all()):
-            raise FloatingPointError("SGNS weights became inf/NaN: lower lr, or subsample (sample > 0) or use fewer streams")
+            raise FloatingPointError(
+                "SGNS weights became inf/NaN: lower lr, or subsample (sample > 0) or use fewer streams"
+            )
         return stats
 
     def vectors(self) -> np.ndarray:

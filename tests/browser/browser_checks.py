@@ -12,16 +12,15 @@ import importlib.metadata
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterable
 from urllib.parse import unquote, urldefrag, urlsplit
 
 import yaml
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Route
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"

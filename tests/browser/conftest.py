@@ -66,7 +66,7 @@ def build_book(book: Path, out: Path | None = None, strict: bool = True) -> Path
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
-        problems = [l for l in log.splitlines() if "WARNING" in l or "ERROR" in l]
+        problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
         pytest.fail(
             f"`{' '.join(cmd[1:])}` failed (exit {proc.returncode}); its warnings and errors:\n"
             + "\n".join(problems or [_tail(log)]),

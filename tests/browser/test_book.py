@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import browser_checks as checks
 import pytest
 
-import browser_checks as checks
 from conftest import ROOT, SCREENSHOTS
 
 PAGES = checks.toc_docnames(ROOT)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import browser_checks as checks
 import pytest
 import yaml
-
-import browser_checks as checks
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixture_book"

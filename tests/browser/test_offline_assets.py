@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import offline_assets as oa  # tools/ is on sys.path (conftest)
 import pytest
 import yaml
-
-import offline_assets as oa  # tools/ is on sys.path (conftest)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,9 @@ def _lookup_cases() -> list[Case]:
     cases = []
     for shape, V, d in [((5,), 7, 3), ((2, 4), 11, 5), ((1,), 1, 2), ((3, 2, 2), 20, 8)]:
         ids = torch.randint(0, V, shape, generator=g)
-        cases.append(Case((ids, torch.randn(V, d, generator=g, dtype=torch.float64)), label=f"ids {tuple(shape)}, V={V}, d={d}"))
+        cases.append(
+            Case((ids, torch.randn(V, d, generator=g, dtype=torch.float64)), label=f"ids {tuple(shape)}, V={V}, d={d}")
+        )
     ids = torch.tensor([0, 0, 0])
     cases.append(Case((ids, torch.randn(4, 2, generator=g, dtype=torch.float64)), label="repeated ids"))
     return cases

@@ -31,7 +31,11 @@ def _uniformity_cases() -> list[Case]:
         Case(args=(torch.randn(10, 4, generator=g),), kwargs={"t": 2.0}, label="10 points in 4-D"),
         Case(args=(torch.randn(50, 16, generator=g) * 5,), kwargs={"t": 2.0}, label="not unit length"),
         Case(args=(torch.randn(7, 3, generator=g),), kwargs={"t": 0.5}, label="t = 0.5"),
-        Case(args=(torch.ones(5, 8) + 0.01 * torch.randn(5, 8, generator=g),), kwargs={"t": 2.0}, label="nearly one point"),
+        Case(
+            args=(torch.ones(5, 8) + 0.01 * torch.randn(5, 8, generator=g),),
+            kwargs={"t": 2.0},
+            label="nearly one point",
+        ),
     ]
     return cases
 
