@@ -58,3 +58,26 @@ def test_repository_url_lives_in_config_and_drives_the_bootstrap():
     assert config.count(ch.repo_url()) == 1
     assert "colab_url" in config and "binderhub_url" in config
     assert ch.repo_url() in ch.bootstrap_source(["embedlab"])
+
+
+def test_make_test_lints_and_checks_the_chapters_under_portable_kernels():
+    makefile = (ROOT / "Makefile").read_text()
+    test_deps = re.search(r"^test:(.*)$", makefile, flags=re.M).group(1).split()
+    for target in ("lint", "test-unit", "test-notebooks", "test-notebooks-portable", "test-browser"):
+        assert target in test_deps, f"make test does not run {target}"
+    portable = re.search(r"^test-notebooks-portable:.*\n\t(.*)$", makefile, flags=re.M).group(1)
+    assert "tools/kernels.py portable" in portable and "$(NBVAL_ARGS)" in portable
+    assert "ruff" in _constraints(), "ruff must be pinned in constraints.txt"
+
+
+def test_kernel_settings_reach_the_libraries():
+    """Each setting of tools/kernels.py really changes what torch, NumPy and OpenBLAS run."""
+    import kernels  # tools/kernels.py
+
+    shown = {s: kernels.describe(s) for s in ("avx2", "portable")}
+    assert shown["portable"].startswith("torch DEFAULT")
+    if not kernels.X86:  # elsewhere only PyTorch's kernels are forced (see tools/kernels.py)
+        return
+    assert shown["portable"].startswith("torch DEFAULT") and "numpy SIMD baseline" in shown["portable"]
+    assert "Nehalem" in shown["portable"]
+    assert "AVX512" not in shown["avx2"].split(";")[0] and "X86_V4" not in shown["avx2"]

@@ -100,8 +100,11 @@ def runtimes_page() -> str:
         "# Run times\n\n"
         "Every chapter is executed top to bottom in a fresh kernel by `make execute`, which also\n"
         "records how long it took; this page is regenerated from those records. The budget is\n"
-        f"**{BUDGET_S:.0f} s per chapter on 2 CPU cores with no GPU**, and the test suite enforces it:\n"
-        "`make test` fails if a chapter's stored time exceeds the budget or if this table is stale.\n\n"
+        f"**{BUDGET_S:.0f} s per chapter on 2 idle CPU cores with no GPU**, measured on an idle machine.\n"
+        "`make test` fails if a chapter's stored time exceeds the budget or if this table is stale.\n"
+        "When the suite re-runs the chapters it reports their times too, but fails only for a chapter\n"
+        "that takes more than twice the budget: the machines this book is built on drift two to three\n"
+        "times in speed within a day, and a test must not fail on a slow hour.\n\n"
         "| chapter | time on 2 CPU cores | where it ran |\n|---|---|---|\n"
         + "\n".join(rows)
         + f"\n\nAll chapters together: {total:.0f} s.\n"

@@ -53,7 +53,7 @@ def execute(settings: list[str], names: list[str] | None) -> None:
                 execute_chapters.execute(path, out=out_dir / path.name)
                 print(f"  {path.stem}: {time.perf_counter() - start:.1f} s", flush=True)
             except Exception as e:  # keep going: the report shows what is missing
-                print(f"  {path.stem}: FAILED {type(e).__name__}: {str(e)[-500:]}", flush=True)
+                print(f"  {path.stem}: FAILED {type(e).__name__}: {str(e)[:1500]} ... {str(e)[-300:]}", flush=True)
     os.environ.clear()
     os.environ.update(base)
 

@@ -22,6 +22,7 @@ all three to measure how far each printed number moves.
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -54,6 +55,12 @@ _SHOW = (
 )
 
 
+# NumPy's feature names and OpenBLAS's core types above are x86 names: elsewhere (ARM) NumPy refuses
+# unknown features at import, so there only PyTorch's portable ATen kernels are forced.
+X86 = platform.machine().lower() in {"x86_64", "amd64"}
+_X86_ONLY = {"NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA"}
+
+
 def environment(setting: str, base: dict[str, str] | None = None) -> dict[str, str]:
     """``base`` (default: this process's environment) with ``setting``'s variables applied."""
     if setting not in SETTINGS:
@@ -61,7 +68,7 @@ def environment(setting: str, base: dict[str, str] | None = None) -> dict[str, s
     env = dict(os.environ if base is None else base)
     for key in {k for s in SETTINGS.values() for k in s}:
         env.pop(key, None)  # a setting is the whole story: nothing left over from the caller
-    env.update(SETTINGS[setting])
+    env.update({k: v for k, v in SETTINGS[setting].items() if X86 or k not in _X86_ONLY})
     return env
 
 
