@@ -12,13 +12,13 @@ from torch.nn import functional as F
 from embedlab.attention import (
     AttentionConfig,
     MultiHeadAttention,
-    attention_entropy,
     attention_weights,
     causal_mask,
     padding_mask,
     scaled_dot_product_attention,
 )
 from embedlab.exercises import check
+from embedlab.probability import entropy
 
 F64 = torch.float64
 
@@ -91,7 +91,7 @@ def test_fully_masked_row_gives_zeros_like_torch_and_no_nan_gradient():
     assert torch.all(w[..., 2, :] == 0) and torch.all(out[..., 2, :] == 0)
     torch.testing.assert_close(w[..., [0, 1, 3, 4], :].sum(-1), torch.ones(2, 3, 4, dtype=F64))
     torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), rtol=1e-12, atol=1e-12)
-    assert torch.all(attention_entropy(w)[..., 2] == 0)
+    assert torch.all(entropy(w, zero="zero")[..., 2] == 0)  # no distribution, no uncertainty
     out.sum().backward()
     assert torch.isfinite(q.grad).all()
     # a sequence of length 0 is fully masked everywhere
@@ -150,18 +150,6 @@ def test_mask_helpers():
         padding_mask([], 4)
 
 
-def test_attention_entropy_matches_categorical():
-    g = torch.Generator().manual_seed(0)
-    p = torch.softmax(torch.randn(4, 9, generator=g, dtype=F64), -1)
-    ref = torch.distributions.Categorical(probs=p).entropy()
-    torch.testing.assert_close(attention_entropy(p), ref)
-    uniform = torch.full((10,), 0.1, dtype=F64)
-    assert math.isclose(attention_entropy(uniform).item(), math.log(10))
-    assert attention_entropy(torch.tensor([0.0, 1.0, 0.0])).item() == 0.0
-    with pytest.raises(ValueError):
-        attention_entropy(torch.tensor([-0.1, 1.1]))
-
-
 def test_scaling_keeps_entropy_and_no_scaling_collapses_it():
     """The chapter's claim about 1/sqrt(d), on fresh samples."""
     g = torch.Generator().manual_seed(7)
@@ -170,8 +158,8 @@ def test_scaling_keeps_entropy_and_no_scaling_collapses_it():
     for d in (4, 64, 1024):
         q = torch.randn(64, d, generator=g, dtype=F64)
         k = torch.randn(S, d, generator=g, dtype=F64)
-        scaled.append(attention_entropy(attention_weights(q, k)).mean().item())
-        unscaled.append(attention_entropy(attention_weights(q, k, scale=1.0)).mean().item())
+        scaled.append(entropy(attention_weights(q, k)).mean().item())
+        unscaled.append(entropy(attention_weights(q, k, scale=1.0)).mean().item())
     assert max(scaled) - min(scaled) < 0.15 * math.log(S), scaled
     assert unscaled[-1] < 0.1 * math.log(S) < scaled[-1], unscaled
 

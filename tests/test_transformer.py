@@ -19,6 +19,7 @@ import embedlab.train as train_module
 import embedlab.transformer as tf
 from embedlab.data import Vocabulary, load_shakespeare
 from embedlab.exercises import check
+from embedlab.probability import top_k_filter
 from embedlab.transformer import (
     GPT,
     GPTConfig,
@@ -35,8 +36,6 @@ from embedlab.transformer import (
     get_batch,
     make_trainer,
     pick_config,
-    sample_next,
-    top_k_filter,
     train_val_split,
 )
 
@@ -338,52 +337,9 @@ def test_estimate_loss_is_repeatable_and_restores_mode():
         estimate_loss(model, data, 4, 0)
 
 
-# -- sampling ------------------------------------------------------------------------------------
-def test_top_k_filter_against_sorting():
-    logits = torch.randn(4, 3, 20, generator=torch.Generator().manual_seed(3))
-    out = top_k_filter(logits, 5)
-    kept = torch.isfinite(out)
-    assert torch.all(kept.sum(-1) == 5)
-    order = logits.argsort(dim=-1, descending=True)
-    assert torch.all(torch.gather(kept, -1, order[..., :5]))
-    torch.testing.assert_close(out[kept], logits[kept])
-    assert torch.equal(top_k_filter(logits, 20), logits)
-    assert torch.equal(
-        top_k_filter(torch.tensor([1.0, 3.0, 3.0, 0.0]), 1), torch.tensor([-math.inf, 3.0, 3.0, -math.inf])
-    )
-
-
-@pytest.mark.parametrize(
-    "k, error", [(0, ValueError), (21, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)]
-)
-def test_top_k_filter_errors(k, error):
-    with pytest.raises(error, match="k must"):
-        top_k_filter(torch.randn(2, 20), k)
-
-
-def test_sample_next_follows_the_softmax():
-    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]]).repeat(40_000, 1)
-    g = torch.Generator().manual_seed(0)
-    counts = torch.bincount(sample_next(logits, generator=g), minlength=4).double() / 40_000
-    torch.testing.assert_close(counts, logits[0].double().softmax(0), atol=0.01, rtol=0)
-    hot = torch.bincount(sample_next(logits, temperature=2.0, generator=g), minlength=4).double() / 40_000
-    torch.testing.assert_close(hot, (logits[0].double() / 2).softmax(0), atol=0.01, rtol=0)
-    top2 = torch.bincount(sample_next(logits, top_k=2, generator=g), minlength=4).double() / 40_000
-    torch.testing.assert_close(
-        top2, torch.tensor([1, math.exp(-1), 0, 0]).double() / (1 + math.exp(-1)), atol=0.01, rtol=0
-    )
-
-
-def test_sample_next_greedy_limits():
-    logits = torch.randn(6, 30, generator=torch.Generator().manual_seed(5))
-    assert torch.equal(sample_next(logits, top_k=1), logits.argmax(-1))
-    assert torch.equal(sample_next(logits, temperature=1e-4), logits.argmax(-1))
-
-
+# -- sampling (top-k and the draw itself: tests/test_probability.py) -----------------------------
 @pytest.mark.parametrize("temperature", [0, -0.5, float("nan"), float("inf")])
 def test_bad_temperature_is_a_clear_error(temperature):
-    with pytest.raises(ValueError, match="temperature"):
-        sample_next(torch.randn(1, 5), temperature=temperature)
     with pytest.raises(ValueError, match="temperature"):
         generate(_tiny_model(), torch.zeros(1, 1, dtype=torch.long), 3, temperature=temperature)
 

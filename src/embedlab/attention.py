@@ -1,4 +1,4 @@
-"""Scaled dot-product attention written out, masks, attention entropy and a multi-head module.
+"""Scaled dot-product attention written out, masks and a multi-head module.
 
 Taught in chapter 5 ("Attention as a soft lookup"). Chapter 6 builds its transformer on
 ``torch.nn.functional.scaled_dot_product_attention``; this module is the readable version that
@@ -19,7 +19,7 @@ Shapes (the conventions of ``F.scaled_dot_product_attention``):
 return all-zero weights for that row and therefore a zero output (never NaN, also in the
 backward pass). Recent PyTorch does the same in ``F.scaled_dot_product_attention`` on the CPU
 (checked with torch 2.13; older versions returned NaN); the tests check both. Such a row sums to
-0, not 1, and :func:`attention_entropy` gives it entropy 0.
+0, not 1; ``embedlab.probability.entropy(w, zero="zero")`` gives it entropy 0.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ __all__ = [
     "padding_mask",
     "attention_weights",
     "scaled_dot_product_attention",
-    "attention_entropy",
     "AttentionConfig",
     "MultiHeadAttention",
 ]
@@ -184,21 +183,6 @@ def scaled_dot_product_attention(
     _check_qkv(q, k, v)
     weights = attention_weights(q, k, mask, causal=causal, scale=scale)
     return weights @ v, weights
-
-
-def attention_entropy(weights: torch.Tensor) -> torch.Tensor:
-    """Entropy in nats of each attention row: ``-Σ_j p_j log p_j`` with ``0 log 0 = 0``.
-
-    weights: (..., S) rows of probabilities  ->  (...). Ranges from 0 (all mass on one key, or a
-    fully-masked all-zero row) to ``log S`` (uniform attention).
-    """
-    if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
-        raise ValueError("weights must be a floating tensor of shape (..., S)")
-    if weights.ndim == 0 or weights.shape[-1] == 0:
-        raise ValueError(f"weights must have shape (..., S) with S >= 1, got {tuple(weights.shape)}")
-    if bool((weights < 0).any()):
-        raise ValueError("weights must be non-negative (rows of a softmax)")
-    return -torch.special.xlogy(weights, weights).sum(dim=-1)
 
 
 @dataclass

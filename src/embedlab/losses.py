@@ -29,6 +29,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from embedlab.probability import check_temperature
+
 __all__ = [
     "margin_contrastive_loss",
     "triplet_loss",
@@ -60,18 +62,6 @@ def _matrix(x: torch.Tensor, name: str) -> torch.Tensor:
 def _same_shape(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
     if a.shape != b.shape:
         raise ValueError(f"{names} must have the same shape (B, d), got {tuple(a.shape)} and {tuple(b.shape)}")
-
-
-def _temperature(t: float) -> float:
-    if isinstance(t, torch.Tensor):
-        if t.numel() != 1:
-            raise ValueError(f"temperature must be a single number, got a tensor of shape {tuple(t.shape)}")
-        t = t.item()
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        raise ValueError(f"temperature must be a positive number, got {t!r}")
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {t!r}")
-    return float(t)
 
 
 def _margin(m: float) -> float:
@@ -146,22 +136,23 @@ def triplet_loss(
 
 
 # -- softmax losses (similarities) ----------------------------------------------------------------
-def similarity_logits(query: torch.Tensor, keys: torch.Tensor, temperature: float) -> torch.Tensor:
+def similarity_logits(query: torch.Tensor, keys: torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
     """Cosine similarities divided by the temperature: the logits of InfoNCE.
 
-    query: (B, d), keys: (N, d)  ->  (B, N)
+    query: (B, d), keys: (N, d)  ->  (B, N). ``temperature`` is a number or a 0-d tensor; one that
+    requires a gradient (a learned temperature, as in CLIP) receives it.
     """
     q, k = _matrix(query, "query"), _matrix(keys, "keys")
     if q.shape[1] != k.shape[1]:
         raise ValueError(f"query and keys must have the same dimension d, got {q.shape[1]} and {k.shape[1]}")
-    t = _temperature(temperature)
+    t = check_temperature(temperature)
     return F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).T / t
 
 
 def info_nce(
     query: torch.Tensor,
     keys: torch.Tensor,
-    temperature: float = 0.1,
+    temperature: float | torch.Tensor = 0.1,
     *,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
@@ -192,7 +183,7 @@ def info_nce(
 def nt_xent(
     z1: torch.Tensor,
     z2: torch.Tensor,
-    temperature: float = 0.5,
+    temperature: float | torch.Tensor = 0.5,
     *,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from embedlab.data import Vocabulary
+from embedlab.probability import check_temperature, sample_next
 from embedlab.train import TrainConfig, Trainer, cosine_schedule
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
     "evaluate",
     "bigram_log_probs",
     "bigram_loss",
-    "top_k_filter",
-    "sample_next",
     "generate",
     "RunConfig",
     "pick_config",
@@ -420,56 +419,8 @@ def bigram_loss(train: torch.Tensor, val: torch.Tensor, vocab_size: int, *, alph
 
 
 # ---------------------------------------------------------------------------------------------
-# Sampling
+# Sampling (temperature, top-k and the draw itself live in embedlab.probability)
 # ---------------------------------------------------------------------------------------------
-def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
-    """Keep the ``k`` largest logits of each row and set the rest to ``-inf``.
-
-    logits: (..., V) -> (..., V). After a softmax the kept tokens share all the probability,
-    renormalised among themselves. Ties at the k-th value are all kept.
-    """
-    if logits.dim() < 1 or logits.shape[-1] == 0:
-        raise ValueError(f"logits must have a non-empty last axis, got shape {tuple(logits.shape)}")
-    V = logits.shape[-1]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an integer, got {type(k).__name__}")
-    if not 1 <= k <= V:
-        raise ValueError(f"k must be between 1 and the vocabulary size {V}, got {k}")
-    kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1): the k-th largest value
-    return logits.masked_fill(logits < kth, float("-inf"))
-
-
-def _check_temperature(temperature: float) -> None:
-    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not math.isfinite(temperature):
-        raise ValueError(f"temperature must be a finite number, got {temperature!r}")
-    if temperature <= 0:
-        raise ValueError(
-            f"temperature must be > 0, got {temperature}; for greedy decoding use top_k=1"
-        )
-
-
-def sample_next(
-    logits: torch.Tensor,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Draw one token per row from ``softmax(logits / temperature)``, optionally top-k filtered.
-
-    logits: (B, V) -> (B,) long, on the logits' device. Sampling itself runs on the CPU in
-    float32 so that a CPU ``generator`` gives the same text whatever device the model is on.
-    """
-    _check_temperature(temperature)
-    if logits.dim() != 2:
-        raise ValueError(f"logits must be (B, V), got shape {tuple(logits.shape)}")
-    scaled = logits.detach().float().cpu() / temperature
-    if top_k is not None:
-        scaled = top_k_filter(scaled, top_k)
-    probs = scaled.softmax(dim=-1)  # (B, V)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)
-
-
 @torch.no_grad()
 def generate(
     model: GPT,
@@ -485,7 +436,7 @@ def generate(
     idx: (B, T) long -> (B, T + max_new_tokens). The context is cropped to the last
     ``block_size`` tokens, the longest the position table covers.
     """
-    _check_temperature(temperature)  # fail before any work
+    check_temperature(temperature)  # fail before any work
     if top_k is not None and not 1 <= top_k <= model.config.vocab_size:
         raise ValueError(f"top_k must be between 1 and the vocabulary size {model.config.vocab_size}, got {top_k}")
     if max_new_tokens < 0:

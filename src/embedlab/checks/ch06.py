@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from embedlab.exercises import Case, Exercise
-from embedlab.transformer import top_k_filter
+from embedlab.probability import top_k_filter
 
 
 def _top_k_cases() -> list[Case]:
