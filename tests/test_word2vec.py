@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from embedlab import word2vec as w2v
 from embedlab.data import Vocabulary
+from embedlab.wordsim import nearest_words
 
 
 def _toy_corpus(seed: int = 0, n_sent: int = 20, vocab: int = 12) -> w2v.EncodedCorpus:
@@ -166,8 +167,8 @@ def test_sgns_learns_shared_contexts_and_is_deterministic(one_thread):
     np.testing.assert_array_equal(runs[0], runs[1])
     assert stats.words == 5 * len(corpus) and stats.loss[-1] < stats.loss[0]
     words = corpus.vocab.itos
-    near = w2v.nearest_words(runs[0], words, "cat", k=1)[0][0]
-    assert near == "dog", w2v.nearest_words(runs[0], words, "cat", k=3)
+    near = nearest_words(runs[0], words, "cat", k=1)[0][0]
+    assert near == "dog", nearest_words(runs[0], words, "cat", k=3)
 
 
 def test_sgns_bad_input():
@@ -202,77 +203,6 @@ def test_skipgram_pairs_count_like_cooccurrence():
     C = np.zeros((6, 6))
     np.add.at(C, (pairs[:, 0], pairs[:, 1]), 1)
     np.testing.assert_allclose(C, w2v.cooccurrence(corpus, 2, vocab_size=6).toarray())
-
-
-# -- evaluation ----------------------------------------------------------------------------------------
-def test_word_pair_spearman_matches_gensim_and_scipy(tmp_path):
-    gensim = pytest.importorskip("gensim")
-    from scipy.stats import spearmanr
-
-    rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(30)]
-    V = rng.normal(size=(30, 6)).astype(np.float32)
-    pairs = [(words[a], words[b], float(rng.integers(0, 5))) for a, b in rng.integers(0, 30, (40, 2)) if a != b]
-    pairs.append(("w1", "unknown", 3.0))
-    path = tmp_path / "pairs.tsv"
-    path.write_text("".join(f"{a}\t{b}\t{s}\n" for a, b, s in pairs))
-    kv = gensim.models.KeyedVectors(6)
-    kv.add_vectors(words, V)
-    _, (rho_gensim, _), _ = kv.evaluate_word_pairs(str(path))
-    got = w2v.word_pair_spearman(V, words, pairs)
-    assert got.pairs_used == len(pairs) - 1 and got.pairs_total == len(pairs)
-    assert got.spearman == pytest.approx(rho_gensim, abs=1e-6)
-    known = pairs[:-1]
-    cos = [
-        float(V[int(a[1:])] @ V[int(b[1:])] / np.linalg.norm(V[int(a[1:])]) / np.linalg.norm(V[int(b[1:])]))
-        for a, b, _ in known
-    ]
-    assert got.spearman == pytest.approx(spearmanr(cos, [s for *_, s in known]).statistic, abs=1e-9)
-
-
-def test_analogy_accuracy_matches_gensim(tmp_path):
-    gensim = pytest.importorskip("gensim")
-    rng = np.random.default_rng(1)
-    n, d = 40, 8
-    words = [f"w{i}" for i in range(n)]
-    V = rng.normal(size=(n, d))
-    unit = V / np.linalg.norm(V, axis=1, keepdims=True)
-    lines = []
-    for q in range(60):  # plant half the answers so that accuracy is far from 0 and from 1
-        a, b, c, dd = rng.choice(n, 4, replace=False)
-        if q % 2 == 0:
-            V[dd] = unit[b] - unit[a] + unit[c] + 0.05 * rng.normal(size=d)
-            unit[dd] = V[dd] / np.linalg.norm(V[dd])
-        lines.append(f"{words[a]} {words[b]} {words[c]} {words[dd]}")
-    lines.insert(30, ": second")
-    lines.append("w1 w2 w3 notaword")
-    path = tmp_path / "questions.txt"
-    path.write_text(": first\n" + "\n".join(lines) + "\n")
-    kv = gensim.models.KeyedVectors(d)
-    kv.add_vectors(words, V.astype(np.float32))
-    score, sections = kv.evaluate_word_analogies(str(path))
-    got = w2v.analogy_accuracy(V.astype(np.float32), words, w2v.read_analogies(path))
-    total = next(s for s in sections if s["section"] == "Total accuracy")
-    assert got.correct == len(total["correct"]) and got.answered == len(total["correct"]) + len(total["incorrect"])
-    assert got.accuracy == pytest.approx(score) and 0 < got.correct < got.answered
-    assert got.total == 61 and set(got.by_section) == {"first", "second"}
-
-
-def test_evaluation_bad_input(tmp_path):
-    words = ["a", "b", "c"]
-    V = np.eye(3)
-    with pytest.raises(KeyError, match="unknown word 'zebra'"):
-        w2v.nearest_words(V, words, "zebra")
-    with pytest.raises(ValueError, match="vectors must be"):
-        w2v.nearest_words(V[:2], words, "a")
-    with pytest.raises(ValueError, match="pairs"):
-        w2v.word_pair_spearman(V, words, [("x", "y", 1.0)] * 5)
-    with pytest.raises(ValueError, match="no word pairs"):
-        w2v.word_pair_spearman(V, words, [])
-    bad = tmp_path / "bad.txt"
-    bad.write_text("a b c d\n")
-    with pytest.raises(ValueError, match="section"):
-        w2v.read_analogies(bad)
 
 
 def test_corpus_bad_input():
@@ -313,14 +243,3 @@ def test_ch03_checks_accept_correct_answers_and_reject_wrong_ones():
     assert check("ch03.sgns_pair_grad", my_grad, quiet=True)
     assert not check("ch03.pmi", lambda C: np.log1p(np.asarray(C)), quiet=True)
     assert not check("ch03.sgns_pair_grad", lambda x, c, n: (c, x, n), quiet=True)
-
-
-def test_word_pair_spearman_bootstrap_interval():
-    rng = np.random.default_rng(5)
-    words = [f"w{i}" for i in range(50)]
-    V = rng.normal(size=(50, 8))
-    pairs = [(words[a], words[b], float(rng.normal())) for a, b in rng.integers(0, 50, (200, 2)) if a != b]
-    got = w2v.word_pair_spearman(V, words, pairs, bootstrap=500)
-    lo, hi = got.interval
-    assert lo < got.spearman < hi and hi - lo < 0.5
-    assert np.isnan(w2v.word_pair_spearman(V, words, pairs).interval[0])
