@@ -247,8 +247,15 @@ def test_make_trainer_is_the_same_code_for_cpu_and_cuda(monkeypatch):
         assert trainer.config.amp is True  # the Trainer turns this into bf16 autocast on CUDA only
         assert trainer.config.items_per_step == run.batch_size * run.model.block_size
         assert trainer.config.eval_every == run.eval_every
-    assert trainers["cpu"].loss_fn.__code__ is trainers["cuda"].loss_fn.__code__
-    assert trainers["cpu"].get_batch.__code__ is trainers["cuda"].get_batch.__code__
+    # Both trainers draw their windows exactly as get_batch does (only the device differs) and score
+    # them with the model's own loss, so the CPU run exercises what a GPU run computes.
+    xc, yc = trainers["cpu"].get_batch(torch.Generator().manual_seed(0))
+    for (bx, by), run in (((xc, yc), runs["cpu"]), ((x, y), runs["cuda"])):
+        ex, ey = get_batch(data, 8, run.batch_size, torch.Generator().manual_seed(0))
+        assert torch.equal(bx, ex) and torch.equal(by, ey)
+    model.eval()  # no dropout: the two losses must be the same number
+    for trainer in trainers.values():
+        torch.testing.assert_close(trainer.loss_fn(model, (xc, yc)), model(xc, yc)[1])
 
 
 def test_trainer_autocasts_to_bfloat16_on_cuda_only(monkeypatch):
