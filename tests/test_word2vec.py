@@ -81,6 +81,38 @@ def test_pmi_with_given_context_counts_and_subsampled_counts():
     np.testing.assert_allclose(got[r, c], expected, rtol=1e-10)
 
 
+def test_pmi_refuses_an_observed_context_with_zero_count():
+    # An observed pair whose given context count is 0 once stored PMI = +inf.
+    C = np.array([[0, 2, 1], [2, 0, 3], [1, 3, 0]], dtype=float)
+    with pytest.raises(ValueError, match=r"context_counts is 0 for context\(s\) \[1\]"):
+        w2v.pmi(C, context_counts=np.array([5.0, 0.0, 4.0]))
+    # A zero count for a context that no pair uses is fine: it only shifts the normaliser.
+    C0 = C.copy()
+    C0[:, 2] = 0
+    got = w2v.pmi(C0, context_counts=np.array([5.0, 4.0, 0.0]))
+    assert np.isfinite(got.data).all() and got.nnz == 4
+    for bad in (np.array([1.0, np.nan, 1.0]), np.array([1.0, -1.0, 1.0]), np.ones(4)):
+        with pytest.raises(ValueError, match="context_counts"):
+            w2v.pmi(C, context_counts=bad)
+    for bad in (0, -0.5, float("inf"), float("nan"), True):
+        with pytest.raises(ValueError, match="alpha"):
+            w2v.pmi(C, alpha=bad)
+    with pytest.raises(ValueError, match="finite"):
+        w2v.pmi(np.array([[0.0, np.inf], [1.0, 0.0]]))
+
+
+def test_pmi_with_a_large_alpha_does_not_overflow():
+    # n_c ** alpha overflows float64 for alpha = 500 (5 ** 500 > 1e349); the log-space form does not.
+    C = np.array([[0, 2, 1], [2, 0, 3], [1, 3, 0]], dtype=float)
+    alpha = 500.0
+    log_ctx = alpha * np.log(C.sum(0))
+    log_p_ctx = log_ctx - (log_ctx.max() + np.log(np.exp(log_ctx - log_ctx.max()).sum()))
+    r, c = np.nonzero(C)
+    expected = np.log(C[r, c]) - np.log(C.sum(1)[r]) - log_p_ctx[c]
+    got = w2v.pmi(C, alpha=alpha).toarray()
+    np.testing.assert_allclose(got[r, c], expected, rtol=1e-12)
+
+
 def test_keep_probabilities_and_noise_match_gensim():
     gensim = pytest.importorskip("gensim")
     rng = np.random.default_rng(0)

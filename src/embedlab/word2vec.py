@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from scipy.special import logsumexp
 from torch import nn
 
 from embedlab.data import Vocabulary
@@ -155,21 +156,41 @@ def pmi(
 
     counts: (V, V) non-negative. Returns a sparse (V, V) matrix holding PMI at the observed
     (non-zero) pairs only; unobserved pairs have PMI = -inf and are not stored.
+
+    Raises:
+        ValueError: for an empty, negative or non-finite count matrix, an ``alpha`` that is not a
+            finite number > 0, or ``context_counts`` of the wrong shape, negative, or zero for a
+            context that ``counts`` observes (its PMI would be ``+inf``: an observed pair whose
+            context has probability 0).
     """
     C = sp.csr_matrix(counts, dtype=np.float64)
     C.eliminate_zeros()
     if C.nnz == 0:
         raise ValueError("the count matrix is empty (no co-occurrences)")
-    if (C.data < 0).any():
-        raise ValueError("counts must be non-negative")
-    if alpha <= 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    if not np.isfinite(C.data).all() or (C.data < 0).any():
+        raise ValueError("counts must be finite and non-negative")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not (
+        math.isfinite(alpha) and alpha > 0
+    ):
+        raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
     row = np.asarray(C.sum(axis=1)).ravel()
     col = np.asarray(C.sum(axis=0)).ravel() if context_counts is None else np.asarray(context_counts, dtype=np.float64)
-    if col.shape != (C.shape[1],) or (col < 0).any():
-        raise ValueError(f"context_counts must be {C.shape[1]} non-negative counts, got shape {col.shape}")
-    col_alpha = col**alpha
-    log_p_ctx = np.log(col_alpha, where=col_alpha > 0, out=np.full_like(col_alpha, -np.inf)) - np.log(col_alpha.sum())
+    if col.shape != (C.shape[1],) or not np.isfinite(col).all() or (col < 0).any():
+        raise ValueError(f"context_counts must be {C.shape[1]} finite non-negative counts, got shape {col.shape}")
+    observed = np.unique(C.indices)  # contexts that occur in at least one pair
+    unseen = observed[col[observed] == 0]
+    if unseen.size:
+        # Column sums are positive wherever a pair was observed; given counts need not be.
+        raise ValueError(
+            f"context_counts is 0 for context(s) {unseen[:5].tolist()}, which counts observes: PMI would be "
+            "+inf there (an observed pair whose context has probability 0). Count every observed context."
+        )
+    # log P_alpha(c) = alpha log n_c - log Σ_c' n_c'^alpha, in log space: n_c ** alpha itself
+    # overflows float64 for large alpha. Zero counts give log 0 = -inf, and only for contexts
+    # that no pair uses (checked above), so no -inf reaches the result.
+    with np.errstate(divide="ignore"):
+        a_log = alpha * np.log(col)
+    log_p_ctx = a_log - logsumexp(a_log)
     r_idx = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
     out = C.copy()
     # log C_wc - log C_w. - log P_alpha(c) = log[(C_wc/|D|) / ((C_w./|D|) P_alpha(c))]
