@@ -179,6 +179,16 @@ def test_evaluate_scores_every_transition_once():
     assert evaluate(model, data, batch_size=2) == pytest.approx(nll / 42, rel=1e-6)
 
 
+def test_evaluate_restores_the_mode_even_when_it_raises():
+    # evaluate() once switched to eval mode before checking its input, and left it there.
+    model = _tiny_model().train()
+    with pytest.raises(ValueError, match="at least two tokens"):
+        evaluate(model, torch.tensor([1]))
+    assert model.training
+    evaluate(model, _ids(40))
+    assert model.training
+
+
 def test_estimate_loss_is_repeatable_and_restores_mode():
     model = _tiny_model(GPTConfig(**{**TINY.__dict__, "dropout": 0.3}))
     data = _ids(300)

@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from embedlab.data import Vocabulary
 from embedlab.train import TrainConfig, Trainer, cosine_schedule
 from embedlab.transformer import GPT, GPTConfig
+from embedlab.utils import evaluating
 
 __all__ = [
     "char_vocabulary",
@@ -145,13 +146,11 @@ def estimate_loss(
         raise ValueError(f"n_batches must be >= 1, got {n_batches}")
     g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     total = 0.0
-    for _ in range(n_batches):
-        x, y = get_batch(data, model.config.block_size, batch_size, g, device)
-        total += model(x, y)[1].item()
-    model.train(was_training)
+    with evaluating(model):  # no dropout while measuring
+        for _ in range(n_batches):
+            x, y = get_batch(data, model.config.block_size, batch_size, g, device)
+            total += model(x, y)[1].item()
     return total / n_batches
 
 
@@ -165,25 +164,23 @@ def evaluate(model: GPT, data: torch.Tensor, *, batch_size: int = 64) -> float:
     """
     T = model.config.block_size
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     n = len(data) - 1  # number of transitions
     if n < 1:
         raise ValueError("data needs at least two tokens")
     full = n // T
     nll, count = 0.0, 0
-    x_all, y_all = data[: full * T].view(full, T), data[1 : full * T + 1].view(full, T)
-    for i in range(0, full, batch_size):
-        x, y = x_all[i : i + batch_size].to(device), y_all[i : i + batch_size].to(device)
-        logits, _ = model(x)
-        nll += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
-        count += y.numel()
-    if full * T < n:
-        x, y = data[full * T : n].view(1, -1).to(device), data[full * T + 1 :].view(1, -1).to(device)
-        logits, _ = model(x)
-        nll += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
-        count += y.numel()
-    model.train(was_training)
+    x_all, y_all = data[: full * T].view(full, T), data[1 : full * T + 1].view(full, T)  # (full, T)
+    with evaluating(model):  # no dropout while measuring
+        for i in range(0, full, batch_size):
+            x, y = x_all[i : i + batch_size].to(device), y_all[i : i + batch_size].to(device)
+            logits, _ = model(x)  # (b, T, V)
+            nll += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+            count += y.numel()
+        if full * T < n:
+            x, y = data[full * T : n].view(1, -1).to(device), data[full * T + 1 :].view(1, -1).to(device)
+            logits, _ = model(x)  # (1, tail, V)
+            nll += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+            count += y.numel()
     return nll / count
 
 

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from embedlab.utils import evaluating
+
 __all__ = [
     "DigitsSplit",
     "load_digits_split",
@@ -176,12 +178,10 @@ class MLPEncoder(nn.Module):
 @torch.no_grad()
 def embed(model: MLPEncoder, images: torch.Tensor, *, head: bool = False, batch_size: int = 1024) -> torch.Tensor:
     """Frozen features of ``images: (N, 8, 8)`` -> ``(N, rep_dim)`` (or ``(N, proj_dim)`` with ``head``)."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     parts = []
-    for start in range(0, images.shape[0], batch_size):
-        x = images[start : start + batch_size].to(device)
-        parts.append((model(x) if head else model.represent(x)).cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start : start + batch_size].to(device)  # (b, 8, 8)
+            parts.append((model(x) if head else model.represent(x)).cpu())
     return torch.cat(parts)

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from embedlab.attention import attention_weights
 from embedlab.probability import check_temperature, sample_next
+from embedlab.utils import evaluating
 
 __all__ = [
     "GPTConfig",
@@ -265,12 +266,10 @@ def generate(
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     if idx.dim() != 2 or idx.shape[1] < 1:
         raise ValueError(f"idx must be (B, T) with T >= 1, got shape {tuple(idx.shape)}")
-    was_training = model.training
-    model.eval()
-    for _ in range(max_new_tokens):
-        context = idx[:, -model.config.block_size :]  # (B, <= block_size)
-        logits, _ = model(context)  # (B, t, V)
-        nxt = sample_next(logits[:, -1, :], temperature=temperature, top_k=top_k, generator=generator)
-        idx = torch.cat([idx, nxt[:, None]], dim=1)  # (B, T + 1)
-    model.train(was_training)
+    with evaluating(model):  # no dropout while sampling
+        for _ in range(max_new_tokens):
+            context = idx[:, -model.config.block_size :]  # (B, <= block_size)
+            logits, _ = model(context)  # (B, t, V)
+            nxt = sample_next(logits[:, -1, :], temperature=temperature, top_k=top_k, generator=generator)
+            idx = torch.cat([idx, nxt[:, None]], dim=1)  # (B, T + 1)
     return idx
