@@ -104,7 +104,7 @@ def progress_bar(total: int, desc: str, *, enabled: bool = True, **kwargs: Any):
     """A ``tqdm.auto`` bar that redraws at most about ``MAX_REDRAWS`` times and twice a second.
 
     ``kwargs`` go to ``tqdm`` (``unit=``, ``file=``, ...). Used by :class:`Trainer` and by
-    :meth:`embedlab.word2vec.SGNS.train`.
+    :meth:`embedlab.sgns.SGNS.train`.
     """
     from tqdm.auto import tqdm  # imported here: tqdm picks its front end (widget or text) at call time
 
