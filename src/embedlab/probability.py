@@ -62,12 +62,12 @@ def check_temperature(t, *, name: str = "temperature") -> float | torch.Tensor:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a finite number > 0, got {t!r}")
     value = float(value)
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    if value <= 0:
         # t -> 0 is the argmax limit: say how to get it, since t = 0 itself divides by zero.
-        raise ValueError(
-            f"{name} must be a finite number > 0, got {value}; "
-            "the limit of a temperature going to 0 is the argmax (for sampling: top_k=1)"
-        )
+        raise ValueError(f"{name} must be > 0, got {value}; as it goes to 0 the softmax becomes the argmax "
+                         "(for greedy decoding use top_k=1)")
     if isinstance(t, torch.Tensor) and t.requires_grad:
         return t
     return value
