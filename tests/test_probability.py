@@ -51,9 +51,12 @@ def test_check_temperature_rejects_with_the_argument_name(t):
         check_temperature(t, name="tau")
 
 
-def test_temperature_zero_says_what_the_limit_is():
-    with pytest.raises(ValueError, match="argmax"):
+def test_sampling_says_how_to_get_the_zero_temperature_limit():
+    assert check_temperature(0.5, hint="unused") == 0.5
+    with pytest.raises(ValueError, match=r"^temperature must be a finite number > 0, got 0.0$"):
         check_temperature(0.0)
+    with pytest.raises(ValueError, match=r"got 0.0; for greedy decoding use top_k=1$"):
+        sample_next(torch.randn(2, 5), temperature=0.0)
 
 
 # -- softmax -------------------------------------------------------------------------------------

@@ -32,12 +32,16 @@ __all__ = [
     "entropy_from_logits",
     "top_k_filter",
     "sample_next",
+    "GREEDY_HINT",
 ]
 
 ZeroRows = Literal["raise", "zero"]
 
+# A temperature of 0 would divide by zero; its limit, always picking the argmax, is top-k with k=1.
+GREEDY_HINT = "for greedy decoding use top_k=1"
 
-def check_temperature(t, *, name: str = "temperature") -> float | torch.Tensor:
+
+def check_temperature(t, *, name: str = "temperature", hint: str = "") -> float | torch.Tensor:
     """Validate a temperature: a single finite number ``> 0``.
 
     Accepts a Python ``int``/``float``, a NumPy scalar or 0-d array (``np.float32(0.5)``) and a
@@ -46,8 +50,10 @@ def check_temperature(t, *, name: str = "temperature") -> float | torch.Tensor:
 
     Raises:
         ValueError: naming ``name``, for a bool, a non-number, a tensor or array with more than
-            zero dimensions, NaN, ±inf or a value ``<= 0``.
+            zero dimensions, NaN, ±inf or a value ``<= 0``. A non-empty ``hint`` is appended to
+            the message (sampling adds how to get greedy decoding, the ``t -> 0`` limit).
     """
+    suffix = f"; {hint}" if hint else ""
     value = t
     if isinstance(t, torch.Tensor):
         if t.ndim != 0:
@@ -60,14 +66,10 @@ def check_temperature(t, *, name: str = "temperature") -> float | torch.Tensor:
             raise ValueError(f"{name} must be a single number, got an array of shape {t.shape}")
         value = t.item()  # a 0-d array becomes its Python scalar; checked below like one
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a finite number > 0, got {t!r}")
+        raise ValueError(f"{name} must be a finite number > 0, got {t!r}{suffix}")
     value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    if value <= 0:
-        # t -> 0 is the argmax limit: say how to get it, since t = 0 itself divides by zero.
-        raise ValueError(f"{name} must be > 0, got {value}; as it goes to 0 the softmax becomes the argmax "
-                         "(for greedy decoding use top_k=1)")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}{suffix}")
     if isinstance(t, torch.Tensor) and t.requires_grad:
         return t
     return value
@@ -203,7 +205,7 @@ def sample_next(
     logits: (B, V) -> (B,) long, on the logits' device. Sampling itself runs on the CPU in
     float32 so that a CPU ``generator`` gives the same text whatever device the model is on.
     """
-    t = check_temperature(temperature)
+    t = check_temperature(temperature, hint=GREEDY_HINT)
     t = float(t.detach()) if isinstance(t, torch.Tensor) else t  # sampling is not differentiated
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__

@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from embedlab.attention import attention_weights
-from embedlab.probability import check_temperature, sample_next
+from embedlab.probability import GREEDY_HINT, check_temperature, sample_next
 from embedlab.utils import evaluating
 
 __all__ = [
@@ -259,7 +259,7 @@ def generate(
     idx: (B, T) long -> (B, T + max_new_tokens). The context is cropped to the last
     ``block_size`` tokens, the longest the position table covers.
     """
-    check_temperature(temperature)  # fail before any work
+    check_temperature(temperature, hint=GREEDY_HINT)  # fail before any work
     if top_k is not None and not 1 <= top_k <= model.config.vocab_size:
         raise ValueError(f"top_k must be between 1 and the vocabulary size {model.config.vocab_size}, got {top_k}")
     if max_new_tokens < 0:
