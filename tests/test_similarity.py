@@ -297,3 +297,10 @@ def test_topk_half_precision(gen):
     D = _exact_cdist(X, X)
     D.fill_diagonal_(float("inf"))
     torch.testing.assert_close(D.gather(1, i), torch.sort(D, dim=1).values[:, :3])  # the true 3-NN
+
+
+def test_euclidean_near_the_float32_limit():
+    a, b = torch.tensor([3e38, 0.0]), torch.tensor([-3e38, 0.0])
+    assert sim.euclidean(a, b).item() == float("inf")  # 6e38 is beyond float32
+    assert sim.euclidean(a, 0.5 * a).item() == pytest.approx(1.5e38, rel=1e-6)
+    torch.testing.assert_close(sim.euclidean(a[None], b.abs()[None]).double(), _exact_cdist(a[None], b.abs()[None])[0])

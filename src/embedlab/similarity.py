@@ -92,7 +92,7 @@ def _dot_dtype(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
         # float32's range (or for NaN and inf, which fail the comparison) compute in float64, where
         # the square of float32's largest number still fits: no product overflows there.
         bound = float(a.detach().abs().amax()) * float(b.detach().abs().amax()) * a.shape[-1]
-        if not bound < torch.finfo(torch.float32).max:
+        if not bound < torch.finfo(torch.float32).max and a.device.type != "mps":  # MPS has no float64
             dtype = torch.float64
     return dtype
 
@@ -182,10 +182,11 @@ def euclidean(a, b) -> torch.Tensor:
     """
     a, b = _promote(as_tensor(a, name="a"), as_tensor(b, name="b"))
     _check_same_dim(a, b)
-    # Subtract in float64 (exact for float16/bfloat16/float32 inputs, and no overflow at 3e38);
+    dtype = _compute_dtype(a.dtype)
+    # Halve before subtracting (exact but for subnormals) so that 3e38 - (-3e38) cannot overflow;
     # the row-scaled norm then neither overflows nor underflows.
-    wide = torch.promote_types(a.dtype, torch.float64)
-    return _row_norm(a.to(wide) - b.to(wide)).squeeze(-1).to(a.dtype)
+    half_diff = a.to(dtype) * 0.5 - b.to(dtype) * 0.5
+    return (2.0 * _row_norm(half_diff)).squeeze(-1).to(a.dtype)
 
 
 def _as_matrix(x, name: str) -> torch.Tensor:
