@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -12,13 +13,13 @@ from torch.nn import functional as F
 from embedlab.attention import (
     AttentionConfig,
     MultiHeadAttention,
-    attention_entropy,
     attention_weights,
     causal_mask,
     padding_mask,
     scaled_dot_product_attention,
 )
 from embedlab.exercises import check
+from embedlab.probability import entropy
 
 F64 = torch.float64
 
@@ -91,7 +92,7 @@ def test_fully_masked_row_gives_zeros_like_torch_and_no_nan_gradient():
     assert torch.all(w[..., 2, :] == 0) and torch.all(out[..., 2, :] == 0)
     torch.testing.assert_close(w[..., [0, 1, 3, 4], :].sum(-1), torch.ones(2, 3, 4, dtype=F64))
     torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), rtol=1e-12, atol=1e-12)
-    assert torch.all(attention_entropy(w)[..., 2] == 0)
+    assert torch.all(entropy(w, zero="zero")[..., 2] == 0)  # no distribution, no uncertainty
     out.sum().backward()
     assert torch.isfinite(q.grad).all()
     # a sequence of length 0 is fully masked everywhere
@@ -150,18 +151,6 @@ def test_mask_helpers():
         padding_mask([], 4)
 
 
-def test_attention_entropy_matches_categorical():
-    g = torch.Generator().manual_seed(0)
-    p = torch.softmax(torch.randn(4, 9, generator=g, dtype=F64), -1)
-    ref = torch.distributions.Categorical(probs=p).entropy()
-    torch.testing.assert_close(attention_entropy(p), ref)
-    uniform = torch.full((10,), 0.1, dtype=F64)
-    assert math.isclose(attention_entropy(uniform).item(), math.log(10))
-    assert attention_entropy(torch.tensor([0.0, 1.0, 0.0])).item() == 0.0
-    with pytest.raises(ValueError):
-        attention_entropy(torch.tensor([-0.1, 1.1]))
-
-
 def test_scaling_keeps_entropy_and_no_scaling_collapses_it():
     """The chapter's claim about 1/sqrt(d), on fresh samples."""
     g = torch.Generator().manual_seed(7)
@@ -170,8 +159,8 @@ def test_scaling_keeps_entropy_and_no_scaling_collapses_it():
     for d in (4, 64, 1024):
         q = torch.randn(64, d, generator=g, dtype=F64)
         k = torch.randn(S, d, generator=g, dtype=F64)
-        scaled.append(attention_entropy(attention_weights(q, k)).mean().item())
-        unscaled.append(attention_entropy(attention_weights(q, k, scale=1.0)).mean().item())
+        scaled.append(entropy(attention_weights(q, k)).mean().item())
+        unscaled.append(entropy(attention_weights(q, k, scale=1.0)).mean().item())
     assert max(scaled) - min(scaled) < 0.15 * math.log(S), scaled
     assert unscaled[-1] < 0.1 * math.log(S) < scaled[-1], unscaled
 
@@ -264,3 +253,91 @@ def test_exercise_checks_reject_wrong_answers():
     assert not check(
         "ch05.padding_mask", lambda lengths, S: torch.ones(len(lengths), 1, 1, S, dtype=torch.bool), quiet=True
     )
+
+
+# ---- float16 / bfloat16 (each case overflowed before the fix) ---------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("causal", [False, True])
+def test_half_precision_large_scores_match_torch_in_float32(dtype, causal):
+    g = torch.Generator().manual_seed(11)
+    # entries around 100 in d = 64: q·k reaches ~1e5 > 65504, so the unscaled product overflowed
+    q = (torch.randn(2, 3, 6, 64, generator=g) * 100).to(dtype)
+    k = (torch.randn(2, 3, 6, 64, generator=g) * 100).to(dtype)
+    v = torch.randn(2, 3, 6, 16, generator=g).to(dtype)
+    out, w = scaled_dot_product_attention(q, k, v, causal=causal)
+    assert out.dtype == w.dtype == dtype and torch.isfinite(out).all() and torch.isfinite(w).all()
+    ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=causal)
+    torch.testing.assert_close(out, ref.to(dtype))
+    ref_w = torch.softmax(q.float() @ k.float().transpose(-1, -2) / 8 + torch.where(
+        causal_mask(6) if causal else torch.ones(6, 6, dtype=torch.bool), 0.0, -float("inf")), -1)
+    torch.testing.assert_close(attention_weights(q, k, causal=causal), ref_w.to(dtype))
+
+
+def test_half_precision_gradients_are_finite():
+    g = torch.Generator().manual_seed(12)
+    q = (torch.randn(1, 2, 5, 64, generator=g) * 100).half().requires_grad_(True)
+    k = (torch.randn(1, 2, 5, 64, generator=g) * 100).half()
+    v = torch.randn(1, 2, 5, 8, generator=g).half()
+    out, _ = scaled_dot_product_attention(q, k, v)
+    out.float().sum().backward()
+    assert q.grad.dtype == torch.float16 and torch.isfinite(q.grad).all()
+
+
+def test_numpy_numbers_are_accepted():
+    q, k, v = _qkv(seed=6)
+    out, _ = scaled_dot_product_attention(q, k, v, scale=np.float32(0.5))
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, scale=0.5), rtol=1e-7, atol=1e-7)
+    assert torch.equal(causal_mask(np.int64(3), np.int64(4)), causal_mask(3, 4))
+    assert torch.equal(padding_mask([1, 2], np.int64(3)), padding_mask([1, 2], 3))
+    with pytest.raises(ValueError, match="scale"):
+        scaled_dot_product_attention(q, k, v, scale=True)
+
+
+# ---- load_from_torch refuses what it cannot represent ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(add_zero_attn=True), "add_zero_attn"),
+        (dict(add_bias_kv=True), "add_bias_kv"),
+        (dict(kdim=6), "kdim"),
+        (dict(vdim=5), "vdim"),
+        (dict(dropout=0.1), "dropout"),
+    ],
+)
+def test_load_from_torch_refuses_options_it_would_drop(kwargs, match):
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        MultiHeadAttention(AttentionConfig(n_embd=8, n_head=2)).load_from_torch(mha)
+    if "dropout" in kwargs:  # the documented way to load it for inference
+        mha.dropout = 0.0
+        MultiHeadAttention(AttentionConfig(n_embd=8, n_head=2)).load_from_torch(mha)
+
+
+def test_add_zero_attn_really_changes_the_output():
+    """Why loading add_zero_attn=True must fail: the torch module attends to an extra zero key."""
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True, add_zero_attn=True).double()
+    nn.init.normal_(mha.in_proj_bias)
+    plain = nn.MultiheadAttention(8, 2, batch_first=True).double()
+    plain.load_state_dict(mha.state_dict())
+    x = torch.randn(2, 4, 8, dtype=F64)
+    assert (mha(x, x, x)[0] - plain(x, x, x)[0]).abs().max() > 1e-3
+
+
+def test_load_from_torch_batch_first_false_only_changes_the_layout():
+    torch.manual_seed(2)
+    mha = nn.MultiheadAttention(8, 2, batch_first=False).double()  # (T, B, C) inputs
+    nn.init.normal_(mha.in_proj_bias)
+    ours = MultiHeadAttention(AttentionConfig(n_embd=8, n_head=2)).double().load_from_torch(mha)
+    x = torch.randn(3, 5, 8, dtype=F64)  # (B, T, C)
+    y, _ = ours(x)
+    xt = x.transpose(0, 1)
+    y_ref, _ = mha(xt, xt, xt)
+    torch.testing.assert_close(y, y_ref.transpose(0, 1), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="MultiheadAttention"):
+        ours.load_from_torch(nn.Linear(8, 8))

@@ -64,3 +64,10 @@ def test_k_occurrence_wrong_shape_and_garbage():
     assert not res and "one per point" in res.message
     res = check("ch02.k_occurrence", lambda X, k: "counts", quiet=True)
     assert not res and "expected an array of counts" in res.message
+
+
+def test_cosine_returning_a_vector_or_exiting_is_explained():
+    res = check("ch02.cosine", lambda a, b: a * b / (a.norm() * b.norm()), quiet=True)  # forgot the sum
+    assert not res and "expected a single number, got a tensor of shape (2,)" in res.message
+    res = check("ch02.cosine_zero", lambda a, b: exit(), quiet=True)
+    assert not res and "SystemExit" in res.message

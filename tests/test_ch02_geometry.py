@@ -147,3 +147,45 @@ def test_pca_bad_input(X):
         pca(np.ones((5, 3)), 2)
     with pytest.raises(ValueError, match="d="):
         pca(X, 2).transform(X[:, :5])
+
+
+def _exact_knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """k-NN from float64 differences (no ‖a‖² + ‖b‖² − 2a·b rounding), self excluded."""
+    X = np.asarray(X, dtype=np.float64)
+    D = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(D, np.inf)
+    idx = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(D, idx, 1)
+
+
+def test_knn_float32_far_from_the_origin_matches_float64():
+    # randn + 100 in float32: the old expansion's errors (up to ~1) reordered the neighbours
+    X = (np.random.default_rng(3).normal(size=(300, 64)) + 100).astype(np.float32)
+    ref_idx, _ = _exact_knn(X, 5)
+    for bs in (7, 2048):
+        np.testing.assert_array_equal(knn_indices(X, 5, batch_size=bs).numpy(), ref_idx)
+    np.testing.assert_array_equal(k_occurrence(X, 5).numpy(), np.bincount(ref_idx.ravel(), minlength=300))
+
+
+def test_knn_is_similarity_topk(X):
+    from embedlab.similarity import topk
+
+    for metric in ("euclidean", "cosine", "dot"):
+        _, ref = topk(X, X, 6, metric=metric, exclude_self=True)
+        assert torch.equal(knn_indices(X, 6, metric=metric, batch_size=13), ref)
+
+
+def test_knn_refuses_nan(X):
+    Y = X.copy()
+    Y[4, 2] = np.nan
+    with pytest.raises(ValueError, match=r"NaN.*rows \[4\]"):
+        knn_indices(Y, 3)
+
+
+def test_relative_contrast_float32_far_from_the_origin():
+    rng = np.random.default_rng(4)
+    P = (rng.normal(size=(400, 64)) + 100).astype(np.float32)
+    Q = (rng.normal(size=(20, 64)) + 100).astype(np.float32)
+    D = np.sqrt(((Q.astype(np.float64)[:, None] - P.astype(np.float64)[None]) ** 2).sum(-1))
+    ref = (D.max(1) - D.min(1)) / D.min(1)
+    np.testing.assert_allclose(relative_contrast(Q, P).numpy(), ref, rtol=1e-5)

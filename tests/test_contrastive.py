@@ -1,4 +1,4 @@
-"""Tests for embedlab.contrastive (chapter 4): data split, augmentations, encoder, probes."""
+"""Tests for embedlab.contrastive (chapter 4): data split, augmentations, encoder."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from embedlab.contrastive import (
     MLPEncoder,
     augment,
     embed,
-    knn_accuracy,
-    linear_probe_accuracy,
     load_digits_split,
 )
 
@@ -91,31 +89,3 @@ def test_encoder_shapes_and_embed(digits):
     assert feats.shape == (360, 16) and not feats.requires_grad
     assert model.training  # embed restores the mode it found
     torch.testing.assert_close(embed(model, x, head=True), model(x).detach())
-
-
-def test_knn_matches_sklearn(digits):
-    from sklearn.neighbors import KNeighborsClassifier
-
-    Xtr, ytr = digits.train_x.reshape(-1, 64).numpy(), digits.train_y.numpy()
-    g = torch.Generator().manual_seed(5)
-    Xte = (digits.test_x + 0.3 * torch.rand(digits.test_x.shape, generator=g)).reshape(-1, 64).numpy()
-    yte = digits.test_y.numpy()
-    for k, metric in [(1, "cosine"), (5, "cosine"), (4, "cosine"), (5, "euclidean")]:
-        ref = KNeighborsClassifier(n_neighbors=k, metric=metric, algorithm="brute").fit(Xtr, ytr).score(Xte, yte)
-        assert knn_accuracy(Xtr, ytr, Xte, yte, k=k, metric=metric) == pytest.approx(ref, abs=1e-12)
-
-
-def test_linear_probe():
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(3, 10)) * 5
-    y = rng.integers(0, 3, size=300)
-    X = centres[y] + rng.normal(size=(300, 10))
-    assert linear_probe_accuracy(X[:200], y[:200], X[200:], y[200:]) == 1.0
-    noise = rng.normal(size=(300, 10))  # no information: near chance (1/3)
-    assert linear_probe_accuracy(noise[:200], y[:200], noise[200:], y[200:]) < 0.5
-    with pytest.raises(ValueError, match="different dimensions"):
-        linear_probe_accuracy(X[:200], y[:200], X[200:, :5], y[200:])
-    with pytest.raises(ValueError, match="train_y must have shape"):
-        linear_probe_accuracy(X[:200], y[:100], X[200:], y[200:])
-    with pytest.raises(ValueError, match="non-empty"):
-        knn_accuracy(X[:0], y[:0], X, y)

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from embedlab import data
 
@@ -44,6 +46,16 @@ def test_verify_sha256_rejects_a_changed_file(tmp_path):
 def test_tokenize():
     assert data.tokenize("O Romeo, Romeo! 'Tis o'er") == ["o", "romeo", "romeo", "tis", "o'er"]
     assert data.tokenize("The KING", lower=False) == ["The", "KING"]
+    assert data.tokenize("x_y 3d b4 it's--'twas") == ["x", "y", "d", "b", "it's", "twas"]
+
+
+def test_tokenize_keeps_unicode_letters():
+    # Once ['caf', 'na', 've']: only ASCII letters counted.
+    assert data.tokenize("café naïve") == ["café", "naïve"]
+    assert data.tokenize("Straße Ελλάδα", lower=False) == ["Straße", "Ελλάδα"]
+    assert data.tokenize("cafe\u0301") == ["café"]  # a combining accent is normalised (NFC) first
+    with pytest.raises(ValueError, match="text must be a str"):
+        data.tokenize(["a", "b"])
 
 
 def test_vocabulary_orders_by_frequency_and_round_trips():
@@ -70,6 +82,34 @@ def test_vocabulary_errors():
         v.decode([5])
     with pytest.raises(ValueError, match="also occur"):
         data.Vocabulary.from_tokens(["<pad>", "a"], pad="<pad>")
+
+
+@pytest.mark.parametrize("bad", [-1, 0, 1.5, True, "2"])
+def test_vocabulary_max_size_must_be_a_positive_integer(bad):
+    # max_size=-1 once kept all but the last token (items[:-1]), silently.
+    with pytest.raises(ValueError, match="max_size"):
+        data.Vocabulary.from_tokens("x y z".split(), max_size=bad)
+    with pytest.raises(ValueError, match="min_count"):
+        data.Vocabulary.from_tokens("x y z".split(), min_count=bad)
+
+
+def test_vocabulary_decode_takes_integers_only():
+    v = data.Vocabulary.from_tokens("b a b c b a".split())
+    assert v.decode([0, np.int64(1), np.int32(2)]) == ["b", "a", "c"]
+    assert v.decode(torch.tensor([2, 0])) == ["c", "b"]
+    assert v.decode(np.array([1, 1], dtype=np.uint8)) == ["a", "a"]
+    assert data.Vocabulary.from_tokens("x y z".split(), max_size=np.int64(2)).itos == ["x", "y"]
+    # 1.7 once decoded to token 1.
+    for bad in ([1.7], [1.0], torch.tensor([1.0]), np.array([0.0]), [True], torch.tensor([True]), ["1"],
+                torch.tensor([[1], [2]])):
+        with pytest.raises(ValueError, match="ids must be integers"):
+            v.decode(bad)
+
+
+def test_data_is_a_package_beside_its_files():
+    # embedlab.data is a package, so a dataset can get its own submodule (embedlab.data.movielens).
+    assert hasattr(data, "__path__")
+    assert data.data_path("shakespeare.txt").parent == Path(data.__file__).parent
 
 
 def test_word_pairs_from_gensim():

@@ -208,6 +208,29 @@ def test_shape_errors():
         margin_contrastive_loss(a, a, torch.tensor([0.0, 1.0, 2.0, 1.0]))
 
 
+def test_zero_rows_raise_like_pairwise_cosine():
+    # One zero-vector policy: F.normalize kept zero rows at zero, so info_nce accepted what
+    # pairwise_cosine rejects, uniformity(zeros) read -4.0 (perfectly uniform) and a zero query's
+    # InfoNCE gradient was ~1e12.
+    x = _randn(4, 3, seed=20)
+    zq = x.clone()
+    zq[2] = 0.0
+    with pytest.raises(ValueError, match=r"query has a zero row \(index \[2\]\)"):
+        info_nce(zq, x, 0.1)
+    with pytest.raises(ValueError, match=r"keys has a zero row \(index \[2\]\)"):
+        info_nce(x, zq, 0.1)
+    with pytest.raises(ValueError, match=r"keys has a zero row"):
+        similarity_logits(x, torch.zeros(5, 3), 0.1)
+    with pytest.raises(ValueError, match=r"z2 has a zero row \(index \[2\]\)"):
+        nt_xent(x, zq, 0.5)
+    with pytest.raises(ValueError, match=r"z1 has a zero row"):
+        alignment(zq, x)
+    with pytest.raises(ValueError, match=r"z has a zero row \(index \[0, 1, 2, 3, 4\]\)"):
+        uniformity(torch.zeros(8, 4))
+    # Tiny but non-zero rows are directions like any other.
+    torch.testing.assert_close(info_nce(x * 1e-3, x, 0.1), info_nce(x, x, 0.1))
+
+
 def test_bad_margin_and_reduction():
     a = torch.randn(4, 3)
     with pytest.raises(ValueError, match="margin"):

@@ -117,3 +117,190 @@ def test_topk_rejects_k_equal_n_when_excluding_self(gen):
         sim.topk(keys, keys, 5, exclude_self=True)
     with pytest.raises(ValueError, match="metric"):
         sim.topk(keys, keys, 2, metric="manhattan")
+
+
+# ---- numerics at awkward scales (each case failed before the fix) ----------------------------
+
+
+def _exact_cdist(A, B):
+    """Float64 distances from the differences (torch.cdist's matrix-product path rounds too)."""
+    A, B = torch.as_tensor(A).double(), torch.as_tensor(B).double()
+    return torch.cdist(A, B, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def test_pairwise_euclidean_keeps_small_distances_far_from_the_origin():
+    A = torch.tensor([[1000.0, 1000.0], [1000.01, 1000.0]])  # float32, 0.01 apart
+    D = sim.pairwise_euclidean(A)
+    torch.testing.assert_close(D.double(), _exact_cdist(A, A), rtol=1e-6, atol=0)
+    assert D[0, 1] > 0.0099
+
+
+def test_pairwise_euclidean_offset_data_matches_float64(gen):
+    X = torch.randn(300, 64, generator=gen) + 100  # float32
+    D = sim.pairwise_euclidean(X)
+    assert torch.all(D.diagonal() == 0)  # a point is exactly 0 from itself (was up to 0.87)
+    ref = _exact_cdist(X, X)
+    off = ~torch.eye(300, dtype=torch.bool)
+    assert ((D.double() - ref)[off].abs() / ref[off]).max() < 1e-5
+    Y = torch.randn(40, 64, generator=gen) + 100
+    torch.testing.assert_close(sim.pairwise_euclidean(Y, X).double(), _exact_cdist(Y, X), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30, 3e37])
+def test_pairwise_euclidean_extreme_scales(gen, scale):
+    X = torch.randn(30, 8, generator=gen, dtype=torch.float64)
+    Xs = (X * scale).float()
+    D = sim.pairwise_euclidean(Xs)
+    assert torch.isfinite(D).all()
+    torch.testing.assert_close(D.double(), _exact_cdist(Xs, Xs), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_pairwise_euclidean_half_precision(gen, dtype):
+    X = (torch.randn(50, 16, generator=gen) * 300).clamp(-3000, 3000).to(dtype)  # ‖x‖² overflows float16
+    D = sim.pairwise_euclidean(X)
+    assert D.dtype == dtype and torch.isfinite(D).all() and torch.all(D.diagonal() == 0)
+    # the float64 answer for the same inputs, rounded once to the output dtype
+    torch.testing.assert_close(D, _exact_cdist(X, X).to(dtype), rtol=2 ** -7, atol=0)
+
+
+def test_euclidean_extreme_scales():
+    for scale in (1e30, 1e-30):
+        a, b = torch.tensor([3.0, 0.0]) * scale, torch.tensor([0.0, 4.0]) * scale
+        assert sim.euclidean(a, b).item() == pytest.approx(5 * scale, rel=1e-6)
+    h = torch.tensor([6e4, 0.0], dtype=torch.float16)
+    assert sim.euclidean(h, -h).item() == float("inf")  # 1.2e5 is not a float16 number
+    assert sim.euclidean(h, 0.5 * h).item() == pytest.approx(3e4, rel=1e-3)
+
+
+def _np_cosine(a, b):
+    """Cosine in NumPy float64 (F.cosine_similarity clamps norms at 1e-8, wrong for tiny vectors)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30, 1e-40])
+def test_cosine_and_normalize_at_extreme_scales(gen, scale):
+    a = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    b = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    a32, b32 = (a * scale).float(), (b * scale).float()  # 1e-40 is subnormal in float32
+    A, B = a32.double().numpy(), b32.double().numpy()
+    np.testing.assert_allclose(sim.cosine(a32, b32).numpy(), _np_cosine(A, B), rtol=0, atol=1e-5)
+    S = sim.pairwise_cosine(a32, b32).numpy()
+    np.testing.assert_allclose(S, _np_cosine(A[:, None], B[None]), rtol=0, atol=1e-5)
+    u = sim.normalize(a32)
+    assert u.dtype == torch.float32
+    np.testing.assert_allclose(u.numpy(), A / np.linalg.norm(A, axis=-1, keepdims=True), rtol=0, atol=1e-6)
+    assert sim.cosine(torch.full((4,), scale), torch.full((4,), scale)).item() == pytest.approx(1.0)
+
+
+def test_cosine_float16_and_bfloat16_at_large_scale(gen):
+    x = (torch.randn(20, 8, generator=gen).clamp(-3, 3) * 2e4)
+    for dtype in (torch.float16, torch.bfloat16):
+        X = x.to(dtype)
+        ref = torch.from_numpy(_np_cosine(X.double()[:, None], X.double()[None]))
+        S = sim.pairwise_cosine(X)
+        assert S.dtype == dtype and torch.isfinite(S).all()
+        torch.testing.assert_close(S.double(), ref, rtol=0, atol=1e-2)
+        torch.testing.assert_close(sim.cosine(X, X.flip(0)).double(), ref.flip(1).diagonal(), rtol=0, atol=1e-2)
+        u = sim.normalize(X)
+        assert u.dtype == dtype
+        torch.testing.assert_close(u.double().norm(dim=-1), torch.ones(20, dtype=torch.float64), rtol=0, atol=1e-2)
+    h = torch.full((4,), 6e4, dtype=torch.float16)
+    assert sim.cosine(h, h).item() == 1.0  # ‖h‖² = 1.4e10 overflowed float16: cosine was 0
+
+
+def test_dot_half_precision_where_the_answer_is_representable():
+    b = torch.tensor([1e20, 1e20, -1e20, -1e20], dtype=torch.bfloat16)
+    assert sim.dot(b, b.abs()).item() == 0.0  # each product overflows float32: was NaN
+    assert sim.pairwise_dot(b[None], b.abs()[None]).item() == 0.0
+    h = torch.tensor([200.0] * 64, dtype=torch.float16)
+    g = torch.tensor([0.5, -0.25] * 32, dtype=torch.float16)
+    assert sim.dot(h, g).item() == float(np.dot(h.double().numpy(), g.double().numpy()))
+    assert sim.dot(h, h).item() == float("inf")  # 2.56e6 is not a float16 number
+
+
+def test_zero_rows_are_only_exact_zeros():
+    tiny = torch.full((2, 3), 1e-30)  # its norm squared underflows float32
+    torch.testing.assert_close(sim.pairwise_cosine(tiny), torch.ones(2, 2))
+    with pytest.raises(ValueError, match=r"zero row at index \[\[0\]\]"):
+        sim.normalize(torch.tensor([[0.0, 0.0], [1e-30, 0.0]]))
+
+
+def test_normalize_is_differentiable_like_torch(gen):
+    x = torch.randn(5, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 7, generator=gen, dtype=torch.float64)
+    (sim.normalize(x) * w).sum().backward()
+    x2 = x.detach().clone().requires_grad_(True)
+    (F.normalize(x2, dim=-1) * w).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad)
+    assert torch.autograd.gradcheck(lambda t: sim.normalize(t * 1e30), (x.detach().clone().requires_grad_(),))
+    z = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
+    sim.normalize(z, zero="zero").sum().backward()
+    assert torch.isfinite(z.grad).all()
+
+
+# ---- top-k: NaN, batching, the one exact k-NN ------------------------------------------------
+
+
+def test_topk_refuses_nan_and_inf(gen):
+    keys = torch.randn(10, 4, generator=gen)
+    bad = keys.clone()
+    bad[2, 1] = float("nan")  # NaN compares false with everything: it used to be ranked first
+    for metric in ("dot", "cosine", "euclidean"):
+        with pytest.raises(ValueError, match=r"keys contains NaN.*rows \[2\]"):
+            sim.topk(keys[0], bad, 3, metric=metric)
+        with pytest.raises(ValueError, match="queries contains NaN"):
+            sim.topk(bad, keys, 3, metric=metric)
+    bad[2, 1] = float("inf")
+    with pytest.raises(ValueError, match="keys"):
+        sim.topk(keys[0], bad, 3, metric="dot")
+
+
+@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+def test_topk_batches_give_the_same_answer(gen, metric):
+    keys = torch.randn(200, 6, generator=gen, dtype=torch.float64)
+    queries = torch.randn(37, 6, generator=gen, dtype=torch.float64)
+    ref = sim.topk(queries, keys, 5, metric=metric, batch_size=1000)
+    for bs in (1, 7, None):
+        s, i = sim.topk(queries, keys, 5, metric=metric, batch_size=bs)
+        assert torch.equal(i, ref[1])
+        torch.testing.assert_close(s, ref[0])
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            sim.topk(queries, keys, 5, metric=metric, batch_size=bad)
+    with pytest.raises(ValueError, match="zero must be"):
+        sim.topk(queries, keys, 5, metric=metric, zero="nan")
+
+
+def test_topk_euclidean_offset_data_matches_float64(gen):
+    X = torch.randn(500, 64, generator=gen) + 100  # float32; the old expansion lost ~1 in distance
+    D = _exact_cdist(X, X)
+    D.fill_diagonal_(float("inf"))
+    ref_d, ref_i = torch.sort(D, dim=1)
+    s, i = sim.topk(X, X, 5, metric="euclidean", exclude_self=True, batch_size=64)
+    assert torch.equal(i, ref_i[:, :5])
+    torch.testing.assert_close(s.double(), ref_d[:, :5], rtol=1e-5, atol=0)
+    # exact duplicates: distance exactly 0, and the rest of the list still right
+    Y = torch.cat([X[:50], X[:50]])
+    s, i = sim.topk(Y, Y, 1, metric="euclidean", exclude_self=True)
+    assert torch.all(s == 0) and torch.equal(i[:, 0], torch.arange(100).roll(50))
+
+
+def test_topk_half_precision(gen):
+    X = (torch.randn(100, 16, generator=gen) * 300).half()
+    for metric in ("euclidean", "cosine", "dot"):
+        s, i = sim.topk(X, X, 3, metric=metric, exclude_self=True)
+        assert s.dtype == torch.float16
+        assert torch.isfinite(s).all() or metric == "dot"
+    s, i = sim.topk(X, X, 3, metric="euclidean", exclude_self=True)
+    D = _exact_cdist(X, X)
+    D.fill_diagonal_(float("inf"))
+    torch.testing.assert_close(D.gather(1, i), torch.sort(D, dim=1).values[:, :3])  # the true 3-NN
+
+
+def test_euclidean_near_the_float32_limit():
+    a, b = torch.tensor([3e38, 0.0]), torch.tensor([-3e38, 0.0])
+    assert sim.euclidean(a, b).item() == float("inf")  # 6e38 is beyond float32
+    assert sim.euclidean(a, 0.5 * a).item() == pytest.approx(1.5e38, rel=1e-6)
+    torch.testing.assert_close(sim.euclidean(a[None], b.abs()[None]).double(), _exact_cdist(a[None], b.abs()[None])[0])

@@ -1,4 +1,4 @@
-"""embedlab.utils: seeding, device choice, timer."""
+"""embedlab.utils: seeding, device choice, timer, below, evaluating."""
 
 import random
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedlab.utils import Timer, describe_environment, get_device, seed_everything
+from embedlab.utils import Timer, describe_environment, evaluating, get_device, seed_everything
 
 
 def _draw():
@@ -77,3 +77,39 @@ def test_below_prints_the_bound_and_fails_past_it():
         below("0.1", 1e-12)
     with pytest.raises(ValueError, match="limit"):
         below(0.0, 0)
+
+
+def _net() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(3))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluating_sets_eval_mode_and_restores_the_previous_one(training):
+    net = _net().train(training)
+    with evaluating(net) as inside:
+        assert inside is net
+        assert not any(m.training for m in net.modules())
+    assert all(m.training == training for m in net.modules())
+
+
+def test_evaluating_restores_the_mode_when_the_body_raises():
+    net = _net().train()
+    with pytest.raises(RuntimeError, match="boom"):
+        with evaluating(net):
+            raise RuntimeError("boom")
+    assert all(m.training for m in net.modules())
+
+
+def test_evaluating_restores_each_submodules_own_mode():
+    # A frozen part kept in eval mode inside a model that trains must stay in eval mode.
+    net = _net().train()
+    net[2].eval()
+    with evaluating(net):
+        assert not net.training
+    assert net.training and net[0].training and net[1].training and not net[2].training
+
+
+def test_evaluating_rejects_what_is_not_a_module():
+    with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
+        with evaluating(object()):
+            pass

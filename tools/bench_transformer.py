@@ -25,11 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embedlab.data import load_shakespeare
-from embedlab.train import TrainConfig, Trainer
-from embedlab.transformer import (
-    GPT,
-    GPTConfig,
+from embedlab.charlm import (
     char_vocabulary,
     configure_optimizer,
     encode_text,
@@ -38,6 +34,9 @@ from embedlab.transformer import (
     pick_config,
     train_val_split,
 )
+from embedlab.data import load_shakespeare
+from embedlab.train import TrainConfig, Trainer
+from embedlab.transformer import GPT, GPTConfig
 from embedlab.utils import seed_everything
 
 

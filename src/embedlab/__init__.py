@@ -2,6 +2,34 @@
 
 One small module per concept; each module's docstring names the chapter that teaches it.
 Importing the package has no side effects (no seeding, no device probing, no downloads).
+
+Where each concept lives (one home each; import it from there)::
+
+    concept                                                    module                      chapter
+    ---------------------------------------------------------  --------------------------  -------
+    corpus, tokenize, Vocabulary, word pairs, GloVe, download  embedlab.data (a package)   1
+    dot, cosine, Euclidean, normalize (the zero-vector         embedlab.similarity         1, 2
+      policy), similarity matrices, exact top-k search
+    concentration of distances, hubness, neighbour overlap,    embedlab.geometry           2
+      PCA (neighbour search via similarity.topk)
+    co-occurrence, PMI/PPMI, subsampling, noise distribution,  embedlab.word2vec           3
+      full-softmax skip-gram
+    skip-gram with negative sampling (hand-written gradients)  embedlab.sgns               3
+    word-vector evaluation: word-pair Spearman, analogies,     embedlab.wordsim            3
+      nearest words
+    temperature, softmax, entropy, top-k filter, sampling      embedlab.probability        3-6
+    contrastive losses (InfoNCE, NT-Xent, triplet, margin),    embedlab.losses             4
+      alignment and uniformity
+    digits data, augmentations, encoder, frozen features       embedlab.contrastive        4
+    probes of a representation: linear probe, k-NN accuracy    embedlab.classify           4
+    attention weights, masks, multi-head attention             embedlab.attention          5
+    the GPT model and generate                                 embedlab.transformer        6
+    character-LM pipeline: codec, batches, bigram baseline,    embedlab.charlm             6
+      evaluation, CPU/GPU configs, make_trainer
+    the training loop, schedules, checkpoints, progress bars   embedlab.train              3-6
+    seeding, device, timer, below, evaluating (eval mode)      embedlab.utils              all
+    figure style and shared plots                              embedlab.plotting           all
+    auto-checked exercises (check) and their hidden cases      embedlab.exercises, .checks all
 """
 
 from importlib.metadata import PackageNotFoundError, version

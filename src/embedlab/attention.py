@@ -1,4 +1,4 @@
-"""Scaled dot-product attention written out, masks, attention entropy and a multi-head module.
+"""Scaled dot-product attention written out, masks and a multi-head module.
 
 Taught in chapter 5 ("Attention as a soft lookup"). Chapter 6 builds its transformer on
 ``torch.nn.functional.scaled_dot_product_attention``; this module is the readable version that
@@ -19,14 +19,16 @@ Shapes (the conventions of ``F.scaled_dot_product_attention``):
 return all-zero weights for that row and therefore a zero output (never NaN, also in the
 backward pass). Recent PyTorch does the same in ``F.scaled_dot_product_attention`` on the CPU
 (checked with torch 2.13; older versions returned NaN); the tests check both. Such a row sums to
-0, not 1, and :func:`attention_entropy` gives it entropy 0.
+0, not 1; ``embedlab.probability.entropy(w, zero="zero")`` gives it entropy 0.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -36,7 +38,6 @@ __all__ = [
     "padding_mask",
     "attention_weights",
     "scaled_dot_product_attention",
-    "attention_entropy",
     "AttentionConfig",
     "MultiHeadAttention",
 ]
@@ -50,9 +51,14 @@ def causal_mask(T: int, S: int | None = None, *, device: torch.device | str | No
     """
     S = T if S is None else S
     for name, n in (("T", T), ("S", S)):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        if not _is_int(n) or n < 1:
             raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return torch.ones(T, S, dtype=torch.bool, device=device).tril()
+    return torch.ones(int(T), int(S), dtype=torch.bool, device=device).tril()
+
+
+def _is_int(n) -> bool:
+    """An integer, Python's or NumPy's (np.int64 from a shape), but not a bool."""
+    return isinstance(n, numbers.Integral) and not isinstance(n, (bool, np.bool_))
 
 
 def padding_mask(lengths, S: int) -> torch.Tensor:
@@ -66,8 +72,9 @@ def padding_mask(lengths, S: int) -> torch.Tensor:
         raise ValueError(f"lengths must be a non-empty 1-D sequence, got shape {tuple(lengths.shape)}")
     if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
         raise ValueError(f"lengths must be integers, got dtype {lengths.dtype}")
-    if not isinstance(S, int) or isinstance(S, bool) or S < 1:
+    if not _is_int(S) or S < 1:
         raise ValueError(f"S must be a positive integer, got {S!r}")
+    S = int(S)
     if bool((lengths < 0).any()) or bool((lengths > S).any()):
         raise ValueError(f"lengths must lie in 0..{S}, got {lengths.tolist()}")
     keep = torch.arange(S, device=lengths.device)[None, :] < lengths[:, None]  # (B, S)
@@ -131,6 +138,41 @@ def _keep_mask(scores: torch.Tensor, mask: torch.Tensor | None, causal: bool) ->
     return keep
 
 
+def _weights(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    mask: torch.Tensor | None,
+    causal: bool,
+    scale: float | None,
+) -> torch.Tensor:
+    """Attention weights (..., T, S) in the compute dtype: float32 for float16 and bfloat16 inputs."""
+    d = q.shape[-1]
+    if scale is None:
+        scale = 1.0 / math.sqrt(d)
+    elif (
+        not isinstance(scale, numbers.Real)
+        or isinstance(scale, (bool, np.bool_))
+        or not math.isfinite(scale)
+        or scale <= 0
+    ):
+        raise ValueError(f"scale must be a positive finite number (default 1/sqrt(d)), got {scale!r}")
+    # float16 overflows at 65504: entries of 100 in d = 64 already give q·k = 640000 = inf, and
+    # softmax then gives NaN. Compute float16 and bfloat16 in float32 (the softmax too), and scale q
+    # *before* the product, so that the scores never exceed their final, scaled size.
+    if q.dtype in (torch.float16, torch.bfloat16):
+        q, k = q.float(), k.float()
+    scores = (q * float(scale)) @ k.transpose(-2, -1)  # (..., T, S): one similarity per (query, key)
+    keep = _keep_mask(scores, mask, causal)
+    if keep is None:
+        return scores.softmax(dim=-1)
+    any_key = keep.any(dim=-1, keepdim=True)  # (..., T, 1)
+    scores = scores.masked_fill(~keep, float("-inf"))
+    # A row with no key left would be softmax([-inf, ...]) = NaN. Give it finite scores, then zero
+    # its weights, so that neither the forward nor the backward pass ever sees a NaN.
+    scores = scores.masked_fill(~any_key, 0.0)
+    return scores.softmax(dim=-1) * any_key
+
+
 def attention_weights(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -141,25 +183,12 @@ def attention_weights(
 ) -> torch.Tensor:
     """Attention weights ``softmax(q kᵀ · scale)`` over the keys, with masks applied.
 
-    q: (..., T, d), k: (..., S, d)  ->  (..., T, S); each row is a probability distribution over
-    the S keys (or all zeros for a fully-masked row). ``scale`` defaults to ``1/√d``.
+    q: (..., T, d), k: (..., S, d)  ->  (..., T, S) in q's dtype; each row is a probability
+    distribution over the S keys (or all zeros for a fully-masked row). ``scale`` defaults to
+    ``1/√d``. float16 and bfloat16 are computed in float32, so large q and k do not overflow.
     """
     _check_qkv(q, k, None)
-    d = q.shape[-1]
-    if scale is None:
-        scale = 1.0 / math.sqrt(d)
-    elif isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive finite number (default 1/sqrt(d)), got {scale!r}")
-    scores = (q @ k.transpose(-2, -1)) * scale  # (..., T, S): one similarity per (query, key)
-    keep = _keep_mask(scores, mask, causal)
-    if keep is None:
-        return scores.softmax(dim=-1)
-    any_key = keep.any(dim=-1, keepdim=True)  # (..., T, 1)
-    scores = scores.masked_fill(~keep, float("-inf"))
-    # A row with no key left would be softmax([-inf, ...]) = NaN. Give it finite scores, then zero
-    # its weights, so that neither the forward nor the backward pass ever sees a NaN.
-    scores = scores.masked_fill(~any_key, 0.0)
-    return scores.softmax(dim=-1) * any_key
+    return _weights(q, k, mask, causal, scale).to(q.dtype)
 
 
 def scaled_dot_product_attention(
@@ -176,29 +205,17 @@ def scaled_dot_product_attention(
     q: (..., T, d), k: (..., S, d), v: (..., S, dv)  ->  (out: (..., T, dv), weights: (..., T, S)).
     ``out`` equals ``F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
     scale=scale)`` (torch does not accept a mask and ``is_causal`` together; we combine them).
+    float16 and bfloat16 are computed in float32 and cast back: the answer torch gives in float32,
+    also where q·kᵀ itself would overflow float16.
 
     Raises:
         ValueError: on mismatched shapes or dtypes, an empty input, a non-boolean or
             non-broadcastable mask, or a non-positive scale.
     """
     _check_qkv(q, k, v)
-    weights = attention_weights(q, k, mask, causal=causal, scale=scale)
-    return weights @ v, weights
-
-
-def attention_entropy(weights: torch.Tensor) -> torch.Tensor:
-    """Entropy in nats of each attention row: ``-Σ_j p_j log p_j`` with ``0 log 0 = 0``.
-
-    weights: (..., S) rows of probabilities  ->  (...). Ranges from 0 (all mass on one key, or a
-    fully-masked all-zero row) to ``log S`` (uniform attention).
-    """
-    if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
-        raise ValueError("weights must be a floating tensor of shape (..., S)")
-    if weights.ndim == 0 or weights.shape[-1] == 0:
-        raise ValueError(f"weights must have shape (..., S) with S >= 1, got {tuple(weights.shape)}")
-    if bool((weights < 0).any()):
-        raise ValueError("weights must be non-negative (rows of a softmax)")
-    return -torch.special.xlogy(weights, weights).sum(dim=-1)
+    weights = _weights(q, k, mask, causal, scale)  # (..., T, S), float32 for half inputs
+    out = weights @ v.to(weights.dtype)  # (..., T, dv)
+    return out.to(v.dtype), weights.to(q.dtype)
 
 
 @dataclass
@@ -271,17 +288,44 @@ class MultiHeadAttention(nn.Module):
 
     @torch.no_grad()
     def load_from_torch(self, mha: nn.MultiheadAttention) -> MultiHeadAttention:
-        """Copy the weights of a ``torch.nn.MultiheadAttention`` with the same shape."""
+        """Copy the weights of a ``torch.nn.MultiheadAttention`` with the same shape.
+
+        ``batch_first`` does not matter for the weights; this module always takes ``(B, T, C)``,
+        so give a ``batch_first=False`` module ``x.transpose(0, 1)`` when comparing the two.
+
+        Raises:
+            ValueError: if the shapes or bias settings differ, or the torch module uses an option
+                this module does not have and would silently drop: separate key/value sizes
+                (``kdim``/``vdim``), ``add_bias_kv``, ``add_zero_attn`` or attention ``dropout``
+                (set ``mha.dropout = 0.0`` first to load it for inference).
+        """
         C = self.config.n_embd
+        if not isinstance(mha, nn.MultiheadAttention):
+            raise ValueError(f"mha must be a torch.nn.MultiheadAttention, got {type(mha).__name__}")
         if mha.embed_dim != C or mha.num_heads != self.n_head:
             raise ValueError(
                 f"shape mismatch: this module has C={C}, H={self.n_head}; "
                 f"the torch module has C={mha.embed_dim}, H={mha.num_heads}"
             )
-        if mha.in_proj_weight is None:
-            raise ValueError("the torch module has separate q/k/v dimensions (kdim/vdim); not supported")
-        if (mha.in_proj_bias is not None) != self.config.bias or mha.bias_k is not None:
-            raise ValueError("bias settings differ (or the torch module uses add_bias_kv)")
+        if not mha._qkv_same_embed_dim or mha.in_proj_weight is None:
+            raise ValueError(
+                f"the torch module has separate key/value sizes (kdim={mha.kdim}, vdim={mha.vdim}, "
+                f"embed_dim={mha.embed_dim}); this module projects keys and values from width C only"
+            )
+        if mha.bias_k is not None or mha.bias_v is not None:
+            raise ValueError("the torch module uses add_bias_kv=True (a learned extra key and value); not supported")
+        if mha.add_zero_attn:
+            raise ValueError("the torch module uses add_zero_attn=True (an all-zero extra key and value); unsupported")
+        if mha.dropout != 0:
+            raise ValueError(
+                f"the torch module has attention dropout={mha.dropout}, which this module does not have; "
+                "set mha.dropout = 0.0 first to load it for inference"
+            )
+        if (mha.in_proj_bias is not None) != self.config.bias or (mha.out_proj.bias is not None) != self.config.bias:
+            raise ValueError(
+                f"bias settings differ: this module has bias={self.config.bias}, "
+                f"the torch module bias={mha.in_proj_bias is not None}"
+            )
         self.qkv.weight.copy_(mha.in_proj_weight)
         self.proj.weight.copy_(mha.out_proj.weight)
         if self.config.bias:

@@ -9,8 +9,10 @@ what a SimCLR-style run needs around them (Chen et al., 2020):
   ``torch.Generator`` so that a run is reproducible; the encoder learns to ignore exactly these;
 * :class:`MLPEncoder`: a small MLP backbone whose output is the representation, followed by a
   projection head on which the loss is computed (probes use the representation);
-* :func:`linear_probe_accuracy` and :func:`knn_accuracy`: the two standard ways to score a frozen
-  representation with labels it never saw in training.
+* :func:`embed`: the frozen features of a batch of images.
+
+Scoring those features with labels they never saw in training (a linear probe, k-NN) is
+:mod:`embedlab.classify`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embedlab.similarity import topk
+from embedlab.utils import evaluating
 
 __all__ = [
     "DigitsSplit",
@@ -33,8 +35,6 @@ __all__ = [
     "EncoderConfig",
     "MLPEncoder",
     "embed",
-    "linear_probe_accuracy",
-    "knn_accuracy",
 ]
 
 
@@ -178,71 +178,10 @@ class MLPEncoder(nn.Module):
 @torch.no_grad()
 def embed(model: MLPEncoder, images: torch.Tensor, *, head: bool = False, batch_size: int = 1024) -> torch.Tensor:
     """Frozen features of ``images: (N, 8, 8)`` -> ``(N, rep_dim)`` (or ``(N, proj_dim)`` with ``head``)."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     parts = []
-    for start in range(0, images.shape[0], batch_size):
-        x = images[start : start + batch_size].to(device)
-        parts.append((model(x) if head else model.represent(x)).cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start : start + batch_size].to(device)  # (b, 8, 8)
+            parts.append((model(x) if head else model.represent(x)).cpu())
     return torch.cat(parts)
-
-
-# -- probes ---------------------------------------------------------------------------------------
-def _features(x, name: str) -> np.ndarray:
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    a = a.reshape(a.shape[0], -1) if a.ndim > 2 else a
-    if a.ndim != 2 or a.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty batch of feature vectors (N, d), got shape {a.shape}")
-    return a.astype(np.float64)
-
-
-def _labels(y, n: int, name: str) -> np.ndarray:
-    a = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if a.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},) to match the features, got {a.shape}")
-    return a
-
-
-def linear_probe_accuracy(
-    train_x, train_y, test_x, test_y, *, C: float = 1.0, max_iter: int = 5000, threads: int | None = 1
-) -> float:
-    """Accuracy of a logistic regression trained on frozen features.
-
-    train_x: (N, d), train_y: (N,), test_x: (M, d), test_y: (M,)  ->  float in [0, 1]
-
-    Features are standardised with the training set's mean and spread first, so that the probe
-    judges the information in a representation, not its scale. ``threads`` caps the BLAS/OpenMP
-    threads during the fit (``None``: no cap): problems this small gain nothing from more, and on
-    a busy 2-core machine two BLAS threads made a probe 30 times slower than one.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
-
-    Xtr, Xte = _features(train_x, "train_x"), _features(test_x, "test_x")
-    if Xtr.shape[1] != Xte.shape[1]:
-        raise ValueError(f"train_x and test_x have different dimensions: {Xtr.shape[1]} and {Xte.shape[1]}")
-    ytr, yte = _labels(train_y, Xtr.shape[0], "train_y"), _labels(test_y, Xte.shape[0], "test_y")
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-    with threadpool_limits(limits=threads):
-        probe.fit(Xtr, ytr)
-        pred = probe.predict(Xte)
-    return float((pred == yte).mean())
-
-
-def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: str = "cosine") -> float:
-    """Accuracy of a k-nearest-neighbour majority vote (ties go to the smallest label, as sklearn).
-
-    train_x: (N, d), train_y: (N,) integer labels, test_x: (M, d), test_y: (M,)  ->  float in [0, 1]
-    """
-    Xtr, Xte = _features(train_x, "train_x"), _features(test_x, "test_x")
-    ytr, yte = _labels(train_y, Xtr.shape[0], "train_y"), _labels(test_y, Xte.shape[0], "test_y")
-    _, idx = topk(torch.from_numpy(Xte), torch.from_numpy(Xtr), k, metric=metric)  # (M, k)
-    neighbour_labels = torch.from_numpy(ytr.astype(np.int64))[idx]  # (M, k)
-    n_classes = int(max(ytr.max(), yte.max())) + 1
-    votes = F.one_hot(neighbour_labels, n_classes).sum(1)  # (M, n_classes)
-    pred = votes.argmax(-1).numpy()  # argmax returns the first maximum: the smallest label
-    return float((pred == yte).mean())

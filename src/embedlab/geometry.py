@@ -5,19 +5,19 @@ PCA to look at embeddings in 2-D and what it loses). Chapter 11 returns to them.
 
 Conventions as in :mod:`embedlab.similarity`: torch tensors (NumPy arrays and lists are
 converted), matrices of ``n`` vectors are ``(n, d)``. Nearest-neighbour lists never contain the
-point itself. Work is done in blocks of query rows so that ``n`` in the tens of thousands fits in
-memory (a full ``(n, n)`` score matrix is never built).
+point itself. Neighbour search is :func:`embedlab.similarity.topk`, which works in blocks of query
+rows so that ``n`` in the hundreds of thousands fits in memory (a full ``(n, n)`` score matrix is
+never built).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from embedlab.similarity import Metric, _as_matrix, normalize, pairwise_euclidean
+from embedlab.similarity import Metric, _as_matrix, pairwise_euclidean, topk
 
 __all__ = [
     "knn_indices",
@@ -30,46 +30,21 @@ __all__ = [
 ]
 
 
-def _ranker(X: torch.Tensor, metric: Metric) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function of query rows giving scores where larger means nearer: Q: (q, d) -> (q, n).
-
-    Only the order matters here, so Euclidean uses ``2 q·x − ‖x‖²`` (= ``‖q‖² − ‖q − x‖²``; no square
-    root), and cosine normalises the keys once rather than once per block.
-    """
-    if metric == "dot":
-        return lambda Q: Q @ X.T
-    if metric == "cosine":
-        Xn = normalize(X)
-        return lambda Q: normalize(Q) @ Xn.T
-    if metric == "euclidean":
-        sq = (X * X).sum(-1)
-        return lambda Q: torch.addmm(-sq, Q, X.T, alpha=2.0)  # one fused kernel
-    raise ValueError(f"metric must be 'dot', 'cosine' or 'euclidean', got {metric!r}")
-
-
 def knn_indices(X, k: int, *, metric: Metric = "euclidean", batch_size: int = 2048) -> torch.Tensor:
     """The ``k`` nearest neighbours of every row of ``X`` among the other rows.
 
-    X: (n, d) -> (n, k) int64 indices, nearest first; row ``i`` never contains ``i``.
+    X: (n, d) -> (n, k) int64 indices, nearest first; row ``i`` never contains ``i``. This is
+    :func:`embedlab.similarity.topk` with ``exclude_self=True``, ``batch_size`` query rows at a time.
 
     Raises:
-        ValueError: if ``k`` is not in ``1..n-1``, on a bad metric or ``batch_size < 1``.
+        ValueError: if ``k`` is not in ``1..n-1``, on a bad metric or ``batch_size``, or if ``X``
+            holds NaN or infinite values.
     """
     X = _as_matrix(X, "X")
     n = X.shape[0]
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n - 1:
         raise ValueError(f"k must be an integer between 1 and {n - 1} (n - 1 other points), got {k!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    score = _ranker(X, metric)
-    out = torch.empty(n, int(k), dtype=torch.int64)
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        S = score(X[start:stop])  # (b, n)
-        rows = torch.arange(stop - start)
-        S[rows, rows + start] = -float("inf")  # a point is not its own neighbour
-        out[start:stop] = torch.topk(S, int(k), dim=-1).indices
-    return out
+    return topk(X, X, k, metric=metric, exclude_self=True, batch_size=batch_size)[1]
 
 
 def k_occurrence(X, k: int, *, metric: Metric = "euclidean", batch_size: int = 2048) -> torch.Tensor:

@@ -17,8 +17,10 @@ default), a sum (``"sum"``) or one value per row (``"none"``):
   contrastive loss does to embeddings on the unit sphere.
 
 Bad input raises ``ValueError`` with a message that says what was wrong: a temperature that is
-not a finite positive number, mismatched shapes, an empty batch, or a batch too small to hold a
-negative (InfoNCE and NT-Xent need at least two candidates).
+not a finite positive number, mismatched shapes, an empty batch, a batch too small to hold a
+negative (InfoNCE and NT-Xent need at least two candidates), or a zero embedding where a
+cosine is needed (the zero-vector policy of :mod:`embedlab.similarity`). The temperature may
+be a learnable 0-d tensor (:func:`embedlab.probability.check_temperature`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+
+from embedlab.probability import check_temperature
+from embedlab.similarity import normalize
 
 __all__ = [
     "margin_contrastive_loss",
@@ -57,21 +62,28 @@ def _matrix(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
+def _unit(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Rows scaled to unit length, x: (B, d) -> (B, d); a zero row raises, naming ``name``.
+
+    The package's one zero-vector policy (:func:`embedlab.similarity.normalize`): a zero
+    embedding has no direction, so its cosine with anything is undefined. ``F.normalize`` would
+    quietly keep it at zero, and then ``uniformity`` of an all-zero batch reads as perfectly
+    uniform and the gradient of InfoNCE at a zero query is about 1e12.
+    """
+    try:
+        return normalize(x)
+    except ValueError:
+        rows = torch.nonzero((x.detach() == 0).all(dim=-1)).flatten().tolist()
+        if not rows:  # some other complaint: pass it on as it is
+            raise
+        raise ValueError(
+            f"{name} has a zero row (index {rows[:5]}): cosine similarity is undefined for a zero vector"
+        ) from None
+
+
 def _same_shape(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
     if a.shape != b.shape:
         raise ValueError(f"{names} must have the same shape (B, d), got {tuple(a.shape)} and {tuple(b.shape)}")
-
-
-def _temperature(t: float) -> float:
-    if isinstance(t, torch.Tensor):
-        if t.numel() != 1:
-            raise ValueError(f"temperature must be a single number, got a tensor of shape {tuple(t.shape)}")
-        t = t.item()
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        raise ValueError(f"temperature must be a positive number, got {t!r}")
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {t!r}")
-    return float(t)
 
 
 def _margin(m: float) -> float:
@@ -146,22 +158,23 @@ def triplet_loss(
 
 
 # -- softmax losses (similarities) ----------------------------------------------------------------
-def similarity_logits(query: torch.Tensor, keys: torch.Tensor, temperature: float) -> torch.Tensor:
+def similarity_logits(query: torch.Tensor, keys: torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
     """Cosine similarities divided by the temperature: the logits of InfoNCE.
 
-    query: (B, d), keys: (N, d)  ->  (B, N)
+    query: (B, d), keys: (N, d)  ->  (B, N). ``temperature`` is a number or a 0-d tensor; one that
+    requires a gradient (a learned temperature, as in CLIP) receives it.
     """
     q, k = _matrix(query, "query"), _matrix(keys, "keys")
     if q.shape[1] != k.shape[1]:
         raise ValueError(f"query and keys must have the same dimension d, got {q.shape[1]} and {k.shape[1]}")
-    t = _temperature(temperature)
-    return F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).T / t
+    t = check_temperature(temperature)
+    return _unit(q, "query") @ _unit(k, "keys").T / t  # (B, N)
 
 
 def info_nce(
     query: torch.Tensor,
     keys: torch.Tensor,
-    temperature: float = 0.1,
+    temperature: float | torch.Tensor = 0.1,
     *,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
@@ -192,7 +205,7 @@ def info_nce(
 def nt_xent(
     z1: torch.Tensor,
     z2: torch.Tensor,
-    temperature: float = 0.5,
+    temperature: float | torch.Tensor = 0.5,
     *,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
@@ -209,12 +222,12 @@ def nt_xent(
     B = z1.shape[0]
     if B < 2:
         raise ValueError("NT-Xent needs a batch of at least 2 pairs, so that every view has a negative; got 1")
-    z = torch.cat([z1, z2], dim=0)  # (2B, d)
-    logits = similarity_logits(z, z, temperature)  # (2B, 2B)
+    u = torch.cat([_unit(z1, "z1"), _unit(z2, "z2")], dim=0)  # (2B, d) unit vectors
+    logits = u @ u.T / check_temperature(temperature)  # (2B, 2B): cosines / temperature
     # A view is not a candidate for itself: -inf removes it from the softmax's denominator.
-    self_mask = torch.eye(2 * B, dtype=torch.bool, device=z.device)
+    self_mask = torch.eye(2 * B, dtype=torch.bool, device=u.device)
     logits = logits.masked_fill(self_mask, float("-inf"))
-    idx = torch.arange(2 * B, device=z.device)
+    idx = torch.arange(2 * B, device=u.device)
     partner = (idx + B) % (2 * B)
     per_view = torch.logsumexp(logits, dim=-1) - logits[idx, partner]  # (2B,)
     return _reduce(per_view, reduction)
@@ -230,7 +243,7 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, *, alpha: float = 2.0) -> torc
     _same_shape(z1, z2, "z1 and z2")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
         raise ValueError(f"alpha must be a positive number, got {alpha!r}")
-    diff = F.normalize(z1, dim=-1) - F.normalize(z2, dim=-1)
+    diff = _unit(z1, "z1") - _unit(z2, "z2")  # (B, d)
     return torch.linalg.vector_norm(diff, dim=-1).pow(alpha).mean()
 
 
@@ -245,7 +258,7 @@ def uniformity(z: torch.Tensor, *, t: float = 2.0) -> torch.Tensor:
         raise ValueError("uniformity needs at least 2 points (it averages over distinct pairs); got 1")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
         raise ValueError(f"t must be a positive number, got {t!r}")
-    u = F.normalize(z, dim=-1)
+    u = _unit(z, "z")  # (B, d)
     # For unit vectors ‖a − b‖² = 2 − 2 a·b (chapter 2); take each unordered pair once.
     i, j = torch.triu_indices(u.shape[0], u.shape[0], offset=1, device=u.device)
     sq = (2 - 2 * (u @ u.T)[i, j]).clamp_min(0)  # (B(B-1)/2,)

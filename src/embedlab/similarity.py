@@ -11,11 +11,22 @@ vector is zero. By default (``zero="raise"``) we raise a ``ValueError`` that say
 zero, because a zero row is usually a bug (an untrained padding row, a failed lookup).
 ``zero="zero"`` instead defines the cosine with a zero vector as ``0.0`` (orthogonal to
 everything), which is what ``torch.nn.functional.cosine_similarity`` and scikit-learn return.
-We never silently return NaN.
+We never silently return NaN. Only an exactly-zero row is a zero vector: rows of 1e-30, whose
+squared norm underflows float32, have a direction like any other.
+
+**Numerics.** Results do not depend on the scale of the inputs: norms are taken after dividing
+each row by its largest entry (1e30 and 1e-30 in float32 work; so does float16 at 6e4), and
+float16/bfloat16 inputs are computed in float32 and cast back, so a result is finite wherever
+the true answer is representable in the input dtype. Euclidean distances use one matrix product
+(``‖a‖² + ‖b‖² − 2a·b``) after centring both sets on their common mean, and recompute from the
+differences the distances that this formula cannot resolve, so close points far from the origin
+keep their distance and identical rows are exactly 0 apart. :func:`topk` refuses NaN and
+infinite inputs (NaN compares false with everything, so a sort would rank it first).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -40,6 +51,8 @@ Metric = Literal["dot", "cosine", "euclidean"]
 def as_tensor(x: torch.Tensor | np.ndarray | list, *, name: str = "x") -> torch.Tensor:
     """Convert to a floating tensor (float64 stays float64; integers become float32)."""
     t = torch.as_tensor(x)
+    if t.is_complex():
+        raise ValueError(f"{name} must be real, got dtype {t.dtype}")
     if not torch.is_floating_point(t):
         t = t.to(torch.float32)
     if t.ndim == 0:
@@ -62,21 +75,66 @@ def _promote(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return a.to(dtype), b.to(dtype)
 
 
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype we compute in: float16 and bfloat16 work in float32 and are cast back at the end.
+
+    float16 overflows at 65504, so a single squared entry of 256 is already out of range; bfloat16
+    keeps 8 bits of precision, too few to accumulate a sum of d products.
+    """
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _dot_dtype(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
+    """float32 (or float64 when products of the largest entries could overflow float32)."""
+    dtype = _compute_dtype(a.dtype)
+    if dtype == torch.float32:
+        # Each product is at most max|a|·max|b| and a sum of d of them at most d times that. Past
+        # float32's range (or for NaN and inf, which fail the comparison) compute in float64, where
+        # the square of float32's largest number still fits: no product overflows there.
+        bound = float(a.detach().abs().amax()) * float(b.detach().abs().amax()) * a.shape[-1]
+        if not bound < torch.finfo(torch.float32).max and a.device.type != "mps":  # MPS has no float64
+            dtype = torch.float64
+    return dtype
+
+
 def dot(a, b) -> torch.Tensor:
     """Dot product along the last dimension.
 
-    a: (..., d), b: (..., d) broadcastable  ->  (...)
+    a: (..., d), b: (..., d) broadcastable  ->  (...), in the inputs' (promoted) dtype. float16 and
+    bfloat16 are accumulated in float32, so the result is right wherever it is representable.
     """
     a, b = _promote(as_tensor(a, name="a"), as_tensor(b, name="b"))
     _check_same_dim(a, b)
-    return (a * b).sum(-1)
+    dtype = _dot_dtype(a, b)
+    return (a.to(dtype) * b.to(dtype)).sum(-1).to(a.dtype)
 
 
-def _norms(x: torch.Tensor, zero: ZeroPolicy, name: str) -> torch.Tensor:
+def _check_zero_policy(zero: ZeroPolicy) -> None:
     if zero not in ("raise", "zero"):
         raise ValueError(f"zero must be 'raise' or 'zero', got {zero!r}")
-    n = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-    is_zero = n == 0
+
+
+def _row_norm(x: torch.Tensor) -> torch.Tensor:
+    """‖x‖ along the last dimension without overflow or underflow: x: (..., d) -> (..., 1).
+
+    Squaring 1e30 overflows float32 and squaring 1e-30 underflows it, so scale each row by its
+    largest |entry| m first: ‖x‖ = m·‖x/m‖ with ‖x/m‖ in [1, √d]. Zero rows give 0.
+    """
+    m = x.detach().abs().amax(-1, keepdim=True)  # (..., 1); detached: ‖x‖ does not depend on m
+    m = torch.where(m > 0, m, torch.ones_like(m))
+    return m * torch.linalg.vector_norm(x / m, dim=-1, keepdim=True)
+
+
+def _unit(x: torch.Tensor, zero: ZeroPolicy, name: str) -> torch.Tensor:
+    """Rows of x scaled to unit length, in the compute dtype: x: (..., d) -> (..., d).
+
+    Only rows that are exactly zero count as zero vectors; they raise or, with ``zero="zero"``,
+    stay zero. Differentiable (the gradient is that of x/‖x‖) and finite at any scale.
+    """
+    _check_zero_policy(zero)
+    x = x.to(_compute_dtype(x.dtype))
+    m = x.detach().abs().amax(-1, keepdim=True)  # (..., 1) the row's largest |entry|
+    is_zero = m == 0
     if zero == "raise" and bool(is_zero.any()):
         idx = torch.nonzero(is_zero.squeeze(-1), as_tuple=False).tolist()
         where = f" at index {idx[:5]}" if x.ndim > 1 else ""
@@ -84,17 +142,25 @@ def _norms(x: torch.Tensor, zero: ZeroPolicy, name: str) -> torch.Tensor:
             f"cosine similarity is undefined for a zero vector: {name} has a zero row{where}. "
             "Pass zero='zero' to treat it as orthogonal to everything (cosine 0)."
         )
-    # For zero='zero' a zero vector stays zero after division by 1, so its cosines are 0.
-    return torch.where(is_zero, torch.ones_like(n), n)
+    # Dividing by m first puts every entry in [-1, 1] with one of them at ±1, so ‖y‖ lies in
+    # [1, √d]: neither 1e30 (whose square overflows float32) nor 1e-30 (whose square underflows to
+    # 0) can spoil the norm. ‖x‖ itself is never formed, so it cannot overflow either. m is
+    # detached because y/‖y‖ does not depend on it; the gradient is exactly that of x/‖x‖.
+    y = x / torch.where(is_zero, torch.ones_like(m), m)
+    n = torch.linalg.vector_norm(y, dim=-1, keepdim=True)  # (..., 1)
+    # A zero row (zero="zero") stays zero after division by 1, so its cosines are 0.
+    return y / torch.where(is_zero, torch.ones_like(n), n)
 
 
 def normalize(x, *, zero: ZeroPolicy = "raise") -> torch.Tensor:
     """Scale vectors to unit length along the last dimension.
 
-    x: (..., d) -> (..., d). Zero vectors raise, or stay zero with ``zero="zero"``.
+    x: (..., d) -> (..., d), same dtype. Zero vectors raise, or stay zero with ``zero="zero"``;
+    any other vector, however large or small (1e30, 1e-30, float16 at 6e4), gets length 1.
+    Differentiable, so losses can use it during training.
     """
     x = as_tensor(x)
-    return x / _norms(x, zero, "x")
+    return _unit(x, zero, "x").to(x.dtype)
 
 
 def cosine(a, b, *, zero: ZeroPolicy = "raise") -> torch.Tensor:
@@ -104,10 +170,9 @@ def cosine(a, b, *, zero: ZeroPolicy = "raise") -> torch.Tensor:
     """
     a, b = _promote(as_tensor(a, name="a"), as_tensor(b, name="b"))
     _check_same_dim(a, b)
-    a_hat = a / _norms(a, zero, "a")
-    b_hat = b / _norms(b, zero, "b")
+    a_hat, b_hat = _unit(a, zero, "a"), _unit(b, zero, "b")
     # Rounding can push |cos| a hair above 1; clamp so that arccos and friends stay safe.
-    return (a_hat * b_hat).sum(-1).clamp(-1.0, 1.0)
+    return (a_hat * b_hat).sum(-1).clamp(-1.0, 1.0).to(a.dtype)
 
 
 def euclidean(a, b) -> torch.Tensor:
@@ -117,7 +182,11 @@ def euclidean(a, b) -> torch.Tensor:
     """
     a, b = _promote(as_tensor(a, name="a"), as_tensor(b, name="b"))
     _check_same_dim(a, b)
-    return torch.linalg.vector_norm(a - b, dim=-1)
+    dtype = _compute_dtype(a.dtype)
+    # Halve before subtracting (exact but for subnormals) so that 3e38 - (-3e38) cannot overflow;
+    # the row-scaled norm then neither overflows nor underflows.
+    half_diff = a.to(dtype) * 0.5 - b.to(dtype) * 0.5
+    return (2.0 * _row_norm(half_diff)).squeeze(-1).to(a.dtype)
 
 
 def _as_matrix(x, name: str) -> torch.Tensor:
@@ -129,35 +198,155 @@ def _as_matrix(x, name: str) -> torch.Tensor:
     return t
 
 
-def pairwise_dot(A, B=None) -> torch.Tensor:
-    """All dot products between rows: A: (n, d), B: (m, d) -> (n, m). ``B=None`` means ``B=A``."""
+def _pair(A, B) -> tuple[torch.Tensor, torch.Tensor]:
     A = _as_matrix(A, "A")
     B = A if B is None else _as_matrix(B, "B")
     A, B = _promote(A, B)
     _check_same_dim(A, B)
-    return A @ B.T
+    return A, B
+
+
+def pairwise_dot(A, B=None) -> torch.Tensor:
+    """All dot products between rows: A: (n, d), B: (m, d) -> (n, m). ``B=None`` means ``B=A``."""
+    A, B = _pair(A, B)
+    dtype = _dot_dtype(A, B)
+    return (A.to(dtype) @ B.to(dtype).T).to(A.dtype)
 
 
 def pairwise_cosine(A, B=None, *, zero: ZeroPolicy = "raise") -> torch.Tensor:
     """All cosine similarities between rows: A: (n, d), B: (m, d) -> (n, m)."""
-    A = _as_matrix(A, "A")
-    B = A if B is None else _as_matrix(B, "B")
-    A, B = _promote(A, B)
-    _check_same_dim(A, B)
-    A_hat = A / _norms(A, zero, "A")
-    B_hat = B / _norms(B, zero, "B")
-    return (A_hat @ B_hat.T).clamp(-1.0, 1.0)
+    A, B = _pair(A, B)
+    A_hat = _unit(A, zero, "A")
+    B_hat = _unit(B, zero, "B")
+    return (A_hat @ B_hat.T).clamp(-1.0, 1.0).to(A.dtype)
+
+
+# Squared distances from the expansion ‖a‖² + ‖b‖² − 2a·b carry a rounding error of a few
+# eps·(‖a‖² + ‖b‖²) (measured: at most 4.5 eps for float32, d = 2..2048). Where the result is below
+# _RECOMPUTE times that scale, the expansion has lost most of its digits to cancellation, and we
+# recompute ‖a − b‖² from the difference instead. Everywhere else the relative error of a distance
+# stays below about 2 · 4.5 eps / (2 · _RECOMPUTE) = 72 eps (1e-5 in float32).
+_RECOMPUTE = 1.0 / 32
+
+
+def _max_abs(t: torch.Tensor) -> float:
+    lo, hi = torch.aminmax(t)  # one pass, no |t| temporary
+    return max(-float(lo), float(hi))
+
+
+class _Euclid:
+    """Rows of Q: (q, d) and K: (n, d) prepared for fast, accurate squared distances.
+
+    Distances do not change when both sets move or are scaled together, so (1) when the largest
+    |entry| lies outside [2**-16, 2**16], divide everything by a power of two s (exact) that brings
+    it into [1, 2), so that no square overflows or underflows (1e30 or 1e-30 in float32), and
+    (2) centre both sets on their common mean, so that ‖a‖² + ‖b‖² − 2a·b does not cancel away
+    the distances of points that sit far from the origin (randn + 100, say).
+    float16 and bfloat16 are computed in float32. Squared distances come in units of s².
+    """
+
+    def __init__(self, Q: torch.Tensor, K: torch.Tensor) -> None:
+        same = Q is K  # distances within one set: prepare it once
+        dtype = _compute_dtype(torch.promote_types(Q.dtype, K.dtype))
+        Q, K = Q.to(dtype), K.to(dtype)
+        fi = torch.finfo(dtype)
+        self.eps = fi.eps
+        top = _max_abs(K) if same else max(_max_abs(Q), _max_abs(K))
+        self.scale = 1.0
+        if not 2.0**-16 <= top <= 2.0**16:  # ordinary data needs no scaling (and no copy)
+            # s = 2**e with top/s in [1, 2); e is kept where both s and 1/s are normal numbers.
+            e = math.frexp(top)[1] - 1 if top > 0 else 0
+            self.scale = 2.0 ** min(max(e, math.frexp(fi.tiny)[1] - 1), math.frexp(fi.max)[1] - 2)
+        self.Ks = K / self.scale if self.scale != 1.0 else K  # (n, d) entries in [-2**16, 2**16]
+        self.Qs = self.Ks if same else Q / self.scale if self.scale != 1.0 else Q  # (q, d)
+        mean = self.Ks.mean(0) if same else (self.Qs.sum(0) + self.Ks.sum(0)) / (Q.shape[0] + K.shape[0])  # (d,)
+        self.Kc = self.Ks - mean
+        self.Qc = self.Kc if same else self.Qs - mean
+        self.k2 = (self.Kc * self.Kc).sum(-1)  # (n,)
+        self.q2 = self.k2 if same else (self.Qc * self.Qc).sum(-1)  # (q,)
+
+    def _from_differences(self, qi: torch.Tensor, kj: torch.Tensor) -> torch.Tensor:
+        """‖Qs[qi] − Ks[kj]‖² for index pairs qi, kj: (c,) -> (c,), a few million numbers at a time."""
+        out = torch.empty(qi.numel(), dtype=self.Qs.dtype, device=self.Qs.device)
+        step = max(1, (1 << 22) // self.Qs.shape[1])
+        for c in range(0, qi.numel(), step):
+            diff = self.Qs[qi[c : c + step]] - self.Ks[kj[c : c + step]]  # (c, d)
+            out[c : c + step] = (diff * diff).sum(-1)
+        return out
+
+    def _repair(self, sq: torch.Tensor, base: torch.Tensor, qi: torch.Tensor, kj: torch.Tensor) -> torch.Tensor:
+        """Recompute from differences the entries of sq that the expansion cannot resolve.
+
+        sq, base, kj: (b, m) squared distances from the expansion, ‖a‖² + ‖b‖² (overwritten) and the
+        key of each entry; qi: (b,) the query of each row. Identical rows come out exactly 0.
+        """
+        i, j = torch.nonzero(sq <= base.mul_(_RECOMPUTE), as_tuple=True)
+        if i.numel():
+            sq[i, j] = self._from_differences(qi[i], kj[i, j])
+        return sq.clamp_min_(0.0)
+
+    def squared(self, rows: torch.Tensor) -> torch.Tensor:
+        """Squared distances from the queries ``rows``: (b,) to every key: (b, n)."""
+        base = self.q2[rows, None] + self.k2[None, :]  # (b, n) ‖a‖² + ‖b‖², the scale of the error
+        sq = torch.addmm(base, self.Qc[rows], self.Kc.T, alpha=-2.0)  # (b, n) one fused kernel
+        keys = torch.arange(self.Ks.shape[0], device=sq.device).expand_as(sq)
+        return self._repair(sq, base, rows, keys)
+
+    def nearest(self, start: int, stop: int, k: int, exclude_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k smallest squared distances (b, k) and their keys (b, k), for queries start:stop.
+
+        Ranks 2q·k − ‖k‖² = ‖q‖² − ‖q − k‖² (one matrix product, largest = nearest), keeps the
+        best k + 8 or so as candidates, repairs their distances and keeps the best k. Rounding
+        moves any score by at most ``bound``, so a key outside the candidates cannot be nearer than
+        the k-th when the last candidate is more than two bounds behind it; rows without that
+        margin (ties, duplicates) are redone with every distance repaired.
+        """
+        rows = torch.arange(start, stop, device=self.Qc.device)  # (b,)
+        local = torch.arange(stop - start, device=self.Qc.device)
+        q2 = self.q2[start:stop]
+        t = torch.addmm(-self.k2, self.Qc[start:stop], self.Kc.T, alpha=2.0)  # (b, n)
+        if exclude_self:
+            t[local, rows] = -float("inf")
+        available = self.Ks.shape[0] - int(exclude_self)
+        m = min(available, k + max(8, k // 4))  # enough margin for the check below, measured
+        t_cand, cand = torch.topk(t, m, dim=-1)  # (b, m) largest first (torch's faster direction)
+        sq = self._repair(q2[:, None] - t_cand, q2[:, None] + self.k2[cand], rows, cand)
+        sq_k, order = torch.topk(sq, k, dim=-1, largest=False)  # (b, k)
+        idx = cand.gather(1, order)
+        if m < available:
+            # |rounding error| <= (d + 2)·eps·(‖a‖² + ‖b‖² + 2|a·b|) <= 2(d + 2)·eps·(‖a‖² + ‖b‖²)
+            bound = 2 * (self.Qc.shape[1] + 2) * self.eps * (q2 + self.k2.max())  # (b,)
+            unsure = torch.nonzero(q2 - t_cand[:, -1] - sq_k[:, -1] <= 2 * bound).reshape(-1)
+            if unsure.numel():
+                full = self.squared(rows[unsure])  # (u, n)
+                if exclude_self:
+                    full[torch.arange(unsure.numel(), device=full.device), rows[unsure]] = float("inf")
+                sq_k[unsure], idx[unsure] = torch.topk(full, k, dim=-1, largest=False)
+        return sq_k, idx
 
 
 def pairwise_euclidean(A, B=None) -> torch.Tensor:
-    """All Euclidean distances between rows: A: (n, d), B: (m, d) -> (n, m)."""
-    A = _as_matrix(A, "A")
-    B = A if B is None else _as_matrix(B, "B")
-    A, B = _promote(A, B)
-    _check_same_dim(A, B)
-    # ‖a−b‖² = ‖a‖² + ‖b‖² − 2a·b is one matrix product; clamp the small negatives rounding makes.
-    sq = (A * A).sum(-1, keepdim=True) + (B * B).sum(-1)[None, :] - 2.0 * (A @ B.T)
-    return sq.clamp_min(0.0).sqrt()
+    """All Euclidean distances between rows: A: (n, d), B: (m, d) -> (n, m).
+
+    One matrix product, ``‖a‖² + ‖b‖² − 2a·b``, after centring both sets on their common mean;
+    distances too small for that formula to resolve are recomputed from the differences, so close
+    points far from the origin keep their distance and identical rows are exactly 0 apart.
+    float16 and bfloat16 are computed in float32 and cast back.
+    """
+    A, B = _pair(A, B)
+    prep = _Euclid(A, B)  # B=None gives B is A
+    rows = torch.arange(A.shape[0], device=A.device)
+    return (prep.squared(rows).sqrt_() * prep.scale).to(A.dtype)
+
+
+def _check_finite(t: torch.Tensor, name: str) -> None:
+    bad = ~torch.isfinite(t).all(-1)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad).reshape(-1).tolist()
+        raise ValueError(
+            f"{name} contains NaN or infinite values (rows {rows[:5]}{' ...' if len(rows) > 5 else ''}); "
+            "they have no place in a ranking"
+        )
 
 
 def topk(
@@ -168,19 +357,30 @@ def topk(
     metric: Metric = "cosine",
     exclude_self: bool = False,
     zero: ZeroPolicy = "raise",
+    batch_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact k-nearest neighbours of each query among the rows of ``keys``.
 
     queries: (q, d) or (d,), keys: (n, d)  ->  (scores, indices), each (q, k) or (k,).
     Higher scores are nearer for ``"dot"`` and ``"cosine"``; for ``"euclidean"`` the scores are
-    distances and the smallest come first.
+    distances and the smallest come first, as accurate as :func:`pairwise_euclidean`'s (close
+    points far from the origin included; duplicates are exactly 0 apart), and the neighbours are
+    the true nearest ones, checked against a bound on the rounding error. Scores have the inputs'
+    dtype; float16 and bfloat16 are ranked in float32. This is the one exact k-NN of the package:
+    :func:`embedlab.geometry.knn_indices` calls it.
+
+    Queries are processed ``batch_size`` rows at a time, so only a ``(batch_size, n)`` block of
+    scores exists at once; the default picks about 16M scores per block, which lets ``n`` run to
+    hundreds of thousands.
 
     Args:
         exclude_self: drop index ``i`` from query ``i``'s list (queries are the keys themselves).
+        batch_size: query rows per block (default: about 2**24 / n).
 
     Raises:
         ValueError: if ``k`` is not in ``1..n`` (``1..n-1`` with ``exclude_self``), on a bad
-            metric, or on mismatched dimensions.
+            metric or ``batch_size``, on mismatched dimensions, if ``queries`` or ``keys``
+            contain NaN or infinite values (which have no rank), or if dot products overflow.
     """
     Q = as_tensor(queries, name="queries")
     single = Q.ndim == 1
@@ -193,22 +393,56 @@ def topk(
             f"k must be an integer between 1 and {limit} "
             f"({n} keys{', minus the query itself' if exclude_self else ''}), got {k!r}"
         )
-    if metric == "dot":
-        S = pairwise_dot(Q, K)
-    elif metric == "cosine":
-        S = pairwise_cosine(Q, K, zero=zero)
-    elif metric == "euclidean":
-        S = -pairwise_euclidean(Q, K)
-    else:
+    k = int(k)
+    _check_zero_policy(zero)
+    if metric not in ("dot", "cosine", "euclidean"):
         raise ValueError(f"metric must be 'dot', 'cosine' or 'euclidean', got {metric!r}")
-    if exclude_self:
-        if Q.shape[0] != n:
-            raise ValueError("exclude_self needs the queries to be the keys themselves (q == n)")
-        S = S.clone()
-        S.fill_diagonal_(-float("inf"))
-    scores, idx = torch.topk(S, int(k), dim=-1)
-    if metric == "euclidean":
-        scores = -scores
+    if batch_size is None:
+        batch_size = max(1, (1 << 24) // n)
+    elif not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    same = Q is K or (Q.data_ptr(), Q.shape, Q.stride(), Q.dtype) == (K.data_ptr(), K.shape, K.stride(), K.dtype)
+    Q, K = _promote(Q, K)
+    if same:
+        K = Q  # one set searched against itself: prepared once below
+    _check_same_dim(Q, K)
+    if exclude_self and Q.shape[0] != n:
+        raise ValueError("exclude_self needs the queries to be the keys themselves (q == n)")
+    # A NaN compares false with everything, so torch.topk would rank it first: refuse instead.
+    _check_finite(Q, "queries")
+    _check_finite(K, "keys")
+
+    out_dtype = Q.dtype
+    if metric == "dot":
+        dtype = _dot_dtype(Q, K)
+        Km = K.to(dtype)
+        Qm = Km if same else Q.to(dtype)
+    elif metric == "cosine":
+        Km = _unit(K, zero, "keys")  # normalised once, not once per block
+        Qm = Km if same else _unit(Q, zero, "queries")
+    else:
+        prep = _Euclid(Q, K)
+
+    q = Q.shape[0]
+    scores = torch.empty(q, k, dtype=out_dtype, device=Q.device)
+    idx = torch.empty(q, k, dtype=torch.int64, device=Q.device)
+    for start in range(0, q, int(batch_size)):
+        stop = min(start + int(batch_size), q)
+        if metric == "euclidean":
+            sq, top = prep.nearest(start, stop, k, exclude_self)  # (b, k) each, nearest first
+            scores[start:stop] = (sq.sqrt() * prep.scale).to(out_dtype)
+        else:
+            S = Qm[start:stop] @ Km.T  # (b, n) similarities: largest first
+            if metric == "dot" and bool(torch.isnan(S).any()):
+                raise ValueError("dot products of queries and keys overflow (inf - inf = NaN); rescale them")
+            if exclude_self:
+                rows = torch.arange(stop - start, device=Q.device)
+                S[rows, rows + start] = -float("inf")
+            best, top = torch.topk(S, k, dim=-1)
+            if metric == "cosine":
+                best = best.clamp(-1.0, 1.0)
+            scores[start:stop] = best.to(out_dtype)
+        idx[start:stop] = top
     if single:
         return scores[0], idx[0]
     return scores, idx

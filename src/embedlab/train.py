@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from embedlab.utils import evaluating
+
 __all__ = ["TrainConfig", "History", "Trainer", "cosine_schedule", "amp_dtype", "progress_bar"]
 
 # A notebook progress bar sends a few widget messages per redraw. While a cell runs, nbval (and
@@ -102,7 +104,7 @@ def progress_bar(total: int, desc: str, *, enabled: bool = True, **kwargs: Any):
     """A ``tqdm.auto`` bar that redraws at most about ``MAX_REDRAWS`` times and twice a second.
 
     ``kwargs`` go to ``tqdm`` (``unit=``, ``file=``, ...). Used by :class:`Trainer` and by
-    :meth:`embedlab.word2vec.SGNS.train`.
+    :meth:`embedlab.sgns.SGNS.train`.
     """
     from tqdm.auto import tqdm  # imported here: tqdm picks its front end (widget or text) at call time
 
@@ -179,11 +181,8 @@ class Trainer:
     def _evaluate(self) -> None:
         if self.eval_fn is None:
             return
-        was_training = self.model.training
-        self.model.eval()
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad(), self._autocast(), evaluating(self.model):
             result = {k: float(v) for k, v in self.eval_fn(self.model).items()}
-        self.model.train(was_training)
         self.history.eval_steps.append(self.step)
         self.history.evals.append(result)
 

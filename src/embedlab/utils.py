@@ -1,4 +1,5 @@
-"""Reproducibility and hardware helpers used at the top of every chapter, and :func:`below`.
+"""Reproducibility and hardware helpers used at the top of every chapter, :func:`below` and
+:func:`evaluating` (a module in eval mode for the length of a ``with`` block).
 
 Nothing here runs at import time: a chapter calls :func:`seed_everything` and :func:`get_device`
 explicitly in its first code cell, so the notebook says what it does.
@@ -10,12 +11,15 @@ import os
 import platform
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
-__all__ = ["seed_everything", "get_device", "Timer", "describe_environment", "below"]
+__all__ = ["seed_everything", "get_device", "Timer", "describe_environment", "below", "evaluating"]
 
 
 def seed_everything(seed: int = 0, *, deterministic: bool = False) -> int:
@@ -124,3 +128,28 @@ def below(value: float | np.floating | torch.Tensor, limit: float) -> str:
     if not value < limit:  # also catches NaN
         raise AssertionError(f"{value:.3g} is not below {limit:g}")
     return f"< {limit:g}"
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode for a ``with`` block, then restore the modes it had.
+
+    ``with evaluating(model): ...`` turns off dropout (and makes batch norm use its running
+    statistics) while evaluating or sampling, and afterwards puts back exactly what was there,
+    also when the block raises. Every submodule gets its own mode back, so a frozen part kept in
+    eval mode inside a model that trains (a pretrained encoder, say) stays in eval mode; a plain
+    ``model.train(was_training)`` would switch it to training.
+
+    Gradients are not affected: combine with ``torch.no_grad()`` where none are needed.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    modes = [(m, m.training) for m in model.modules()]  # every submodule, in case they differ
+    model.eval()
+    try:
+        yield model
+    finally:
+        # modules() lists parents before children, and m.train() also resets m's children: so
+        # each module's own call comes last for it and wins, and overrides of train() still run.
+        for m, training in modes:
+            m.train(training)

@@ -1,4 +1,4 @@
-"""word2vec from counts to weights: co-occurrence, PMI, subsampling, SGNS and full-softmax skip-gram.
+"""word2vec's statistics and its full-softmax model: co-occurrence, PMI, subsampling, skip-gram.
 
 Taught in chapter 3. The pieces, in the order the chapter uses them:
 
@@ -8,35 +8,27 @@ Taught in chapter 3. The pieces, in the order the chapter uses them:
   :func:`pmi` / :func:`ppmi` turn the counts into (positive) pointwise mutual information.
 * :func:`keep_probabilities` and :func:`noise_distribution` are word2vec's frequent-word
   subsampling and its unigram^0.75 negative-sampling distribution.
-* :class:`SGNS` trains skip-gram with negative sampling with hand-written gradients, batched so
-  that it runs about as fast as gensim's C code on a CPU: a step takes ``streams × stream_len``
-  contiguous centre tokens, scores every centre against all its window positions at once, and
-  shares ``shared_negatives`` noise words across the whole step (each weighted so that the
-  objective stays the usual ``k`` negatives per positive pair). :func:`sgns_loss` and
-  :func:`sgns_gradients` are the per-step objective and its gradient, tested against autograd.
 * :class:`SkipGramSoftmax` is skip-gram with a full softmax and an output bias, trained with
   :class:`embedlab.train.Trainer`; :func:`softmax_cross_entropy` is its loss written out.
-* :func:`word_pair_spearman`, :func:`analogy_accuracy` and :func:`nearest_words` evaluate vectors
-  the way gensim's ``KeyedVectors`` does (checked against it in the tests).
+
+Skip-gram with negative sampling, trained on the :class:`EncodedCorpus` and the distributions
+defined here, is :mod:`embedlab.sgns`; evaluating the vectors (word-pair correlations,
+analogies, nearest words) is :mod:`embedlab.wordsim`.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
+from scipy.special import logsumexp
 from torch import nn
 
 from embedlab.data import Vocabulary
-from embedlab.similarity import topk
-from embedlab.train import progress_bar
 
 __all__ = [
     "EncodedCorpus",
@@ -48,20 +40,9 @@ __all__ = [
     "pair_values",
     "keep_probabilities",
     "noise_distribution",
-    "sgns_loss",
-    "sgns_gradients",
-    "SGNSConfig",
-    "SGNSStats",
-    "SGNS",
     "skipgram_pairs",
     "softmax_cross_entropy",
     "SkipGramSoftmax",
-    "PairEval",
-    "word_pair_spearman",
-    "AnalogyEval",
-    "read_analogies",
-    "analogy_accuracy",
-    "nearest_words",
 ]
 
 
@@ -162,21 +143,41 @@ def pmi(
 
     counts: (V, V) non-negative. Returns a sparse (V, V) matrix holding PMI at the observed
     (non-zero) pairs only; unobserved pairs have PMI = -inf and are not stored.
+
+    Raises:
+        ValueError: for an empty, negative or non-finite count matrix, an ``alpha`` that is not a
+            finite number > 0, or ``context_counts`` of the wrong shape, negative, or zero for a
+            context that ``counts`` observes (its PMI would be ``+inf``: an observed pair whose
+            context has probability 0).
     """
     C = sp.csr_matrix(counts, dtype=np.float64)
     C.eliminate_zeros()
     if C.nnz == 0:
         raise ValueError("the count matrix is empty (no co-occurrences)")
-    if (C.data < 0).any():
-        raise ValueError("counts must be non-negative")
-    if alpha <= 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    if not np.isfinite(C.data).all() or (C.data < 0).any():
+        raise ValueError("counts must be finite and non-negative")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not (
+        math.isfinite(alpha) and alpha > 0
+    ):
+        raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
     row = np.asarray(C.sum(axis=1)).ravel()
     col = np.asarray(C.sum(axis=0)).ravel() if context_counts is None else np.asarray(context_counts, dtype=np.float64)
-    if col.shape != (C.shape[1],) or (col < 0).any():
-        raise ValueError(f"context_counts must be {C.shape[1]} non-negative counts, got shape {col.shape}")
-    col_alpha = col**alpha
-    log_p_ctx = np.log(col_alpha, where=col_alpha > 0, out=np.full_like(col_alpha, -np.inf)) - np.log(col_alpha.sum())
+    if col.shape != (C.shape[1],) or not np.isfinite(col).all() or (col < 0).any():
+        raise ValueError(f"context_counts must be {C.shape[1]} finite non-negative counts, got shape {col.shape}")
+    observed = np.unique(C.indices)  # contexts that occur in at least one pair
+    unseen = observed[col[observed] == 0]
+    if unseen.size:
+        # Column sums are positive wherever a pair was observed; given counts need not be.
+        raise ValueError(
+            f"context_counts is 0 for context(s) {unseen[:5].tolist()}, which counts observes: PMI would be "
+            "+inf there (an observed pair whose context has probability 0). Count every observed context."
+        )
+    # log P_alpha(c) = alpha log n_c - log Σ_c' n_c'^alpha, in log space: n_c ** alpha itself
+    # overflows float64 for large alpha. Zero counts give log 0 = -inf, and only for contexts
+    # that no pair uses (checked above), so no -inf reaches the result.
+    with np.errstate(divide="ignore"):
+        a_log = alpha * np.log(col)
+    log_p_ctx = a_log - logsumexp(a_log)
     r_idx = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
     out = C.copy()
     # log C_wc - log C_w. - log P_alpha(c) = log[(C_wc/|D|) / ((C_w./|D|) P_alpha(c))]
@@ -238,231 +239,6 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# Skip-gram with negative sampling
-# ----------------------------------------------------------------------------------------------
-def _windows(ctx: torch.Tensor, span: int) -> torch.Tensor:
-    """ctx: (S, L + span - 1, D) -> view (S, L, D, span): the window of context rows of each centre."""
-    return ctx.unfold(1, span, 1)
-
-
-def sgns_loss(
-    x: torch.Tensor,
-    ctx: torch.Tensor,
-    mask: torch.Tensor,
-    neg: torch.Tensor,
-    neg_weight: torch.Tensor,
-) -> torch.Tensor:
-    """The SGNS objective of one batched step (summed, to be minimised).
-
-    x: (S, L, D) centre (input) vectors; ctx: (S, L + 2W, D) output vectors of the positions
-    around them (centre ``t`` of stream ``s`` sees ``ctx[s, t : t + 2W + 1]``); mask: (S, L, 2W+1)
-    1.0 where that position is a real context of the centre; neg: (K, D) output vectors of the
-    shared negatives; neg_weight: (S, L) weight of each shared negative for each centre.
-
-    ``loss = -Σ mask · log σ(x·c) - Σ_centres weight · Σ_K log σ(-x·n)``
-    """
-    span = mask.shape[-1]
-    pos = torch.einsum("sld,sldj->slj", x, _windows(ctx, span))
-    neg_scores = x.reshape(-1, x.shape[-1]) @ neg.T  # (S*L, K)
-    return -(mask * F.logsigmoid(pos)).sum() - (neg_weight.reshape(-1, 1) * F.logsigmoid(-neg_scores)).sum()
-
-
-def _band(full: torch.Tensor, span: int) -> torch.Tensor:
-    """full: (S, L, L + span - 1) contiguous -> view (S, L, span) with ``[s, t, j] = full[s, t, t + j]``."""
-    S, L, _ = full.shape
-    return full.as_strided((S, L, span), (full.stride(0), full.stride(1) + 1, full.stride(2)))
-
-
-def sgns_gradients(
-    x: torch.Tensor,
-    ctx: torch.Tensor,
-    mask: torch.Tensor,
-    neg: torch.Tensor,
-    neg_weight: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Hand-written gradient of :func:`sgns_loss` (shapes as there).
-
-    Returns ``(g_x, g_ctx, g_neg)`` = minus the gradients of the loss (the direction SGD adds),
-    with the shapes of ``x: (S, L, D)``, ``ctx: (S, L + 2W, D)`` and ``neg: (K, D)``.
-
-    Why it is fast: one batched product scores every centre of a stream against every position of
-    the stream's window, ``(S, L, L + 2W)``; the scores we need are a band of that matrix (a view,
-    no copy). The gradients are two more batched products with the band matrix of coefficients,
-    so the context rows are neither copied per pair nor scattered per pair.
-    """
-    S, L, D = x.shape
-    span = mask.shape[-1]
-    full = torch.bmm(x, ctx.transpose(1, 2))  # (S, L, L + 2W): all centre-position scores
-    pos = _band(full, span)  # (S, L, 2W + 1)
-    coef = torch.zeros_like(full)
-    _band(coef, span).copy_(mask * torch.sigmoid(-pos))  # d/ds log σ(s) = σ(-s), real pairs only
-    xf = x.reshape(-1, D)
-    neg_scores = xf @ neg.T  # (S*L, K)
-    g_neg_scores = neg_weight.reshape(-1, 1) * torch.sigmoid(neg_scores)  # minus d/ds log σ(-s)
-    g_x = torch.bmm(coef, ctx)  # (S, L, D): Σ_j coef[s, t, j] · ctx[s, t + j]
-    g_x.view(-1, D).sub_(g_neg_scores @ neg)
-    g_ctx = torch.bmm(coef.transpose(1, 2), x)  # (S, L + 2W, D): each row gathers all its centres
-    g_neg = -(g_neg_scores.T @ xf)  # (K, D)
-    return g_x, g_ctx, g_neg
-
-
-@dataclass
-class SGNSConfig:
-    """Settings of :class:`SGNS`; the defaults are gensim's (``sg=1``) where they exist."""
-
-    dim: int = 100
-    window: int = 5  # largest window; each centre draws its own from 1..window
-    negatives: int = 5  # k: negatives per positive pair that the objective stands for
-    shared_negatives: int = 64  # K: noise words actually drawn per step, shared by all its centres
-    streams: int = 16  # a step takes `streams` runs of `stream_len` contiguous centre tokens
-    stream_len: int = 32
-    epochs: int = 5
-    lr: float = 0.025
-    min_lr: float = 1e-4
-    sample: float = 1e-3
-    noise_power: float = 0.75
-    seed: int = 0
-    log_every: int = 50  # steps between loss records (computing the loss costs time)
-
-    def __post_init__(self) -> None:
-        _check_window(self.window)
-        for name in ("dim", "negatives", "shared_negatives", "streams", "stream_len", "epochs", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 < self.min_lr <= self.lr:
-            raise ValueError(f"need 0 < min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
-
-
-@dataclass
-class SGNSStats:
-    """What :meth:`SGNS.train` measured. ``words`` counts centre tokens trained on (after
-    subsampling): gensim's "effective words"."""
-
-    words: int = 0
-    raw_words: int = 0
-    seconds: float = 0.0
-    steps: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)  # mean loss per centre token, every log_every steps
-
-    @property
-    def words_per_second(self) -> float:
-        return self.words / self.seconds if self.seconds > 0 else float("nan")
-
-
-class SGNS:
-    """Skip-gram with negative sampling, trained with hand-written SGD (chapter 3).
-
-    ``W_in: (V, D)`` are the word vectors (gensim's ``wv``), ``W_out: (V, D)`` the context vectors
-    (gensim's ``syn1neg``). Initialised like gensim: ``W_in`` uniform in ``±0.5/D``, ``W_out`` zero.
-    """
-
-    def __init__(self, counts: np.ndarray, config: SGNSConfig | None = None, *, device: str | torch.device = "cpu"):
-        counts = np.asarray(counts)
-        if counts.ndim != 1 or counts.size == 0 or (counts <= 0).any():
-            raise ValueError("counts must be a non-empty 1-D array of positive word counts")
-        self.config = cfg = config or SGNSConfig()
-        self.device = torch.device(device)
-        self.counts = counts
-        V, D = counts.shape[0], cfg.dim
-        self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.W_in = ((torch.rand(V, D, generator=self.generator) - 0.5) / D).to(self.device)
-        self.W_out = torch.zeros(V, D, device=self.device)
-        self.keep = torch.as_tensor(keep_probabilities(counts, cfg.sample), dtype=torch.float32)
-        self.noise = torch.as_tensor(noise_distribution(counts, cfg.noise_power), dtype=torch.float32)
-
-    def _epoch_layout(self, corpus: EncodedCorpus) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
-        """Subsample one epoch and cut it into streams.
-
-        Returns ``windows: (S, T·L + 2W)`` token ids (-1 = padding), ``mask: (S, T·L, 2W+1)``,
-        ``weight: (S, T·L)`` per-centre weight of the shared negatives, ``T`` steps, kept words.
-        """
-        cfg, g = self.config, self.generator
-        W, S, L = cfg.window, cfg.streams, cfg.stream_len
-        ids = torch.as_tensor(corpus.ids)
-        sent = torch.as_tensor(corpus.sentence)
-        kept = torch.rand(ids.shape[0], generator=g) < self.keep[ids]
-        ids, sent = ids[kept], sent[kept]
-        n = int(ids.shape[0])
-        T = max(1, math.ceil(n / (S * L)))
-        seg = T * L
-        pad = S * seg - n
-        # Padding gets id 0 and sentence -1: never a valid centre, never a context of a real word.
-        ids = F.pad(ids, (W, pad + W), value=0)
-        sent = F.pad(sent, (W, pad + W), value=-1)
-        reduced = torch.randint(1, W + 1, (S * seg,), generator=g)  # word2vec's random window size
-        # Stream s owns centres [s·seg, (s+1)·seg) and reads W extra positions on each side.
-        idx = torch.arange(S)[:, None] * seg + torch.arange(seg + 2 * W)[None, :]
-        win_ids, win_sent = ids[idx], sent[idx]  # (S, seg + 2W)
-        centre_sent = win_sent[:, W : W + seg]  # (S, seg)
-        offsets = torch.arange(-W, W + 1).abs()  # (2W+1,)
-        mask = (
-            (win_sent.unfold(1, 2 * W + 1, 1) == centre_sent[..., None])
-            & (offsets > 0)
-            & (offsets <= reduced.view(S, seg, 1))
-            & (centre_sent[..., None] >= 0)
-        )
-        weight = mask.sum(-1).float() * (cfg.negatives / cfg.shared_negatives)
-        return win_ids, mask.float(), weight, T, n
-
-    @torch.no_grad()
-    def train(self, corpus: EncodedCorpus, *, progress: bool = True, desc: str = "SGNS") -> SGNSStats:
-        """Run ``config.epochs`` epochs of SGD over ``corpus`` and return throughput and losses."""
-        if len(corpus) == 0:
-            raise ValueError("empty corpus")
-        if len(corpus.vocab) != self.W_in.shape[0]:
-            raise ValueError(f"corpus vocabulary has {len(corpus.vocab)} words, the model {self.W_in.shape[0]}")
-        cfg, g, dev = self.config, self.generator, self.device
-        W, L, D = cfg.window, cfg.stream_len, cfg.dim
-        stats = SGNSStats()
-        # The learning rate decays linearly with progress, as in gensim; the total step count is
-        # only known per epoch, so progress is measured in expected centre tokens.
-        expected = float(corpus.counts @ self.keep.double().numpy()) * cfg.epochs
-        bar = progress_bar(cfg.epochs, desc, enabled=progress, unit="epoch")
-        start = time.perf_counter()
-        done = 0  # centre tokens trained on so far
-        step = 0
-        for _ in range(cfg.epochs):
-            win_ids, mask, weight, T, n = self._epoch_layout(corpus)
-            negs = torch.multinomial(self.noise, T * cfg.shared_negatives, replacement=True, generator=g)
-            negs = negs.view(T, cfg.shared_negatives).to(dev)
-            win_ids, mask, weight = win_ids.to(dev), mask.to(dev), weight.to(dev)
-            for t in range(T):
-                lr = cfg.lr - (cfg.lr - cfg.min_lr) * min(1.0, (done + t * n / T) / expected)
-                ctx_ids = win_ids[:, t * L : t * L + L + 2 * W]  # (S, L + 2W)
-                centre_ids = ctx_ids[:, W : W + L]  # (S, L)
-                m = mask[:, t * L : (t + 1) * L]
-                w = weight[:, t * L : (t + 1) * L]
-                x = self.W_in[centre_ids]  # (S, L, D)
-                ctx = self.W_out[ctx_ids]  # (S, L + 2W, D)
-                neg = self.W_out[negs[t]]  # (K, D)
-                g_x, g_ctx, g_neg = sgns_gradients(x, ctx, m, neg, w)
-                # Summed SGD updates; padded centres have zero mask and weight, so zero gradient.
-                self.W_in.index_add_(0, centre_ids.reshape(-1), g_x.reshape(-1, D), alpha=lr)
-                self.W_out.index_add_(0, ctx_ids.reshape(-1), g_ctx.reshape(-1, D), alpha=lr)
-                self.W_out.index_add_(0, negs[t], g_neg, alpha=lr)
-                step += 1
-                if step % cfg.log_every == 0:
-                    loss = sgns_loss(x, ctx, m, neg, w) / max(1.0, float((w > 0).sum()))
-                    stats.steps.append(step)
-                    stats.loss.append(float(loss))
-            done += n
-            stats.words += n
-            stats.raw_words += corpus.raw_words
-            bar.update(1)
-        stats.seconds = time.perf_counter() - start
-        bar.close()
-        if not (torch.isfinite(self.W_in).all() and torch.isfinite(self.W_out).all()):
-            raise FloatingPointError(
-                "SGNS weights became inf/NaN: lower lr, or subsample (sample > 0) or use fewer streams"
-            )
-        return stats
-
-    def vectors(self) -> np.ndarray:
-        """The word vectors ``W_in`` as a (V, D) float32 NumPy array."""
-        return self.W_in.detach().cpu().numpy().copy()
-
-
-# ----------------------------------------------------------------------------------------------
 # Skip-gram with a full softmax
 # ----------------------------------------------------------------------------------------------
 def skipgram_pairs(corpus: EncodedCorpus, window: int, *, vocab_size: int | None = None) -> torch.Tensor:
@@ -519,179 +295,3 @@ class SkipGramSoftmax(nn.Module):
     def log_probs(self, centres: torch.Tensor) -> torch.Tensor:
         """log p(c | w) for every context: centres: (B,) -> (B, V)."""
         return torch.log_softmax(self(centres), dim=-1)
-
-
-# ----------------------------------------------------------------------------------------------
-# Evaluation
-# ----------------------------------------------------------------------------------------------
-def _index(words: Sequence[str]) -> dict[str, int]:
-    return {w: i for i, w in enumerate(words)}
-
-
-def _check_vectors(vectors, words: Sequence[str]) -> np.ndarray:
-    V = np.asarray(vectors.detach().cpu() if isinstance(vectors, torch.Tensor) else vectors, dtype=np.float64)
-    if V.ndim != 2 or V.shape[0] != len(words):
-        raise ValueError(f"vectors must be (len(words), D) = ({len(words)}, D), got {V.shape}")
-    if V.shape[0] == 0:
-        raise ValueError("no vectors")
-    return V
-
-
-def _unit(V: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(V, axis=1, keepdims=True)
-    return V / np.where(n == 0, 1.0, n)
-
-
-@dataclass
-class PairEval:
-    """Spearman's rho between cosine similarity and human scores on the covered pairs, with a
-    percentile bootstrap interval over pairs (``(nan, nan)`` when no bootstrap was asked for)."""
-
-    spearman: float
-    pairs_used: int
-    pairs_total: int
-    interval: tuple[float, float] = (float("nan"), float("nan"))
-
-    @property
-    def coverage(self) -> float:
-        return self.pairs_used / self.pairs_total
-
-
-def _spearman_rows(model: np.ndarray, human: np.ndarray) -> np.ndarray:
-    """Spearman's rho of each row pair: model, human: (R, n) -> (R,). Ties get average ranks."""
-    from scipy.stats import rankdata
-
-    a = rankdata(model, axis=1)
-    b = rankdata(human, axis=1)
-    a -= a.mean(1, keepdims=True)
-    b -= b.mean(1, keepdims=True)
-    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
-
-
-def word_pair_spearman(
-    vectors,
-    words: Sequence[str],
-    pairs: Sequence[tuple[str, str, float]],
-    *,
-    bootstrap: int = 0,
-    seed: int = 0,
-) -> PairEval:
-    """Spearman correlation of cosine similarity with human judgments.
-
-    vectors: (V, D) rows in the order of ``words``; pairs: ``(word1, word2, score)``. Pairs with a
-    word outside ``words`` are skipped (as gensim's ``evaluate_word_pairs`` does by default).
-    ``bootstrap > 0`` resamples the covered pairs that many times for a 95% interval: benchmarks
-    of a few hundred pairs are noisy, and the interval says how noisy.
-    """
-    if len(pairs) == 0:
-        raise ValueError("no word pairs given")
-    V = _unit(_check_vectors(vectors, words))
-    index = _index(words)
-    used = [(index[a], index[b], s) for a, b, s in pairs if a in index and b in index]
-    if len(used) < 3:
-        raise ValueError(f"only {len(used)} of {len(pairs)} pairs have both words in the vocabulary")
-    a, b, human = (np.array(col) for col in zip(*used))
-    model = (V[a] * V[b]).sum(1)
-    human = human.astype(np.float64)
-    rho = float(_spearman_rows(model[None], human[None])[0])
-    interval = (float("nan"), float("nan"))
-    if bootstrap > 0:
-        idx = np.random.default_rng(seed).integers(0, len(used), (bootstrap, len(used)))
-        rhos = _spearman_rows(model[idx], human[idx])
-        lo, hi = np.nanpercentile(rhos, [2.5, 97.5])
-        interval = (float(lo), float(hi))
-    return PairEval(rho, len(used), len(pairs), interval)
-
-
-def read_analogies(path: str | Path) -> dict[str, list[tuple[str, str, str, str]]]:
-    """Read a ``questions-words.txt`` file: ``{section: [(a, b, c, d), ...]}``, lower-cased."""
-    sections: dict[str, list[tuple[str, str, str, str]]] = {}
-    current = None
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.startswith(":"):
-            current = line[1:].strip()
-            sections[current] = []
-        elif line.strip():
-            if current is None:
-                raise ValueError(f"{path}: analogy before the first ': section' line")
-            parts = line.lower().split()
-            if len(parts) != 4:
-                raise ValueError(f"{path}: malformed analogy line {line!r}")
-            sections[current].append(tuple(parts))  # type: ignore[arg-type]
-    if not sections:
-        raise ValueError(f"{path}: no analogies found")
-    return sections
-
-
-@dataclass
-class AnalogyEval:
-    """3CosAdd accuracy on the questions whose four words are in the vocabulary."""
-
-    accuracy: float
-    correct: int
-    answered: int
-    total: int
-    by_section: dict[str, tuple[int, int]]  # section -> (correct, answered)
-
-    @property
-    def coverage(self) -> float:
-        return self.answered / self.total
-
-
-def analogy_accuracy(
-    vectors,
-    words: Sequence[str],
-    analogies: dict[str, list[tuple[str, str, str, str]]],
-    *,
-    restrict: int | None = 30_000,
-    chunk: int = 1024,
-) -> AnalogyEval:
-    """a : b :: c : ?  answered by ``argmax_x cos(x, b - a + c)`` over unit vectors, x ∉ {a, b, c}.
-
-    Searches the first ``restrict`` words (rows sorted by frequency) and skips questions with a
-    word outside them, as gensim's ``evaluate_word_analogies`` does.
-    """
-    V = _check_vectors(vectors, words)
-    n = V.shape[0] if restrict is None else min(restrict, V.shape[0])
-    U = torch.as_tensor(_unit(V[:n]))
-    index = _index(list(words)[:n])
-    questions, section_of = [], []
-    total = 0
-    for name, rows in analogies.items():
-        for q in rows:
-            total += 1
-            if all(w in index for w in q):
-                questions.append([index[w] for w in q])
-                section_of.append(name)
-    if total == 0:
-        raise ValueError("no analogies given")
-    correct = np.zeros(len(questions), dtype=bool)
-    Q = torch.as_tensor(np.array(questions, dtype=np.int64).reshape(-1, 4))
-    for start in range(0, Q.shape[0], chunk):
-        q = Q[start : start + chunk]
-        target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]
-        scores = target @ U.T  # (chunk, n): the norm of target does not change the argmax
-        scores.scatter_(1, q[:, :3], -float("inf"))
-        correct[start : start + chunk] = (scores.argmax(1) == q[:, 3]).numpy()
-    by_section: dict[str, tuple[int, int]] = {}
-    for name, ok in zip(section_of, correct):
-        c, a = by_section.get(name, (0, 0))
-        by_section[name] = (c + int(ok), a + 1)
-    answered = len(questions)
-    acc = float(correct.mean()) if answered else float("nan")
-    return AnalogyEval(acc, int(correct.sum()), answered, total, by_section)
-
-
-def nearest_words(vectors, words: Sequence[str], query: str, k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` words with the highest cosine similarity to ``query`` (itself excluded).
-
-    Raises:
-        KeyError: if ``query`` is not in ``words``.
-    """
-    V = _check_vectors(vectors, words)
-    index = _index(words)
-    if query not in index:
-        raise KeyError(f"unknown word {query!r}: not among the {len(words)} words of this model")
-    scores, idx = topk(torch.as_tensor(V[index[query]]), torch.as_tensor(V), k + 1, metric="cosine", zero="zero")
-    out = [(words[int(i)], float(s)) for s, i in zip(scores, idx) if int(i) != index[query]]
-    return out[:k]

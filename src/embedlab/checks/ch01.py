@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from embedlab.exercises import Case, Exercise
+from embedlab.exercises import Case, Exercise, mismatch
 
 
 def _one_hot_lookup(ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -18,12 +18,65 @@ def _lookup_cases() -> list[Case]:
     cases = []
     for shape, V, d in [((5,), 7, 3), ((2, 4), 11, 5), ((1,), 1, 2), ((3, 2, 2), 20, 8)]:
         ids = torch.randint(0, V, shape, generator=g)
-        cases.append(
-            Case((ids, torch.randn(V, d, generator=g, dtype=torch.float64)), label=f"ids {tuple(shape)}, V={V}, d={d}")
-        )
+        weight = torch.randn(V, d, generator=g, dtype=torch.float64)
+        label = f"ids {tuple(shape)}, V={V}, d={d}"
+        if V == 20:  # this weight requires grad, so that _compare_lookup can tell a product from indexing
+            weight.requires_grad_(True)
+            label += ", a weight that requires grad: is the lookup a one-hot product?"
+        cases.append(Case((ids, weight), label=label))
     ids = torch.tensor([0, 0, 0])
     cases.append(Case((ids, torch.randn(4, 2, generator=g, dtype=torch.float64)), label="repeated ids"))
     return cases
+
+
+# How the product is told from a lookup: the values are identical, so the check looks at *how*
+# the result was computed. On the case whose weight requires grad (the fourth), the result's
+# autograd graph records every operation between it and weight. A one-hot product shows a product
+# node (MmBackward, BmmBackward, MulBackward for a broadcast-and-sum, ...); weight[ids],
+# F.embedding, index_select, gather and torch.take show an indexing node. This is more robust
+# than a tensor subclass that traps __getitem__ (it sees every indexing op, whatever it is
+# called, and the student's function receives an ordinary tensor), and the reference passes.
+# What it cannot see: a result computed outside autograd (numpy, .detach(), torch.no_grad()),
+# which is reported as such, and a deliberately disguised lookup (a Python loop of
+# weight[int(i)] * 1.0: SelectBackward is allowed, since a loop over the V rows is a product).
+_INDEXING = ("IndexBackward", "IndexSelectBackward", "EmbeddingBackward", "EmbeddingBagBackward",
+             "GatherBackward", "TakeBackward", "MaskedSelectBackward")
+_PRODUCTS = ("mm", "mv", "dot", "mul", "matmul", "linear")
+
+
+def _graph_ops(t: torch.Tensor) -> set[str]:
+    """Names of the autograd nodes behind ``t`` (``"MmBackward"``, ``"IndexBackward"``, ...)."""
+    names: set[str] = set()
+    seen, stack = set(), [t.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__.rstrip("0123456789"))
+        stack += [nxt for nxt, _ in node.next_functions]
+    return names
+
+
+def _compare_lookup(got, expected: torch.Tensor) -> str | None:
+    why = mismatch(got, expected)
+    if why is not None or not expected.requires_grad:  # only the case whose weight requires grad
+        return why
+    if not isinstance(got, torch.Tensor) or got.grad_fn is None:
+        return (
+            "the values are right, but your result is not connected to weight by autograd "
+            "(numpy, .detach() or torch.no_grad()?); compute it with torch, as one_hot @ weight"
+        )
+    ops = _graph_ops(got)
+    indexing = sorted(op for op in ops if op in _INDEXING)
+    if indexing:
+        return (
+            f"the values are right, but your result reads rows of weight by indexing ({', '.join(indexing)} "
+            "in its autograd graph); the exercise asks for a one-hot matrix product, one_hot @ weight"
+        )
+    if not any(p in op.lower() for op in ops for p in _PRODUCTS):
+        return "the values are right, but no product with weight was computed; use one_hot @ weight"
+    return None
 
 
 def _row_grad_count(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -52,6 +105,7 @@ EXERCISES = [
         id="ch01.one_hot_lookup",
         reference=_one_hot_lookup,
         cases=_lookup_cases,
+        compare=_compare_lookup,
         hint="build a one-hot float matrix of shape (..., V) with torch.nn.functional.one_hot, "
         "cast it to weight.dtype, and multiply by weight. Do not index weight directly.",
     ),

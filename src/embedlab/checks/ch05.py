@@ -34,6 +34,9 @@ def _padding_reference(lengths: torch.Tensor, S: int) -> torch.Tensor:
 
 
 def _padding_cases() -> list[Case]:
+    # The default comparison needs a boolean result for the boolean reference: a 0/1 integer mask
+    # has the right values but F.scaled_dot_product_attention rejects it, and a float one would be
+    # *added* to the scores instead of masking them.
     return [
         Case(args=(torch.tensor([3, 1]), 4), label="two sequences"),
         Case(args=(torch.tensor([5]), 5), label="no padding at all"),

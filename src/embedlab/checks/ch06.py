@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from embedlab.exercises import Case, Exercise
-from embedlab.transformer import top_k_filter
+from embedlab.probability import top_k_filter
 
 
 def _top_k_cases() -> list[Case]:
@@ -36,9 +36,9 @@ def _causal_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
 
 
 def _compare_attention(got, expected) -> str | None:
-    from embedlab.exercises import close
+    from embedlab.exercises import mismatch
 
-    return close(got, expected, rtol=1e-4, atol=1e-5)
+    return mismatch(got, expected, rtol=1e-4, atol=1e-5)
 
 
 EXERCISES = [

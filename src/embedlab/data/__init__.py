@@ -2,6 +2,10 @@
 
 Taught in chapter 1 (vocabularies and token ids) and used by chapters 3 and 6 (the corpus).
 
+A package, not a module, because the files it ships live next to it (``embedlab/data/*.txt``)
+and because a dataset with its own loader and format gets its own submodule here (e.g. a
+future ``embedlab.data.movielens``); what every chapter shares stays in this file.
+
 Every loader works with no network. Files that ship inside this package are verified against a
 sha256 recorded here; files that come from other installed packages (gensim's test data) are
 found by path and give a clear error naming the package to install when they are missing.
@@ -13,9 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import numbers
+import operator
 import re
 import shutil
 import tempfile
+import unicodedata
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -81,7 +88,7 @@ def data_path(name: str) -> Path:
     """Path of a file shipped in ``embedlab/data``, verified against :data:`SHA256`."""
     if name not in SHA256:
         raise DataError(f"unknown data file {name!r}; shipped files: {sorted(SHA256)}")
-    path = Path(str(resources.files("embedlab") / "data" / name))
+    path = Path(str(resources.files(__name__) / name))  # the files sit beside this __init__.py
     return verify_sha256(path, SHA256[name])
 
 
@@ -95,15 +102,25 @@ def load_shakespeare() -> str:
     return data_path("shakespeare.txt").read_text(encoding="ascii")
 
 
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+# A word is a run of letters, with inner apostrophes. [^\W\d_] is "a word character that is
+# neither a digit nor an underscore": any Unicode letter, so "café" stays one word.
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 
 
 def tokenize(text: str, *, lower: bool = True) -> list[str]:
-    """Split text into word tokens (letters with inner apostrophes: ``o'er``, ``'tis`` -> ``tis``)."""
+    """Split text into word tokens: runs of letters with inner apostrophes.
+
+    ``"O Romeo! 'Tis o'er"`` -> ``['o', 'romeo', 'tis', "o'er"]``; digits, underscores and other
+    punctuation separate words. Letters are Unicode letters (``"café naïve"`` -> ``['café',
+    'naïve']``); the text is NFC-normalised first, so an accent typed as a separate combining mark
+    (``"cafe\u0301"``) gives the same token as the precomposed letter.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+    text = unicodedata.normalize("NFC", text)
     if lower:
         text = text.lower()
-        return _WORD.findall(text)
-    return re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)*", text)
+    return _WORD.findall(text)
 
 
 @dataclass
@@ -135,12 +152,18 @@ class Vocabulary:
         pad: str | None = None,
         unk: str | None = None,
     ) -> Vocabulary:
-        """Count ``tokens`` and keep those seen at least ``min_count`` times (at most ``max_size``)."""
+        """Count ``tokens`` and keep those seen at least ``min_count`` times (at most ``max_size``).
+
+        ``max_size`` counts corpus tokens; the special tokens ``pad`` and ``unk`` come on top.
+        """
+        for name, value in (("min_count", min_count), ("max_size", max_size)):
+            if value is None and name == "max_size":
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         counter = Counter(tokens)
         if not counter:
             raise ValueError("cannot build a vocabulary from an empty corpus")
-        if min_count < 1:
-            raise ValueError(f"min_count must be >= 1, got {min_count}")
         items = sorted(((t, c) for t, c in counter.items() if c >= min_count), key=lambda tc: (-tc[1], tc[0]))
         if max_size is not None:
             items = items[:max_size]
@@ -180,14 +203,28 @@ class Vocabulary:
         return ids
 
     def decode(self, ids: Iterable[int]) -> list[str]:
-        """Tokens for ids; raises ``IndexError`` on an id outside ``0..len-1``."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if not 0 <= i < len(self.itos):
-                raise IndexError(f"token id {i} out of range for a vocabulary of {len(self)} tokens")
-            out.append(self.itos[i])
-        return out
+        """Tokens for ids: Python ints, NumPy integers or an integer tensor (ids: (T,)).
+
+        Raises:
+            ValueError: for an id that is not an integer (``1.7`` is not rounded to a token).
+            IndexError: for an id outside ``0..len-1``.
+        """
+        return [self.itos[self._token_id(i)] for i in ids]
+
+    def _token_id(self, i: object) -> int:
+        # operator.index is Python's "is an integer" (int, NumPy integer, one element of an integer
+        # tensor or array); floats fail it instead of being truncated. Booleans pass it, so they are
+        # refused first, as is anything with more than zero dimensions (a row of a 2-D tensor).
+        is_bool = isinstance(i, bool) or str(getattr(i, "dtype", "")) in ("bool", "torch.bool")
+        try:
+            if is_bool or getattr(i, "ndim", 0) != 0:
+                raise TypeError
+            i = operator.index(i)
+        except TypeError:
+            raise ValueError(f"ids must be integers, got {i!r} ({type(i).__name__})") from None
+        if not 0 <= i < len(self.itos):
+            raise IndexError(f"token id {i} out of range for a vocabulary of {len(self)} tokens")
+        return i
 
 
 def gensim_test_data(name: str) -> Path:

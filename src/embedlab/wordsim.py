@@ -1,0 +1,214 @@
+"""Evaluating word vectors: correlation with human similarity judgments, analogies, neighbours.
+
+Taught in chapter 3 (and reused wherever a chapter scores a table of word vectors). Every
+function takes ``vectors: (V, D)`` (NumPy or torch) whose rows follow ``words``, and compares
+them by cosine similarity, the way gensim's ``KeyedVectors`` does (checked against it in the
+tests):
+
+* :func:`word_pair_spearman`: Spearman's rho between cosine similarity and human scores
+  (WordSim-353, SimLex-999), with an optional bootstrap interval;
+* :func:`read_analogies` and :func:`analogy_accuracy`: 3CosAdd on ``questions-words.txt``;
+* :func:`nearest_words`: the ``k`` most similar words to a query.
+
+An all-zero row is treated as orthogonal to everything (cosine 0), explicitly: see :func:`_unit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from embedlab.similarity import normalize, topk
+
+__all__ = [
+    "PairEval",
+    "word_pair_spearman",
+    "read_analogies",
+    "AnalogyEval",
+    "analogy_accuracy",
+    "nearest_words",
+]
+
+
+def _index(words: Sequence[str]) -> dict[str, int]:
+    return {w: i for i, w in enumerate(words)}
+
+
+def _check_vectors(vectors, words: Sequence[str]) -> np.ndarray:
+    V = np.ascontiguousarray(vectors.detach().cpu() if isinstance(vectors, torch.Tensor) else vectors, dtype=np.float64)
+    if V.ndim != 2 or V.shape[0] != len(words):
+        raise ValueError(f"vectors must be (len(words), D) = ({len(words)}, D), got {V.shape}")
+    if V.shape[0] == 0:
+        raise ValueError("no vectors")
+    return V
+
+
+def _unit(V: np.ndarray) -> torch.Tensor:
+    """Rows scaled to unit length: V: (n, D) float64 -> (n, D) tensor.
+
+    ``zero="zero"`` on purpose: a benchmark scores a whole vocabulary, and all-zero rows occur in
+    legitimate tables. word2vec's output vectors start at zero (``SGNS.W_out``, gensim's
+    ``syn1neg``) and stay zero for a word never drawn as a context or negative, and padding rows are
+    zero. Such a row gets cosine 0 with everything (as in :func:`nearest_words` and scikit-learn)
+    instead of aborting the evaluation of thousands of other words.
+    """
+    return normalize(torch.from_numpy(V), zero="zero")
+
+
+@dataclass
+class PairEval:
+    """Spearman's rho between cosine similarity and human scores on the covered pairs, with a
+    percentile bootstrap interval over pairs (``(nan, nan)`` when no bootstrap was asked for)."""
+
+    spearman: float
+    pairs_used: int
+    pairs_total: int
+    interval: tuple[float, float] = (float("nan"), float("nan"))
+
+    @property
+    def coverage(self) -> float:
+        return self.pairs_used / self.pairs_total
+
+
+def _spearman_rows(model: np.ndarray, human: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row pair: model, human: (R, n) -> (R,). Ties get average ranks."""
+    from scipy.stats import rankdata
+
+    a = rankdata(model, axis=1)
+    b = rankdata(human, axis=1)
+    a -= a.mean(1, keepdims=True)
+    b -= b.mean(1, keepdims=True)
+    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+
+
+def word_pair_spearman(
+    vectors,
+    words: Sequence[str],
+    pairs: Sequence[tuple[str, str, float]],
+    *,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> PairEval:
+    """Spearman correlation of cosine similarity with human judgments.
+
+    vectors: (V, D) rows in the order of ``words``; pairs: ``(word1, word2, score)``. Pairs with a
+    word outside ``words`` are skipped (as gensim's ``evaluate_word_pairs`` does by default).
+    ``bootstrap > 0`` resamples the covered pairs that many times for a 95% interval: benchmarks
+    of a few hundred pairs are noisy, and the interval says how noisy.
+    """
+    if len(pairs) == 0:
+        raise ValueError("no word pairs given")
+    V = _unit(_check_vectors(vectors, words)).numpy()
+    index = _index(words)
+    used = [(index[a], index[b], s) for a, b, s in pairs if a in index and b in index]
+    if len(used) < 3:
+        raise ValueError(f"only {len(used)} of {len(pairs)} pairs have both words in the vocabulary")
+    a, b, human = (np.array(col) for col in zip(*used))
+    model = (V[a] * V[b]).sum(1)
+    human = human.astype(np.float64)
+    rho = float(_spearman_rows(model[None], human[None])[0])
+    interval = (float("nan"), float("nan"))
+    if bootstrap > 0:
+        idx = np.random.default_rng(seed).integers(0, len(used), (bootstrap, len(used)))
+        rhos = _spearman_rows(model[idx], human[idx])
+        lo, hi = np.nanpercentile(rhos, [2.5, 97.5])
+        interval = (float(lo), float(hi))
+    return PairEval(rho, len(used), len(pairs), interval)
+
+
+def read_analogies(path: str | Path) -> dict[str, list[tuple[str, str, str, str]]]:
+    """Read a ``questions-words.txt`` file: ``{section: [(a, b, c, d), ...]}``, lower-cased."""
+    sections: dict[str, list[tuple[str, str, str, str]]] = {}
+    current = None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.startswith(":"):
+            current = line[1:].strip()
+            sections[current] = []
+        elif line.strip():
+            if current is None:
+                raise ValueError(f"{path}: analogy before the first ': section' line")
+            parts = line.lower().split()
+            if len(parts) != 4:
+                raise ValueError(f"{path}: malformed analogy line {line!r}")
+            sections[current].append(tuple(parts))  # type: ignore[arg-type]
+    if not sections:
+        raise ValueError(f"{path}: no analogies found")
+    return sections
+
+
+@dataclass
+class AnalogyEval:
+    """3CosAdd accuracy on the questions whose four words are in the vocabulary."""
+
+    accuracy: float
+    correct: int
+    answered: int
+    total: int
+    by_section: dict[str, tuple[int, int]]  # section -> (correct, answered)
+
+    @property
+    def coverage(self) -> float:
+        return self.answered / self.total
+
+
+def analogy_accuracy(
+    vectors,
+    words: Sequence[str],
+    analogies: dict[str, list[tuple[str, str, str, str]]],
+    *,
+    restrict: int | None = 30_000,
+    chunk: int = 1024,
+) -> AnalogyEval:
+    """a : b :: c : ?  answered by ``argmax_x cos(x, b - a + c)`` over unit vectors, x ∉ {a, b, c}.
+
+    Searches the first ``restrict`` words (rows sorted by frequency) and skips questions with a
+    word outside them, as gensim's ``evaluate_word_analogies`` does.
+    """
+    V = _check_vectors(vectors, words)
+    n = V.shape[0] if restrict is None else min(restrict, V.shape[0])
+    U = _unit(V[:n])  # (n, D)
+    index = _index(list(words)[:n])
+    questions, section_of = [], []
+    total = 0
+    for name, rows in analogies.items():
+        for q in rows:
+            total += 1
+            if all(w in index for w in q):
+                questions.append([index[w] for w in q])
+                section_of.append(name)
+    if total == 0:
+        raise ValueError("no analogies given")
+    correct = np.zeros(len(questions), dtype=bool)
+    Q = torch.as_tensor(np.array(questions, dtype=np.int64).reshape(-1, 4))
+    for start in range(0, Q.shape[0], chunk):
+        q = Q[start : start + chunk]
+        target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]
+        scores = target @ U.T  # (chunk, n): the norm of target does not change the argmax
+        scores.scatter_(1, q[:, :3], -float("inf"))
+        correct[start : start + chunk] = (scores.argmax(1) == q[:, 3]).numpy()
+    by_section: dict[str, tuple[int, int]] = {}
+    for name, ok in zip(section_of, correct):
+        c, a = by_section.get(name, (0, 0))
+        by_section[name] = (c + int(ok), a + 1)
+    answered = len(questions)
+    acc = float(correct.mean()) if answered else float("nan")
+    return AnalogyEval(acc, int(correct.sum()), answered, total, by_section)
+
+
+def nearest_words(vectors, words: Sequence[str], query: str, k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` words with the highest cosine similarity to ``query`` (itself excluded).
+
+    Raises:
+        KeyError: if ``query`` is not in ``words``.
+    """
+    V = _check_vectors(vectors, words)
+    index = _index(words)
+    if query not in index:
+        raise KeyError(f"unknown word {query!r}: not among the {len(words)} words of this model")
+    scores, idx = topk(torch.as_tensor(V[index[query]]), torch.as_tensor(V), k + 1, metric="cosine", zero="zero")
+    out = [(words[int(i)], float(s)) for s, i in zip(scores, idx) if int(i) != index[query]]
+    return out[:k]

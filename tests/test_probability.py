@@ -1,0 +1,217 @@
+"""embedlab.probability: temperature, softmax, entropy, top-k and sampling, against torch and scipy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from embedlab.losses import info_nce, nt_xent
+from embedlab.probability import (
+    check_temperature,
+    entropy,
+    entropy_from_logits,
+    log_softmax,
+    sample_next,
+    softmax,
+    top_k_filter,
+)
+
+F64 = torch.float64
+
+
+def _randn(*shape, seed=0, dtype=F64):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+# -- temperature ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "t", [2, 0.5, np.float32(0.5), np.float64(0.07), np.int64(3), np.array(0.25), torch.tensor(0.5), torch.tensor(2)]
+)
+def test_check_temperature_accepts_numbers_numpy_scalars_and_0d_tensors(t):
+    got = check_temperature(t)
+    assert type(got) is float and got == pytest.approx(float(t))
+
+
+def test_a_learnable_temperature_is_returned_unchanged():
+    t = torch.nn.Parameter(torch.tensor(0.07))
+    assert check_temperature(t) is t
+
+
+@pytest.mark.parametrize(
+    "t",
+    [0, 0.0, -0.1, float("nan"), float("inf"), -float("inf"), True, np.bool_(True), "0.1", None, [0.5],
+     np.float32("nan"), np.array([0.5]), torch.tensor([0.5]), torch.tensor([0.1, 0.2]), torch.tensor(True),
+     torch.tensor(-1.0), torch.tensor(0.0, requires_grad=True)],
+)
+def test_check_temperature_rejects_with_the_argument_name(t):
+    with pytest.raises(ValueError, match="^tau must"):
+        check_temperature(t, name="tau")
+
+
+def test_sampling_says_how_to_get_the_zero_temperature_limit():
+    assert check_temperature(0.5, hint="unused") == 0.5
+    with pytest.raises(ValueError, match=r"^temperature must be a finite number > 0, got 0.0$"):
+        check_temperature(0.0)
+    with pytest.raises(ValueError, match=r"got 0.0; for greedy decoding use top_k=1$"):
+        sample_next(torch.randn(2, 5), temperature=0.0)
+
+
+# -- softmax -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("t", [1.0, 0.1, 3.0, np.float32(0.5), torch.tensor(2.0)])
+@pytest.mark.parametrize("dim", [-1, 0, 1])
+def test_softmax_matches_torch(t, dim):
+    z = _randn(3, 5, 7, seed=1) * 4
+    torch.testing.assert_close(softmax(z, t, dim=dim), torch.softmax(z / float(t), dim=dim))
+    torch.testing.assert_close(log_softmax(z, t, dim=dim), torch.log_softmax(z / float(t), dim=dim))
+
+
+def test_softmax_temperature_limits():
+    z = torch.tensor([2.0, 1.0, 0.0, -1.0], dtype=F64)
+    torch.testing.assert_close(softmax(z, 1e-3), torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=F64))  # argmax
+    torch.testing.assert_close(softmax(z, 1e6), torch.full((4,), 0.25, dtype=F64), atol=1e-6, rtol=0)  # uniform
+    # Arrays and lists are accepted; integer logits become floating.
+    torch.testing.assert_close(softmax(np.array([1, 2, 3])), torch.softmax(torch.tensor([1.0, 2.0, 3.0]), -1))
+
+
+def test_softmax_gradient_reaches_a_learnable_temperature():
+    z = _randn(4, 6, seed=2)
+    t = torch.tensor(0.5, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda temp: softmax(z, temp)[:, 0].sum(), (t,))
+
+
+def test_softmax_errors():
+    with pytest.raises(ValueError, match="temperature"):
+        softmax(torch.zeros(3), 0.0)
+    with pytest.raises(ValueError, match="dim"):
+        softmax(torch.zeros(3), dim=1)
+    with pytest.raises(ValueError, match="at least one dimension"):
+        softmax(torch.tensor(1.0))
+    with pytest.raises(ValueError, match="empty"):
+        log_softmax(torch.zeros(2, 0))
+
+
+# -- entropy -------------------------------------------------------------------------------------
+def test_entropy_matches_categorical_and_scipy():
+    from scipy.stats import entropy as scipy_entropy
+
+    p = torch.softmax(_randn(4, 9, seed=3) * 2, -1)
+    torch.testing.assert_close(entropy(p), torch.distributions.Categorical(probs=p).entropy())
+    np.testing.assert_allclose(entropy(p).numpy(), scipy_entropy(p.numpy(), axis=-1), rtol=1e-12)
+    # Along another axis.
+    torch.testing.assert_close(entropy(p.T, dim=0), entropy(p))
+    # The two limits: uniform is log V, one-hot is 0 (0 log 0 = 0, no NaN).
+    assert math.isclose(entropy(torch.full((10,), 0.1, dtype=F64)).item(), math.log(10))
+    assert entropy(torch.tensor([0.0, 1.0, 0.0])).item() == 0.0
+    # float32 rows from a softmax pass the default tolerance.
+    q = torch.softmax(torch.randn(8, 5000, generator=torch.Generator().manual_seed(4)), -1)
+    torch.testing.assert_close(entropy(q), torch.distributions.Categorical(probs=q).entropy())
+
+
+def test_entropy_from_logits_matches_categorical_and_stays_finite():
+    z = _randn(5, 11, seed=5) * 3
+    for t in (1.0, 0.3, np.float32(2.0)):
+        ref = torch.distributions.Categorical(logits=z / float(t)).entropy()
+        torch.testing.assert_close(entropy_from_logits(z, t), ref)
+    # Probabilities that underflow to 0 contribute exactly 0, not NaN.
+    extreme = torch.tensor([[0.0, -1e4, -1e4], [1e4, 0.0, 0.0]], dtype=torch.float32)
+    torch.testing.assert_close(entropy_from_logits(extreme), torch.zeros(2))
+
+
+def test_entropy_rejects_what_is_not_a_distribution():
+    with pytest.raises(ValueError, match="non-negative"):
+        entropy(torch.tensor([-0.1, 1.1]))
+    with pytest.raises(ValueError, match="sum to 1"):
+        entropy(torch.tensor([[0.5, 0.5], [0.2, 0.2]]))
+    with pytest.raises(ValueError, match="non-negative"):
+        entropy(torch.tensor([float("nan"), 1.0]))
+    with pytest.raises(ValueError, match="floating"):
+        entropy(torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="dim"):
+        entropy(torch.tensor([0.5, 0.5]), dim=2)
+    with pytest.raises(ValueError, match="zero"):
+        entropy(torch.tensor([0.5, 0.5]), zero="ignore")
+
+
+def test_entropy_of_an_all_zero_row_is_an_explicit_choice():
+    # A fully-masked attention row is all zeros (chapter 5): not a distribution unless asked.
+    w = torch.tensor([[0.25, 0.75], [0.0, 0.0]], dtype=F64)
+    with pytest.raises(ValueError, match="zero='zero'"):
+        entropy(w)
+    got = entropy(w, zero="zero")
+    assert got[1].item() == 0.0 and got[0].item() == pytest.approx(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)))
+
+
+# -- top-k and sampling --------------------------------------------------------------------------
+def test_top_k_filter_against_sorting():
+    logits = torch.randn(4, 3, 20, generator=torch.Generator().manual_seed(3))
+    out = top_k_filter(logits, 5)
+    kept = torch.isfinite(out)
+    assert torch.all(kept.sum(-1) == 5)
+    order = logits.argsort(dim=-1, descending=True)
+    assert torch.all(torch.gather(kept, -1, order[..., :5]))
+    torch.testing.assert_close(out[kept], logits[kept])
+    assert torch.equal(top_k_filter(logits, 20), logits)
+    assert torch.equal(top_k_filter(logits, np.int64(5)), out)
+    assert torch.equal(
+        top_k_filter(torch.tensor([1.0, 3.0, 3.0, 0.0]), 1), torch.tensor([-math.inf, 3.0, 3.0, -math.inf])
+    )
+
+
+@pytest.mark.parametrize(
+    "k, error", [(0, ValueError), (21, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)]
+)
+def test_top_k_filter_errors(k, error):
+    with pytest.raises(error, match="k must"):
+        top_k_filter(torch.randn(2, 20), k)
+
+
+def test_sample_next_follows_the_softmax():
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]]).repeat(40_000, 1)
+    g = torch.Generator().manual_seed(0)
+    counts = torch.bincount(sample_next(logits, generator=g), minlength=4).double() / 40_000
+    torch.testing.assert_close(counts, logits[0].double().softmax(0), atol=0.01, rtol=0)
+    hot = torch.bincount(sample_next(logits, temperature=np.float32(2.0), generator=g), minlength=4).double() / 40_000
+    torch.testing.assert_close(hot, softmax(logits[0].double(), 2.0), atol=0.01, rtol=0)
+    top2 = torch.bincount(sample_next(logits, top_k=2, generator=g), minlength=4).double() / 40_000
+    torch.testing.assert_close(
+        top2, torch.tensor([1, math.exp(-1), 0, 0]).double() / (1 + math.exp(-1)), atol=0.01, rtol=0
+    )
+
+
+def test_sample_next_greedy_limits():
+    logits = torch.randn(6, 30, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(sample_next(logits, top_k=1), logits.argmax(-1))
+    assert torch.equal(sample_next(logits, temperature=1e-4), logits.argmax(-1))
+
+
+@pytest.mark.parametrize("temperature", [0, -0.5, float("nan"), float("inf"), torch.tensor([1.0])])
+def test_sample_next_bad_temperature(temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        sample_next(torch.randn(1, 5), temperature=temperature)
+    with pytest.raises(ValueError, match=r"\(B, V\)"):
+        sample_next(torch.randn(5))
+
+
+# -- the temperature in the contrastive losses ---------------------------------------------------
+def test_info_nce_trains_a_learnable_temperature():
+    # CLIP learns its temperature. The loss must pass the gradient to it, not turn it into a float.
+    q, k = _randn(6, 4, seed=6), _randn(6, 4, seed=7)
+    t = torch.tensor(0.5, dtype=F64, requires_grad=True)
+    info_nce(q, k, t).backward()
+    assert t.grad is not None and t.grad.abs().item() > 1e-6
+    # d loss / d t agrees with a central finite difference.
+    eps = 1e-6
+    fd = (info_nce(q, k, 0.5 + eps) - info_nce(q, k, 0.5 - eps)).item() / (2 * eps)
+    assert t.grad.item() == pytest.approx(fd, rel=1e-5)
+    u = torch.tensor(0.3, dtype=F64, requires_grad=True)
+    nt_xent(q, k, u).backward()
+    assert u.grad is not None and u.grad.abs().item() > 1e-6
+
+
+def test_losses_accept_numpy_temperatures():
+    q, k = _randn(5, 3, seed=8), _randn(5, 3, seed=9)
+    torch.testing.assert_close(info_nce(q, k, np.float32(0.5)), info_nce(q, k, 0.5))
+    torch.testing.assert_close(nt_xent(q, k, np.float64(0.2)), nt_xent(q, k, 0.2))
