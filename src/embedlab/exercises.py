@@ -23,6 +23,10 @@ and code that catches ``BaseException`` (a bare ``except:``) inside its own loop
 
 Exercises live in ``embedlab.checks.chNN`` modules (one per chapter) as :class:`Exercise`
 objects named ``EXERCISES``; they are found by the prefix of the id, loaded on demand.
+
+Why this module is over 400 lines: one concept (check a student's function, never raise), and
+about half of it is the defence that promise needs (time limits, locating the student's line in
+a traceback, comparing whatever comes back without trusting its ``__eq__`` or ``__repr__``).
 """
 
 from __future__ import annotations
