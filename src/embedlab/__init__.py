@@ -21,11 +21,21 @@ Where each concept lives (one home each; import it from there)::
     contrastive losses (InfoNCE, NT-Xent, triplet, margin),    embedlab.losses             4
       alignment and uniformity
     digits data, augmentations, encoder, frozen features       embedlab.contrastive        4
-    probes of a representation: linear probe, k-NN accuracy    embedlab.classify           4
+    probes of a representation: linear probe, k-NN accuracy;   embedlab.classify           4, 8
+      prototypes: nearest centroid, cosine-softmax over
+      prototypes, the Gaussian prototype layer, few-shot
+    clustering: GMM by EM, vMF mixture, spectral clustering,   embedlab.cluster            8
+      k-means, BIC
     attention weights, masks, multi-head attention             embedlab.attention          5
     the GPT model and generate                                 embedlab.transformer        6
     character-LM pipeline: codec, batches, bigram baseline,    embedlab.charlm             6
       evaluation, CPU/GPU configs, make_trainer
+    calibration: reliability bins, ECE (equal width / mass),   embedlab.calibration        7
+      NLL, Brier, temperature / vector / matrix scaling
+    von Mises-Fisher density, kappa fit, vMF class posterior,  embedlab.vmf                7
+      the cosine-softmax classifier
+    bandits with embedded arms: epsilon-greedy, Boltzmann,     embedlab.bandits            7
+      Thompson sampling, regret
     the training loop, schedules, checkpoints, progress bars   embedlab.train              3-6
     seeding, device, timer, below, evaluating (eval mode)      embedlab.utils              all
     figure style and shared plots                              embedlab.plotting           all

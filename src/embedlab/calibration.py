@@ -1,0 +1,244 @@
+"""Calibration: do a classifier's probabilities mean what they say? (chapter 7)
+
+A model is *calibrated* when, among the inputs to which it gives confidence ``p``, a fraction
+``p`` is classified correctly. This module measures that and repairs it after training:
+
+* :func:`reliability_bins` bins the top-label confidence, equal-width (``strategy="width"``) or
+  equal-mass (``"mass"``: each bin holds about the same number of predictions), and returns each
+  bin's mean confidence, accuracy and count: the data of a reliability diagram.
+* :func:`expected_calibration_error` (ECE) is ``Σ_b (n_b / N) |acc_b - conf_b|`` over those bins.
+  It is a *biased* estimator: with few samples per bin, ``|acc_b - conf_b|`` is inflated by
+  sampling noise even for a perfectly calibrated model (chapter 7 measures this).
+* :func:`nll` and :func:`brier_score` are the proper scoring rules: they reward calibration and
+  sharpness together and need no bins.
+* :func:`fit_scaling` learns a post-hoc map of the logits on a held-out split by minimising the
+  NLL (Guo et al., 2017): ``"temperature"`` (one number ``T``: ``z / T``; it never changes the
+  argmax), ``"vector"`` (``z * w + b``, one scale and bias per class) or ``"matrix"``
+  (``z @ W.T + b``: multinomial logistic regression on the logits).
+
+Shapes: ``probs, logits: (N, C)``, ``labels: (N,)`` integers in ``0..C-1``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+__all__ = [
+    "ReliabilityBins",
+    "reliability_bins",
+    "expected_calibration_error",
+    "nll",
+    "brier_score",
+    "Scaling",
+    "ScalingConfig",
+    "fit_scaling",
+]
+
+Strategy = Literal["width", "mass"]
+Kind = Literal["temperature", "vector", "matrix"]
+
+
+def _probs(probs, name: str = "probs") -> np.ndarray:
+    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
+        raise ValueError(f"{name} must be an (N, C) array with N >= 1 and C >= 2, got shape {p.shape}")
+    p = p.astype(np.float64)
+    if not np.all(np.isfinite(p)) or (p < 0).any():
+        raise ValueError(f"{name} must be finite and non-negative")
+    if not np.allclose(p.sum(axis=1), 1.0, atol=1e-4):
+        raise ValueError(f"{name} rows must sum to 1 (did you pass logits? apply a softmax first)")
+    return p
+
+
+def _labels(labels, n: int, c: int) -> np.ndarray:
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if y.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {y.dtype}")
+    if n and (y.min() < 0 or y.max() >= c):
+        raise ValueError(f"labels must lie in 0..{c - 1}")
+    return y.astype(np.int64)
+
+
+def _n_bins(n_bins) -> int:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    return int(n_bins)
+
+
+@dataclass
+class ReliabilityBins:
+    """Per-bin statistics of the top-label confidence; empty bins are dropped.
+
+    edges: (B+1,) the bin edges used; confidence, accuracy: (B',) mean confidence and fraction
+    correct of each non-empty bin; count: (B',) how many predictions fell in it.
+    """
+
+    edges: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    count: np.ndarray
+
+    @property
+    def ece(self) -> float:
+        """``Σ_b (n_b / N) |acc_b - conf_b|``."""
+        weights = self.count / self.count.sum()
+        return float(np.sum(weights * np.abs(self.accuracy - self.confidence)))
+
+
+def reliability_bins(probs, labels, n_bins: int = 15, strategy: Strategy = "width") -> ReliabilityBins:
+    """Bin the top-label confidence ``max_c p_c`` and compare it with accuracy in each bin.
+
+    ``strategy="width"``: edges ``0, 1/B, ..., 1``; a confidence on an inner edge goes to the
+    bin above it, and 1.0 to the last bin (the convention of torchmetrics' calibration error).
+    ``strategy="mass"``: edges at the quantiles of the confidences, as scikit-learn's
+    ``calibration_curve(strategy="quantile")`` places them, so bins hold about N/B predictions
+    (ties can make a bin larger).
+    """
+    p = _probs(probs)
+    y = _labels(labels, *p.shape)
+    b = _n_bins(n_bins)
+    conf = p.max(axis=1)  # (N,)
+    correct = (p.argmax(axis=1) == y).astype(np.float64)  # (N,)
+    if strategy == "width":
+        edges = np.linspace(0.0, 1.0, b + 1)
+    elif strategy == "mass":
+        edges = np.percentile(conf, np.linspace(0, 100, b + 1))
+    else:
+        raise ValueError(f"strategy must be 'width' or 'mass', got {strategy!r}")
+    # Index of the bin: the number of inner edges <= conf (so an inner edge opens the bin above).
+    ids = np.searchsorted(edges[1:-1], conf, side="right" if strategy == "width" else "left")
+    count = np.bincount(ids, minlength=b)
+    keep = count > 0
+    sum_conf = np.bincount(ids, weights=conf, minlength=b)
+    sum_acc = np.bincount(ids, weights=correct, minlength=b)
+    return ReliabilityBins(
+        edges=edges,
+        confidence=sum_conf[keep] / count[keep],
+        accuracy=sum_acc[keep] / count[keep],
+        count=count[keep],
+    )
+
+
+def expected_calibration_error(probs, labels, n_bins: int = 15, strategy: Strategy = "width") -> float:
+    """Top-label ECE, ``Σ_b (n_b / N) |acc_b - conf_b|``, with equal-width or equal-mass bins.
+
+    With equal-width bins it equals torchmetrics' ``MulticlassCalibrationError(norm="l1")``.
+    """
+    return reliability_bins(probs, labels, n_bins, strategy).ece
+
+
+def nll(probs, labels, *, eps: float = 0.0) -> float:
+    """Mean negative log-likelihood ``-mean_i log p_{i, y_i}`` in nats (scikit-learn's
+    ``log_loss``). A probability of 0 on the true class gives ``inf`` unless ``eps > 0`` clips it.
+    To score logits, pass ``torch.softmax(logits, -1)`` or use ``F.cross_entropy`` directly."""
+    p = _probs(probs)
+    y = _labels(labels, *p.shape)
+    if not 0 <= eps < 1:
+        raise ValueError(f"eps must be in [0, 1), got {eps}")
+    py = p[np.arange(len(y)), y]
+    with np.errstate(divide="ignore"):
+        return float(-np.mean(np.log(np.maximum(py, eps))))
+
+
+def brier_score(probs, labels) -> float:
+    """Multiclass Brier score ``mean_i Σ_c (p_ic - [y_i = c])²``, between 0 and 2.
+
+    (scikit-learn's multiclass ``brier_score_loss`` divides this by 2.)"""
+    p = _probs(probs)
+    y = _labels(labels, *p.shape)
+    onehot = np.eye(p.shape[1])[y]  # (N, C)
+    return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
+
+
+@dataclass
+class Scaling:
+    """A fitted post-hoc calibration map of logits ``(N, C) -> (N, C)``.
+
+    ``kind="temperature"``: ``z / temperature``; ``"vector"``: ``z * weight + bias`` (``weight``
+    of shape (C,)); ``"matrix"``: ``z @ weight.T + bias`` (``weight`` of shape (C, C)).
+    """
+
+    kind: Kind
+    temperature: float = 1.0
+    weight: torch.Tensor | None = None
+    bias: torch.Tensor | None = None
+
+    def __call__(self, logits) -> torch.Tensor:
+        z = torch.as_tensor(logits, dtype=torch.float64)
+        if self.kind == "temperature":
+            return z / self.temperature
+        w, b = self.weight.to(z.device), self.bias.to(z.device)
+        if z.ndim != 2 or z.shape[1] != w.shape[0]:
+            raise ValueError(f"logits must have shape (N, {w.shape[0]}), got {tuple(z.shape)}")
+        return (z * w + b) if self.kind == "vector" else z @ w.T + b
+
+
+@dataclass
+class ScalingConfig:
+    """Optimiser settings for :func:`fit_scaling` (full-batch L-BFGS in float64)."""
+
+    max_iter: int = 500
+    l2: float = 0.0  # penalty (l2 / 2) * ||W - I||² for vector/matrix scaling; 0 for none
+    tol: float = 1e-10
+
+
+def fit_scaling(logits, labels, kind: Kind = "temperature", config: ScalingConfig | None = None) -> Scaling:
+    """Fit a post-hoc calibration map on held-out ``logits: (N, C)`` and ``labels: (N,)`` by NLL.
+
+    Temperature scaling optimises ``log T`` (so ``T > 0`` always); the NLL is convex in ``1/T``,
+    so L-BFGS finds the global minimum. Vector and matrix scaling start from the identity; matrix
+    scaling is multinomial logistic regression on the logits (``l2 > 0`` regularises it towards
+    the identity map, which it needs when the held-out split is small: C² + C parameters).
+    Fit on data the classifier was not trained on, or the fit learns the training set's
+    overconfidence as if it were true.
+    """
+    cfg = config or ScalingConfig()
+    if kind not in ("temperature", "vector", "matrix"):
+        raise ValueError(f"kind must be 'temperature', 'vector' or 'matrix', got {kind!r}")
+    if not (isinstance(cfg.l2, (int, float, np.integer, np.floating)) and cfg.l2 >= 0):
+        raise ValueError(f"config.l2 must be a number >= 0, got {cfg.l2!r}")
+    z = torch.as_tensor(logits).detach().cpu().to(torch.float64)
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
+        raise ValueError(f"logits must be an (N, C) tensor with N >= 1 and C >= 2, got shape {tuple(z.shape)}")
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError("logits must be finite")
+    n, c = z.shape
+    y = torch.from_numpy(_labels(labels, n, c))
+    eye = torch.eye(c, dtype=torch.float64)
+    if kind == "temperature":
+        params = [torch.zeros((), dtype=torch.float64, requires_grad=True)]  # log T
+
+        def transform() -> torch.Tensor:
+            return z * torch.exp(-params[0])
+    else:
+        w0 = torch.ones(c, dtype=torch.float64) if kind == "vector" else eye.clone()
+        params = [w0.requires_grad_(), torch.zeros(c, dtype=torch.float64, requires_grad=True)]
+
+        def transform() -> torch.Tensor:
+            w, b = params
+            return (z * w + b) if kind == "vector" else z @ w.T + b
+
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.max_iter, tolerance_grad=cfg.tol,
+                            tolerance_change=cfg.tol * 1e-3, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(transform(), y)  # log-sum-exp inside: stable
+        if kind != "temperature" and cfg.l2 > 0:
+            ref = torch.ones(c, dtype=torch.float64) if kind == "vector" else eye
+            loss = loss + 0.5 * cfg.l2 * ((params[0] - ref) ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    if kind == "temperature":
+        t = math.exp(params[0].item())
+        return Scaling(kind, temperature=t)
+    return Scaling(kind, weight=params[0].detach().clone(), bias=params[1].detach().clone())

@@ -1,0 +1,232 @@
+"""The von Mises–Fisher distribution on the unit sphere, and the classifier it implies (chapter 7).
+
+The vMF density of a unit vector ``x`` in ``R^d`` with mean direction ``μ`` and concentration
+``κ >= 0`` is ``f(x) = C_d(κ) exp(κ μ·x)``, with
+
+    log C_d(κ) = (d/2 - 1) log κ - (d/2) log(2π) - log I_{d/2-1}(κ),
+
+``I_ν`` the modified Bessel function of the first kind. ``I_ν(κ)`` overflows float64 for
+``κ`` beyond about 700, so we use the exponentially scaled ``ive(ν, κ) = I_ν(κ) e^{-κ}``:
+``log I_ν(κ) = log ive(ν, κ) + κ``; where ``ive`` underflows (tiny ``κ``, large ``ν``), the
+leading terms of its power series take over.
+
+Why it matters here: if each class ``c`` has density vMF(``μ_c``, ``κ``) with one shared ``κ``
+and prior ``π_c``, Bayes' rule gives
+
+    p(c | x) = softmax_c(κ cos(x, μ_c) + log π_c),
+
+a cosine-softmax classifier whose scale is ``κ`` (its temperature is ``1/κ``) and whose bias is
+the log-prior. :class:`CosineClassifier` is that classifier, trained discriminatively;
+:func:`fit_classes` fits the generative model; chapter 7 compares the two.
+
+Shapes: ``x: (N, d)`` unit rows, ``mu: (d,)`` or ``means: (C, d)`` unit rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.special import gammaln, ive
+from torch import nn
+
+__all__ = [
+    "log_normalizer",
+    "log_density",
+    "mean_resultant_ratio",
+    "estimate_kappa",
+    "fit",
+    "VMFClasses",
+    "fit_classes",
+    "CosineClassifier",
+]
+
+
+def _kappa(kappa, name: str = "kappa") -> np.ndarray:
+    k = np.asarray(kappa, dtype=np.float64)
+    if not np.all(np.isfinite(k)) or (k < 0).any():
+        raise ValueError(f"{name} must be finite and >= 0, got {kappa!r}")
+    return k
+
+
+def _dim(d) -> int:
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
+        raise ValueError(f"d must be an integer >= 2, got {d!r}")
+    return int(d)
+
+
+def _log_bessel_i(nu: float, kappa: np.ndarray) -> np.ndarray:
+    """``log I_nu(kappa)`` for ``kappa > 0``, stable for large kappa (via ive) and tiny kappa
+    (series: ``I_nu(k) ≈ (k/2)^nu / Γ(nu+1) · (1 + (k/2)² / (nu+1))``)."""
+    with np.errstate(divide="ignore"):
+        out = np.log(ive(nu, kappa)) + kappa
+    bad = ~np.isfinite(out)
+    if bad.any():
+        k = kappa[bad]
+        out[bad] = nu * np.log(k / 2) - gammaln(nu + 1) + np.log1p((k / 2) ** 2 / (nu + 1))
+    return out
+
+
+def log_normalizer(kappa, d: int) -> np.ndarray | float:
+    """``log C_d(κ)`` (elementwise over ``kappa``). At ``κ = 0`` it is minus the log surface area of
+    the sphere, ``log Γ(d/2) - log 2 - (d/2) log π``: the uniform density."""
+    k = _kappa(kappa)
+    d = _dim(d)
+    nu = d / 2 - 1
+    flat = np.atleast_1d(k).astype(np.float64)
+    out = np.full(flat.shape, gammaln(d / 2) - math.log(2) - (d / 2) * math.log(math.pi))
+    pos = flat > 0
+    if pos.any():
+        kp = flat[pos]
+        out[pos] = nu * np.log(kp) - (d / 2) * math.log(2 * math.pi) - _log_bessel_i(nu, kp)
+    return out.reshape(k.shape) if k.ndim else float(out[0])
+
+
+def _unit_rows(x, name: str, atol: float = 1e-6) -> np.ndarray:
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    a = a.astype(np.float64)
+    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] < 2:
+        raise ValueError(f"{name} must be an (N, d) array with N >= 1 and d >= 2, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    if not np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=atol):
+        raise ValueError(f"{name} rows must be unit vectors (use embedlab.similarity.normalize)")
+    return a
+
+
+def log_density(x, mu, kappa) -> np.ndarray:
+    """``log f(x; μ, κ)`` for each row of ``x: (N, d)`` (unit rows); ``mu: (d,)`` unit. -> (N,)."""
+    xs = _unit_rows(x, "x")
+    m = _unit_rows(np.asarray(mu, dtype=np.float64).reshape(1, -1), "mu")[0]
+    if m.shape[0] != xs.shape[1]:
+        raise ValueError(f"mu has dimension {m.shape[0]} but x has {xs.shape[1]}")
+    k = float(_kappa(kappa))
+    return log_normalizer(k, xs.shape[1]) + k * (xs @ m)
+
+
+def mean_resultant_ratio(kappa, d: int) -> np.ndarray | float:
+    """``A_d(κ) = I_{d/2}(κ) / I_{d/2-1}(κ)``: the expected ``μ·x`` under vMF(μ, κ)."""
+    k = _kappa(kappa)
+    d = _dim(d)
+    flat = np.atleast_1d(k).astype(np.float64)
+    out = np.zeros_like(flat)
+    pos = flat > 0
+    out[pos] = np.exp(_log_bessel_i(d / 2, flat[pos]) - _log_bessel_i(d / 2 - 1, flat[pos]))
+    return out.reshape(k.shape) if k.ndim else float(out[0])
+
+
+def estimate_kappa(r_bar, d: int, newton_steps: int = 5) -> float:
+    """Maximum-likelihood ``κ`` from the mean resultant length ``r_bar = ||mean(x)||`` in [0, 1).
+
+    Solves ``A_d(κ) = r_bar``: Banerjee et al.'s (2005) approximation
+    ``κ0 = r_bar (d - r_bar²) / (1 - r_bar²)`` refined by Newton steps (Sra, 2012), using
+    ``A_d'(κ) = 1 - A_d(κ)² - (d - 1) A_d(κ) / κ``.
+    """
+    d = _dim(d)
+    r = float(r_bar)
+    if not 0 <= r < 1:
+        raise ValueError(f"r_bar must be in [0, 1), got {r_bar!r} (r_bar = 1 means all points coincide)")
+    if isinstance(newton_steps, bool) or not isinstance(newton_steps, (int, np.integer)) or newton_steps < 0:
+        raise ValueError(f"newton_steps must be an integer >= 0, got {newton_steps!r}")
+    if r == 0:
+        return 0.0
+    k = r * (d - r * r) / (1 - r * r)
+    for _ in range(int(newton_steps)):
+        a = mean_resultant_ratio(k, d)
+        step = (a - r) / (1 - a * a - (d - 1) * a / k)
+        k_new = k - step
+        k = k_new if k_new > 0 else k / 2  # keep κ positive if a step overshoots
+    return float(k)
+
+
+def fit(x, newton_steps: int = 5) -> tuple[np.ndarray, float]:
+    """Maximum-likelihood ``(μ, κ)`` of a vMF for unit rows ``x: (N, d)``: ``μ`` is the direction
+    of the mean, ``κ`` solves ``A_d(κ) = ||mean||``. Same answer as ``scipy.stats.vonmises_fisher.fit``."""
+    xs = _unit_rows(x, "x")
+    mean = xs.mean(axis=0)  # (d,)
+    r = float(np.linalg.norm(mean))
+    if r == 0:
+        raise ValueError("x has a zero mean vector: the mean direction is undefined")
+    return mean / r, estimate_kappa(r, xs.shape[1], newton_steps)
+
+
+@dataclass
+class VMFClasses:
+    """A generative classifier: class ``c`` has density vMF(``means[c]``, ``kappa``), prior ``priors[c]``.
+
+    means: (C, d) unit rows; priors: (C,) summing to 1; kappa: the shared concentration.
+    """
+
+    means: np.ndarray
+    kappa: float
+    priors: np.ndarray
+
+    def logits(self, x) -> np.ndarray:
+        """``κ cos(x, μ_c) + log π_c`` for unit rows ``x: (N, d)`` -> (N, C). The normaliser
+        ``C_d(κ)`` is the same for every class, so it cancels in the softmax."""
+        xs = _unit_rows(x, "x")
+        with np.errstate(divide="ignore"):
+            return self.kappa * xs @ self.means.T + np.log(self.priors)
+
+    def posterior(self, x) -> np.ndarray:
+        """``p(c | x)`` by Bayes' rule: the softmax of :meth:`logits` (log-sum-exp stabilised)."""
+        z = self.logits(x)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VMFClasses:
+    """Maximum-likelihood class means, one shared ``κ`` and class priors from labelled unit rows.
+
+    The shared ``κ`` solves ``A_d(κ) = Σ_c ||Σ_{i in c} x_i|| / N`` (the pooled mean resultant
+    length); the priors are the class frequencies.
+    """
+    xs = _unit_rows(x, "x")
+    yy = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if yy.shape != (xs.shape[0],) or not np.issubdtype(yy.dtype, np.integer) or yy.min() < 0:
+        raise ValueError(f"y must be non-negative integer labels of shape ({xs.shape[0]},)")
+    c = int(yy.max()) + 1 if n_classes is None else int(n_classes)
+    if yy.max() >= c:
+        raise ValueError(f"y has label {yy.max()} but n_classes is {c}")
+    sums = np.zeros((c, xs.shape[1]))
+    np.add.at(sums, yy, xs)  # (C, d): the resultant vector of each class
+    counts = np.bincount(yy, minlength=c)
+    if (counts == 0).any():
+        raise ValueError(f"class {int(np.argmin(counts))} has no examples")
+    norms = np.linalg.norm(sums, axis=1)
+    kappa = estimate_kappa(norms.sum() / xs.shape[0], xs.shape[1], newton_steps)
+    return VMFClasses(means=sums / norms[:, None], kappa=kappa, priors=counts / counts.sum())
+
+
+class CosineClassifier(nn.Module):
+    """Logits ``scale · cos(x, w_c) + b_c``: a softmax over cosine similarities with a scale.
+
+    x: (B, d) -> (B, C). With ``learn_scale=True`` the scale (a ``κ``) is learned through its log;
+    otherwise it stays at ``scale`` (face-recognition heads fix it, e.g. 30 or 64).
+    """
+
+    def __init__(self, dim: int, n_classes: int, scale: float = 10.0, *, learn_scale: bool = True,
+                 bias: bool = True) -> None:
+        super().__init__()
+        if not (isinstance(scale, (int, float, np.integer, np.floating)) and scale > 0):
+            raise ValueError(f"scale must be a number > 0, got {scale!r}")
+        self.weight = nn.Parameter(torch.randn(n_classes, dim) / math.sqrt(dim))  # (C, d)
+        self.bias = nn.Parameter(torch.zeros(n_classes)) if bias else None
+        log_scale = torch.tensor(math.log(float(scale)))
+        if learn_scale:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_scale", log_scale)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        return self.log_scale.exp()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.normalize(x, dim=-1)  # (B, d)
+        w = nn.functional.normalize(self.weight, dim=-1)  # (C, d)
+        z = self.scale * x @ w.T  # (B, C)
+        return z + self.bias if self.bias is not None else z

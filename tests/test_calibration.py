@@ -1,0 +1,128 @@
+"""embedlab.calibration against torchmetrics (ECE), scikit-learn (bins, NLL, Brier, logistic
+regression = matrix scaling) and a direct optimisation (temperature)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.calibration import calibration_curve
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, log_loss
+from torchmetrics.functional.classification import multiclass_calibration_error
+
+from embedlab.calibration import (
+    ScalingConfig,
+    brier_score,
+    expected_calibration_error,
+    fit_scaling,
+    nll,
+    reliability_bins,
+)
+
+
+def _data(n=2000, c=5, seed=0, sharp=3.0):
+    g = torch.Generator().manual_seed(seed)
+    logits = sharp * torch.randn(n, c, generator=g, dtype=torch.float64)
+    # labels drawn from a *softer* distribution than the logits say: an overconfident model
+    y = torch.multinomial(torch.softmax(logits / 2, -1), 1, generator=g).squeeze(1)
+    return logits, y
+
+
+@pytest.mark.parametrize("n_bins", [5, 15, 30])
+def test_ece_equal_width_matches_torchmetrics(n_bins):
+    logits, y = _data()
+    p = torch.softmax(logits, -1)
+    ref = multiclass_calibration_error(p, y, num_classes=5, n_bins=n_bins, norm="l1").item()
+    assert expected_calibration_error(p, y, n_bins) == pytest.approx(ref, abs=1e-6)
+    assert ref > 0.05  # the data are miscalibrated, so agreement is not agreement on 0
+
+
+def test_a_wrong_ece_fails_the_reference():
+    logits, y = _data(seed=1)
+    p = torch.softmax(logits, -1)
+    ref = multiclass_calibration_error(p, y, num_classes=5, n_bins=15, norm="l1").item()
+    bins = reliability_bins(p, y, 15)
+    unweighted = float(np.mean(np.abs(bins.accuracy - bins.confidence)))  # forgets n_b / N
+    assert abs(unweighted - ref) > 1e-3
+
+
+def test_bins_match_sklearn_calibration_curve_both_strategies():
+    logits, y = _data(seed=2)
+    p = torch.softmax(logits, -1).numpy()
+    conf, correct = p.max(1), (p.argmax(1) == y.numpy()).astype(int)
+    for ours, theirs in (("width", "uniform"), ("mass", "quantile")):
+        bins = reliability_bins(p, y, 10, ours)
+        prob_true, prob_pred = calibration_curve(correct, conf, n_bins=10, strategy=theirs)
+        np.testing.assert_allclose(bins.accuracy, prob_true, atol=1e-12)
+        np.testing.assert_allclose(bins.confidence, prob_pred, atol=1e-12)
+    mass = reliability_bins(p, y, 10, "mass")
+    assert mass.count.min() >= 195 and mass.count.max() <= 205
+
+
+def test_nll_and_brier_match_sklearn():
+    logits, y = _data(seed=3)
+    p = torch.softmax(logits, -1).numpy()
+    assert nll(p, y) == pytest.approx(log_loss(y.numpy(), p, labels=range(5)), rel=1e-10)
+    # scikit-learn's multiclass Brier score is half of the sum over classes
+    half = brier_score_loss(y.numpy(), p, labels=range(5), scale_by_half=True)
+    assert brier_score(p, y) == pytest.approx(2 * half, rel=1e-10)
+
+
+def test_perfectly_calibrated_model_has_small_ece_only_with_many_samples():
+    rng = np.random.default_rng(0)
+    for n, lo, hi in ((100, 0.04, 0.2), (100_000, 0.0, 0.01)):
+        conf = rng.uniform(0.5, 1.0, n)
+        p = np.stack([conf, 1 - conf], 1)
+        y = (rng.random(n) > conf).astype(int)  # class 0 with probability conf: calibrated
+        assert lo <= expected_calibration_error(p, y, 15) <= hi
+
+
+def test_temperature_scaling_finds_the_nll_minimum():
+    logits, y = _data(seed=4)
+    t = fit_scaling(logits, y, "temperature").temperature
+    assert 1.5 < t < 2.5  # labels were drawn at temperature 2
+
+    def loss(temp):
+        return torch.nn.functional.cross_entropy(logits / temp, y).item()
+
+    grid = np.linspace(1.0, 3.0, 401)
+    best = grid[np.argmin([loss(s) for s in grid])]
+    assert t == pytest.approx(best, abs=5e-3)
+    assert loss(t) <= loss(t * 1.01) and loss(t) <= loss(t / 1.01)
+
+
+def test_matrix_scaling_is_multinomial_logistic_regression():
+    logits, y = _data(n=1500, c=4, seed=5, sharp=1.5)
+    ours = fit_scaling(logits, y, "matrix")
+    lr = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(logits.numpy(), y.numpy())
+    p_ours = torch.softmax(ours(logits), -1).numpy()
+    np.testing.assert_allclose(p_ours, lr.predict_proba(logits.numpy()), atol=1e-5)
+
+
+def test_vector_scaling_improves_nll_and_temperature_keeps_argmax():
+    logits, y = _data(seed=6)
+    base = torch.nn.functional.cross_entropy(logits, y).item()
+    for kind in ("temperature", "vector", "matrix"):
+        s = fit_scaling(logits, y, kind, ScalingConfig(l2=1e-3))
+        assert torch.nn.functional.cross_entropy(s(logits), y).item() < base
+    s = fit_scaling(logits, y, "temperature")
+    assert torch.equal(s(logits).argmax(1), logits.argmax(1))
+
+
+def test_bad_input_is_named():
+    logits, y = _data(n=10)
+    p = torch.softmax(logits, -1)
+    with pytest.raises(ValueError, match="rows must sum to 1"):
+        expected_calibration_error(logits.abs(), y)
+    with pytest.raises(ValueError, match="labels"):
+        nll(p, y[:5])
+    with pytest.raises(ValueError, match="labels"):
+        brier_score(p, y + 5)
+    with pytest.raises(ValueError, match="n_bins"):
+        reliability_bins(p, y, 0)
+    with pytest.raises(ValueError, match="strategy"):
+        reliability_bins(p, y, 5, "equal")
+    with pytest.raises(ValueError, match="kind"):
+        fit_scaling(logits, y, "platt")
+    with pytest.raises(ValueError, match="logits"):
+        fit_scaling(logits[:, :1], y * 0)
+    assert expected_calibration_error(p.numpy(), y.numpy(), np.int64(5)) >= 0  # NumPy scalars accepted

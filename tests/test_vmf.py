@@ -1,0 +1,116 @@
+"""embedlab.vmf against scipy.stats.vonmises_fisher (density, fit) and scipy.special (Bessel)."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+from scipy.special import iv
+from scipy.stats import vonmises_fisher
+
+from embedlab.vmf import (
+    CosineClassifier,
+    estimate_kappa,
+    fit,
+    fit_classes,
+    log_density,
+    log_normalizer,
+    mean_resultant_ratio,
+)
+
+
+def _mu(d, seed=0):
+    v = np.random.default_rng(seed).normal(size=d)
+    return v / np.linalg.norm(v)
+
+
+@pytest.mark.parametrize("d", [2, 3, 10, 64, 300])
+@pytest.mark.parametrize("kappa", [1e-3, 0.5, 20.0, 800.0, 5e4])
+def test_log_density_matches_scipy(d, kappa):
+    mu = _mu(d)
+    x = vonmises_fisher(mu, kappa).rvs(50, random_state=1)
+    with np.errstate(divide="ignore"):
+        ref = vonmises_fisher(mu, kappa).logpdf(x)
+    if not np.all(np.isfinite(ref)):
+        # scipy's own normaliser underflows here (ive(149, 0.5) = 0): use mpmath's exact Bessel function
+        nu = d / 2 - 1
+        log_c = nu * math.log(kappa) - (d / 2) * math.log(2 * math.pi) - float(mpmath.log(mpmath.besseli(nu, kappa)))
+        ref = log_c + kappa * (x @ mu)
+    np.testing.assert_allclose(log_density(x, mu, kappa), ref, rtol=1e-9, atol=1e-8)
+
+
+def test_log_normalizer_against_bessel_and_uniform_limit():
+    d, k = 5, 3.0
+    direct = (d / 2 - 1) * math.log(k) - (d / 2) * math.log(2 * math.pi) - math.log(iv(d / 2 - 1, k))
+    assert log_normalizer(k, d) == pytest.approx(direct, rel=1e-12)
+    sphere_area = 2 * math.pi ** (d / 2) / math.gamma(d / 2)
+    assert log_normalizer(0.0, d) == pytest.approx(-math.log(sphere_area), rel=1e-12)
+    assert log_normalizer(1e-300, 512) == pytest.approx(log_normalizer(0.0, 512), rel=1e-9)  # series branch
+    assert np.isfinite(log_normalizer(1e6, 3))  # iv overflows here; ive does not
+
+
+def test_broken_normalizer_would_fail():
+    # the unscaled Bessel function overflows: a naive normaliser gives -inf at large kappa
+    with np.errstate(over="ignore", divide="ignore"):
+        naive = (1.5 - 1) * math.log(1e4) - 1.5 * math.log(2 * math.pi) - np.log(iv(0.5, 1e4))
+    assert not np.isfinite(naive) and np.isfinite(log_normalizer(1e4, 3))
+
+
+@pytest.mark.parametrize("d,kappa", [(3, 5.0), (50, 20.0), (64, 70.0), (20, 100.0)])
+def test_fit_matches_scipy(d, kappa):
+    x = vonmises_fisher(_mu(d, 2), kappa).rvs(2000, random_state=3)
+    mu, k = fit(x)
+    mu_ref, k_ref = vonmises_fisher.fit(x)
+    np.testing.assert_allclose(mu, mu_ref, atol=1e-10)
+    assert k == pytest.approx(k_ref, rel=1e-6)
+    assert k == pytest.approx(kappa, rel=0.15)
+    r = np.linalg.norm(x.mean(0))
+    assert abs(estimate_kappa(r, d, newton_steps=0) - k_ref) > abs(k - k_ref)  # Newton helps
+
+
+def test_mean_resultant_ratio_is_expected_cosine():
+    d, k = 10, 8.0
+    x = vonmises_fisher(_mu(d), k).rvs(200_000, random_state=4)
+    assert mean_resultant_ratio(k, d) == pytest.approx(float((x @ _mu(d)).mean()), abs=3e-3)
+
+
+def test_fit_classes_posterior_is_bayes_rule():
+    d, kappa = 8, 6.0
+    means = np.stack([_mu(d, s) for s in range(3)])
+    priors = np.array([0.5, 0.3, 0.2])
+    rng = np.random.default_rng(5)
+    y = rng.choice(3, 6000, p=priors)
+    x = np.stack([vonmises_fisher(means[c], kappa).rvs(1, random_state=rng)[0] for c in y])
+    model = fit_classes(x, y)
+    assert model.kappa == pytest.approx(kappa, rel=0.08)
+    np.testing.assert_allclose(model.priors, np.bincount(y) / len(y))
+    # posterior from scipy's densities and Bayes' rule
+    logp = np.stack([vonmises_fisher(model.means[c], model.kappa).logpdf(x) for c in range(3)], 1)
+    logp += np.log(model.priors)
+    ref = np.exp(logp - logp.max(1, keepdims=True))
+    ref /= ref.sum(1, keepdims=True)
+    np.testing.assert_allclose(model.posterior(x), ref, atol=1e-10)
+
+
+def test_cosine_classifier_shapes_and_scale():
+    m = CosineClassifier(4, 3, scale=np.float32(5.0), learn_scale=False)
+    x = torch.randn(7, 4)
+    z = m(x)
+    assert z.shape == (7, 3) and z.abs().max() <= 5.0 + 1e-5  # bias starts at 0: |scale * cos| <= scale
+    assert not any(p is m.log_scale for p in m.parameters())
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="kappa"):
+        log_normalizer(-1.0, 3)
+    with pytest.raises(ValueError, match="d must"):
+        log_normalizer(1.0, 1)
+    with pytest.raises(ValueError, match="unit vectors"):
+        log_density(np.ones((2, 3)), _mu(3), 1.0)
+    with pytest.raises(ValueError, match="r_bar"):
+        estimate_kappa(1.0, 3)
+    with pytest.raises(ValueError, match="scale"):
+        CosineClassifier(3, 2, scale=0)
+    with pytest.raises(ValueError, match="class 1 has no examples"):
+        fit_classes(np.eye(3), np.array([0, 2, 2]))
