@@ -7,6 +7,18 @@ chapter asks how much label information a set of embeddings carries. Both probes
 * :func:`linear_probe_accuracy`: logistic regression on standardised features (scikit-learn);
 * :func:`knn_accuracy`: a majority vote of the ``k`` nearest training points, by exact search
   (:func:`embedlab.similarity.topk`); equal to scikit-learn's ``KNeighborsClassifier`` (tested).
+
+Prototype classifiers (chapter 8): one vector per class, the mean of its examples.
+
+* :func:`class_prototypes`, :func:`nearest_centroid_predict` (Euclidean: scikit-learn's
+  ``NearestCentroid``; cosine: the mean direction of the unit rows);
+* :func:`cosine_prototype_logits`: ``scale · cos(x, μ_c) + log π_c``, the softmax classifier that
+  Bayes' rule gives for von Mises-Fisher classes of one concentration ``κ = scale``
+  (:mod:`embedlab.vmf` fits ``κ``);
+* :func:`gaussian_prototype_layer`: the linear layer whose rows *are* prototypes, ``W = μ/σ²`` and
+  ``b = log π − |μ|²/(2σ²)``, Bayes' rule for Gaussian classes of one spherical covariance;
+* :func:`few_shot_accuracy` and :func:`mean_interval`: accuracy from ``shots`` examples per class,
+  over random draws, with a t-interval.
 """
 
 from __future__ import annotations
@@ -17,7 +29,16 @@ import torch.nn.functional as F
 
 from embedlab.similarity import topk
 
-__all__ = ["linear_probe_accuracy", "knn_accuracy"]
+__all__ = [
+    "linear_probe_accuracy",
+    "knn_accuracy",
+    "class_prototypes",
+    "nearest_centroid_predict",
+    "cosine_prototype_logits",
+    "gaussian_prototype_layer",
+    "few_shot_accuracy",
+    "mean_interval",
+]
 
 
 def _features(x, name: str) -> np.ndarray:
@@ -87,3 +108,165 @@ def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: str = 
     votes = F.one_hot(neighbour_codes, len(classes)).sum(1)  # (M, C)
     pred = classes[votes.argmax(-1).numpy()]  # argmax returns the first maximum: the smallest label
     return float(np.mean(pred == yte))
+
+
+# -- prototypes (chapter 8) -----------------------------------------------------------------------
+def _unit(a: np.ndarray, name: str) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError(f"{name} has a zero row (row {int(np.flatnonzero(norms[:, 0] == 0)[0])}): it has no direction")
+    return a / norms
+
+
+def class_prototypes(x, y, *, normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of each class's rows (of its unit rows with ``normalize``).
+
+    x: (N, d), y: (N,)  ->  classes (C,) sorted, prototypes (C, d)
+    """
+    X = _features(x, "x")
+    labels = _labels(y, X.shape[0], "y")
+    if normalize:
+        X = _unit(X, "x")
+    classes, codes = np.unique(labels, return_inverse=True)
+    codes = codes.reshape(-1)
+    sums = np.zeros((len(classes), X.shape[1]))
+    np.add.at(sums, codes, X)  # (C, d)
+    return classes, sums / np.bincount(codes, minlength=len(classes))[:, None]
+
+
+def _metric(metric: str) -> None:
+    if metric not in ("euclidean", "cosine"):
+        raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+
+
+def nearest_centroid_predict(train_x, train_y, test_x, *, metric: str = "euclidean") -> np.ndarray:
+    """Label of the nearest class prototype for each test row.
+
+    train_x: (N, d), train_y: (N,), test_x: (M, d)  ->  (M,) labels
+    ``"euclidean"``: nearest class mean, as scikit-learn's ``NearestCentroid``. ``"cosine"``: the
+    largest cosine to the mean of each class's *unit* rows (the vMF mean direction).
+    """
+    _metric(metric)
+    Xte = _features(test_x, "test_x")
+    classes, protos = class_prototypes(train_x, train_y, normalize=metric == "cosine")
+    if protos.shape[1] != Xte.shape[1]:
+        raise ValueError(f"train_x and test_x have different dimensions: {protos.shape[1]} and {Xte.shape[1]}")
+    if metric == "cosine":
+        scores = _unit(Xte, "test_x") @ _unit(protos, "prototypes").T  # (M, C)
+    else:
+        # -|x - μ|² up to the per-row constant |x|², which cannot change the argmax
+        scores = 2 * Xte @ protos.T - (protos**2).sum(1)[None, :]  # (M, C)
+    return classes[scores.argmax(1)]
+
+
+def cosine_prototype_logits(x, prototypes, *, scale: float = 1.0, log_prior=None) -> np.ndarray:
+    """``scale · cos(x_n, μ_c) + log π_c``: softmax these for ``p(c | x)``.
+
+    x: (N, d), prototypes: (C, d), log_prior: (C,) or None (equal priors)  ->  (N, C)
+    For classes distributed vMF(μ_c, κ) with one κ, Bayes' rule is exactly this with
+    ``scale = κ``: the temperature of the softmax is ``1/κ``.
+    """
+    X, P = _features(x, "x"), _features(prototypes, "prototypes")
+    if X.shape[1] != P.shape[1]:
+        raise ValueError(f"x and prototypes have different dimensions: {X.shape[1]} and {P.shape[1]}")
+    scale = float(scale) if isinstance(scale, (int, float, np.integer, np.floating)) else scale
+    if not isinstance(scale, float) or not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    logits = scale * (_unit(X, "x") @ _unit(P, "prototypes").T)  # (N, C)
+    if log_prior is not None:
+        lp = np.asarray(log_prior, dtype=np.float64)
+        if lp.shape != (P.shape[0],):
+            raise ValueError(f"log_prior must have shape ({P.shape[0]},), got {lp.shape}")
+        logits = logits + lp
+    return logits
+
+
+def gaussian_prototype_layer(prototypes, *, variance: float = 1.0, priors=None) -> tuple[np.ndarray, np.ndarray]:
+    """The linear layer ``x @ W.T + b`` that is Bayes' rule for Gaussian classes N(μ_c, σ²I).
+
+    prototypes: (C, d), priors: (C,) or None (equal)  ->  W (C, d), b (C,)
+
+    ``log p(c | x) = -|x - μ_c|²/(2σ²) + log π_c + const(x)``, and expanding the square leaves
+    ``W_c = μ_c/σ²`` and ``b_c = log π_c - |μ_c|²/(2σ²)``: the rows of the weight matrix are the
+    prototypes, the bias is the log-prior minus a norm term (equal norms: the log-prior alone).
+    """
+    P = _features(prototypes, "prototypes")
+    variance = float(variance) if isinstance(variance, (int, float, np.integer, np.floating)) else variance
+    if not isinstance(variance, float) or not np.isfinite(variance) or variance <= 0:
+        raise ValueError(f"variance must be a finite number > 0, got {variance!r}")
+    if priors is None:
+        log_prior = np.full(P.shape[0], -np.log(P.shape[0]))
+    else:
+        pr = np.asarray(priors, dtype=np.float64)
+        if pr.shape != (P.shape[0],) or (pr <= 0).any() or not np.isclose(pr.sum(), 1.0):
+            raise ValueError(f"priors must be {P.shape[0]} positive numbers summing to 1, got {priors!r}")
+        log_prior = np.log(pr)
+    return P / variance, log_prior - (P**2).sum(1) / (2 * variance)
+
+
+def _logistic_fit_predict(Xs: np.ndarray, ys: np.ndarray, Xte: np.ndarray) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=1.0, max_iter=2000).fit(Xs, ys).predict(Xte)
+
+
+_FEW_SHOT = {
+    "centroid": lambda Xs, ys, Xte: nearest_centroid_predict(Xs, ys, Xte, metric="euclidean"),
+    "cosine": lambda Xs, ys, Xte: nearest_centroid_predict(Xs, ys, Xte, metric="cosine"),
+    "logistic": _logistic_fit_predict,
+}
+
+
+def few_shot_accuracy(
+    train_x, train_y, test_x, test_y, *, shots: int, draws: int = 20, method="cosine", seed: int = 0,
+    threads: int | None = 1,
+) -> np.ndarray:
+    """Test accuracy of a classifier that sees only ``shots`` random training examples per class.
+
+    train_x: (N, d), train_y: (N,), test_x: (M, d), test_y: (M,)  ->  (draws,) accuracies
+
+    ``method``: ``"cosine"`` or ``"centroid"`` (prototypes), ``"logistic"`` (scikit-learn's
+    logistic regression, C = 1, on the features as given), or a function
+    ``fit_predict(x_support, y_support, test_x) -> labels``. Each draw takes ``shots`` examples of
+    every class without replacement, from a ``numpy`` generator seeded with ``seed``.
+    """
+    from threadpoolctl import threadpool_limits
+
+    Xtr, Xte = _features(train_x, "train_x"), _features(test_x, "test_x")
+    ytr, yte = _labels(train_y, Xtr.shape[0], "train_y"), _labels(test_y, Xte.shape[0], "test_y")
+    for name, v in (("shots", shots), ("draws", draws)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    fit_predict = _FEW_SHOT.get(method) if isinstance(method, str) else method
+    if not callable(fit_predict):
+        raise ValueError(f"method must be one of {sorted(_FEW_SHOT)} or a function, got {method!r}")
+    classes = np.unique(ytr)
+    pools = [np.flatnonzero(ytr == c) for c in classes]
+    smallest = min(len(p) for p in pools)
+    if shots > smallest:
+        raise ValueError(f"shots={shots} but a class has only {smallest} training examples")
+    rng = np.random.default_rng(seed)
+    out = np.empty(int(draws))
+    with threadpool_limits(limits=threads):
+        for i in range(int(draws)):
+            idx = np.concatenate([rng.choice(p, size=int(shots), replace=False) for p in pools])
+            out[i] = np.mean(np.asarray(fit_predict(Xtr[idx], ytr[idx], Xte)) == yte)
+    return out
+
+
+def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``values`` and its Student-t confidence interval: ``(mean, low, high)``.
+
+    Over random draws (few-shot episodes, seeds): the interval says how well the mean is known,
+    not how much one draw varies.
+    """
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if v.size < 2 or not np.isfinite(v).all():
+        raise ValueError(f"values must hold at least 2 finite numbers, got {v.size}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    m, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
+    half = float(t.ppf(0.5 + level / 2, df=v.size - 1)) * se
+    return m, m - half, m + half
