@@ -126,3 +126,27 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="logits"):
         fit_scaling(logits[:, :1], y * 0)
     assert expected_calibration_error(p.numpy(), y.numpy(), np.int64(5)) >= 0  # NumPy scalars accepted
+
+
+def test_ch07_ece_exercise_accepts_a_reference_and_rejects_wrong_answers():
+    from embedlab.exercises import check
+
+    def ece(probs, labels, n_bins):
+        conf, pred = probs.max(1)
+        correct = (pred == labels).double()
+        ids = torch.clamp((conf * n_bins).long(), max=n_bins - 1)
+        total = 0.0
+        for b in range(n_bins):
+            m = ids == b
+            if m.any():
+                total += m.double().mean() * (correct[m].mean() - conf[m].mean()).abs()
+        return float(total)
+
+    assert check("ch07.ece", ece, quiet=True)
+
+    def unweighted(probs, labels, n_bins):
+        bins = reliability_bins(probs, labels, n_bins)
+        return float(np.mean(np.abs(bins.accuracy - bins.confidence)))
+
+    assert not check("ch07.ece", unweighted, quiet=True)
+    assert not check("ch07.ece", lambda p, y, b: expected_calibration_error(p, y, b, "mass"), quiet=True)
