@@ -9,8 +9,8 @@ import torch
 from scipy.special import iv
 from scipy.stats import vonmises_fisher
 
+from embedlab.classify import CosineClassifier
 from embedlab.vmf import (
-    CosineClassifier,
     estimate_kappa,
     fit,
     fit_classes,

@@ -23,13 +23,17 @@ Prototype classifiers (chapter 8): one vector per class, the mean of its example
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from embedlab.similarity import topk
+from embedlab.similarity import normalize, topk
 
 __all__ = [
+    "CosineClassifier",
     "linear_probe_accuracy",
     "knn_accuracy",
     "class_prototypes",
@@ -270,3 +274,37 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     m, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
     half = float(t.ppf(0.5 + level / 2, df=v.size - 1)) * se
     return m, m - half, m + half
+
+
+class CosineClassifier(nn.Module):
+    """Logits ``scale · cos(x, w_c) + b_c``: a softmax over cosine similarities with a scale.
+
+    With von Mises–Fisher classes of one concentration ``κ`` this is Bayes' rule (``embedlab.vmf``):
+    the scale is ``κ``, the rows of ``weight`` the class mean directions, the bias the log-prior.
+
+    x: (B, d) -> (B, C). With ``learn_scale=True`` the scale (a ``κ``) is learned through its log;
+    otherwise it stays at ``scale`` (face-recognition heads fix it, e.g. 30 or 64).
+    """
+
+    def __init__(self, dim: int, n_classes: int, scale: float = 10.0, *, learn_scale: bool = True,
+                 bias: bool = True) -> None:
+        super().__init__()
+        if not (isinstance(scale, (int, float, np.integer, np.floating)) and scale > 0):
+            raise ValueError(f"scale must be a number > 0, got {scale!r}")
+        self.weight = nn.Parameter(torch.randn(n_classes, dim) / math.sqrt(dim))  # (C, d)
+        self.bias = nn.Parameter(torch.zeros(n_classes)) if bias else None
+        log_scale = torch.tensor(math.log(float(scale)))
+        if learn_scale:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_scale", log_scale)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        return self.log_scale.exp()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = normalize(x)  # (B, d); a zero row raises (the package's one zero-vector policy)
+        w = normalize(self.weight)  # (C, d)
+        z = self.scale * x @ w.T  # (B, C)
+        return z + self.bias if self.bias is not None else z

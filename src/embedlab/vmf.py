@@ -16,8 +16,8 @@ and prior ``π_c``, Bayes' rule gives
     p(c | x) = softmax_c(κ cos(x, μ_c) + log π_c),
 
 a cosine-softmax classifier whose scale is ``κ`` (its temperature is ``1/κ``) and whose bias is
-the log-prior. :class:`CosineClassifier` is that classifier, trained discriminatively;
-:func:`fit_classes` fits the generative model; chapter 7 compares the two.
+the log-prior. :func:`fit_classes` fits this generative model; the same classifier trained
+discriminatively is :class:`embedlab.classify.CosineClassifier`; chapter 7 compares the two.
 
 Shapes: ``x: (N, d)`` unit rows, ``mu: (d,)`` or ``means: (C, d)`` unit rows.
 """
@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.special import gammaln, ive
-from torch import nn
 
 __all__ = [
     "log_normalizer",
@@ -40,7 +39,6 @@ __all__ = [
     "fit",
     "VMFClasses",
     "fit_classes",
-    "CosineClassifier",
 ]
 
 
@@ -199,34 +197,3 @@ def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VM
     norms = np.linalg.norm(sums, axis=1)
     kappa = estimate_kappa(norms.sum() / xs.shape[0], xs.shape[1], newton_steps)
     return VMFClasses(means=sums / norms[:, None], kappa=kappa, priors=counts / counts.sum())
-
-
-class CosineClassifier(nn.Module):
-    """Logits ``scale · cos(x, w_c) + b_c``: a softmax over cosine similarities with a scale.
-
-    x: (B, d) -> (B, C). With ``learn_scale=True`` the scale (a ``κ``) is learned through its log;
-    otherwise it stays at ``scale`` (face-recognition heads fix it, e.g. 30 or 64).
-    """
-
-    def __init__(self, dim: int, n_classes: int, scale: float = 10.0, *, learn_scale: bool = True,
-                 bias: bool = True) -> None:
-        super().__init__()
-        if not (isinstance(scale, (int, float, np.integer, np.floating)) and scale > 0):
-            raise ValueError(f"scale must be a number > 0, got {scale!r}")
-        self.weight = nn.Parameter(torch.randn(n_classes, dim) / math.sqrt(dim))  # (C, d)
-        self.bias = nn.Parameter(torch.zeros(n_classes)) if bias else None
-        log_scale = torch.tensor(math.log(float(scale)))
-        if learn_scale:
-            self.log_scale = nn.Parameter(log_scale)
-        else:
-            self.register_buffer("log_scale", log_scale)
-
-    @property
-    def scale(self) -> torch.Tensor:
-        return self.log_scale.exp()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.normalize(x, dim=-1)  # (B, d)
-        w = nn.functional.normalize(self.weight, dim=-1)  # (C, d)
-        z = self.scale * x @ w.T  # (B, C)
-        return z + self.bias if self.bias is not None else z
