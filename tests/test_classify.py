@@ -139,6 +139,11 @@ def test_cosine_prototypes_against_sklearn_cosine_similarity():
         cosine_prototype_logits(X, protos, log_prior=np.zeros(3))
     with pytest.raises(ValueError, match="zero row"):
         cosine_prototype_logits(np.zeros((1, 6)), protos)
+    # one zero-vector policy (similarity.normalize), and the error names the argument that has the zero row
+    with pytest.raises(ValueError, match="^test_x: .*zero row"):
+        nearest_centroid_predict(X, y, np.vstack([X[:2], np.zeros((1, X.shape[1]))]), metric="cosine")
+    with pytest.raises(ValueError, match="^prototypes: .*zero row"):
+        cosine_prototype_logits(X, np.vstack([protos[:1], np.zeros((1, X.shape[1]))]))
 
 
 def test_gaussian_prototype_layer_is_nearest_centroid_and_bayes():

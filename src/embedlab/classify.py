@@ -116,10 +116,12 @@ def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: str = 
 
 # -- prototypes (chapter 8) -----------------------------------------------------------------------
 def _unit(a: np.ndarray, name: str) -> np.ndarray:
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ValueError(f"{name} has a zero row (row {int(np.flatnonzero(norms[:, 0] == 0)[0])}): it has no direction")
-    return a / norms
+    """Unit rows by the package's one zero-vector policy (:func:`embedlab.similarity.normalize`: a zero
+    row raises), with the error naming this function's argument. a: (N, d) float64 -> (N, d)."""
+    try:
+        return normalize(torch.from_numpy(a)).numpy()
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
 
 
 def class_prototypes(x, y, *, normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from scipy.special import gammaln, ive
 
+from embedlab.classify import class_prototypes
+
 __all__ = [
     "log_normalizer",
     "log_density",
@@ -189,11 +191,12 @@ def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VM
     c = int(yy.max()) + 1 if n_classes is None else int(n_classes)
     if yy.max() >= c:
         raise ValueError(f"y has label {yy.max()} but n_classes is {c}")
-    sums = np.zeros((c, xs.shape[1]))
-    np.add.at(sums, yy, xs)  # (C, d): the resultant vector of each class
     counts = np.bincount(yy, minlength=c)
     if (counts == 0).any():
         raise ValueError(f"class {int(np.argmin(counts))} has no examples")
+    # One home for class means (embedlab.classify); rows are already unit, so no re-normalising.
+    _, protos = class_prototypes(xs, yy)  # (C, d): mean of each class's unit rows, classes 0..C-1
+    sums = protos * counts[:, None]  # (C, d): the resultant vector of each class
     norms = np.linalg.norm(sums, axis=1)
     kappa = estimate_kappa(norms.sum() / xs.shape[0], xs.shape[1], newton_steps)
     return VMFClasses(means=sums / norms[:, None], kappa=kappa, priors=counts / counts.sum())
