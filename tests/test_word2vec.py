@@ -65,6 +65,20 @@ def test_pmi_matches_a_dense_numpy_computation(alpha):
     np.testing.assert_allclose(ppmi, np.where(observed, np.maximum(expected, 0), 0.0), rtol=1e-10, atol=1e-12)
 
 
+def test_shifted_ppmi_is_the_positive_part_of_pmi_minus_the_shift():
+    C = w2v.cooccurrence(_toy_corpus(1), 2).toarray()
+    dense = w2v.pmi(C, alpha=0.75).toarray()
+    observed = C > 0
+    for shift in (0.0, math.log(5), 1):
+        expected = np.where(observed, np.maximum(dense - shift, 0.0), 0.0)
+        got = w2v.ppmi(C, alpha=0.75, shift=shift)
+        np.testing.assert_allclose(got.toarray(), expected, rtol=1e-12, atol=0)
+        assert (got.data > 0).all()  # zeros are not stored
+    for bad in (-0.1, float("inf"), float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="shift"):
+            w2v.ppmi(C, shift=bad)
+
+
 def test_pmi_with_given_context_counts_and_subsampled_counts():
     corpus = _toy_corpus(2)
     C = w2v.cooccurrence(corpus, 2).toarray()

@@ -5,7 +5,8 @@ Taught in chapter 3. The pieces, in the order the chapter uses them:
 * :func:`encode_sentences` turns tokenised sentences into one flat id stream (``ids: (N,)``) with
   a sentence index per token (``sentence: (N,)``), dropping out-of-vocabulary words as gensim does.
 * :func:`cooccurrence` counts word–context pairs inside a window (the "statistical map"),
-  :func:`pmi` / :func:`ppmi` turn the counts into (positive) pointwise mutual information.
+  :func:`pmi` / :func:`ppmi` turn the counts into (positive, optionally shifted) pointwise
+  mutual information.
 * :func:`keep_probabilities` and :func:`noise_distribution` are word2vec's frequent-word
   subsampling and its unigram^0.75 negative-sampling distribution.
 * :class:`SkipGramSoftmax` is skip-gram with a full softmax and an output bias, trained with
@@ -185,10 +186,22 @@ def pmi(
     return out
 
 
-def ppmi(counts: sp.spmatrix | np.ndarray, *, alpha: float = 1.0) -> sp.csr_matrix:
-    """Positive PMI, ``max(PMI, 0)``, as a sparse (V, V) matrix (zeros not stored)."""
+def ppmi(counts: sp.spmatrix | np.ndarray, *, alpha: float = 1.0, shift: float = 0.0) -> sp.csr_matrix:
+    """Positive PMI, ``max(PMI - shift, 0)``, as a sparse (V, V) matrix (zeros not stored).
+
+    ``shift = log k`` gives the *shifted* PPMI of Levy & Goldberg (2014): the positive part of the
+    matrix ``PMI - log k`` that skip-gram with ``k`` negatives implicitly factorises. An unobserved
+    pair (PMI = -inf) is 0 whatever the shift.
+
+    Raises:
+        ValueError: for a ``shift`` that is not a finite number >= 0, and as :func:`pmi`.
+    """
+    if isinstance(shift, bool) or not isinstance(shift, (int, float, np.integer, np.floating)) or not (
+        math.isfinite(shift) and shift >= 0
+    ):
+        raise ValueError(f"shift must be a finite number >= 0 (e.g. log k), got {shift!r}")
     out = pmi(counts, alpha=alpha)
-    out.data = np.maximum(out.data, 0.0)
+    out.data = np.maximum(out.data - shift, 0.0)
     out.eliminate_zeros()
     return out
 
