@@ -7,10 +7,13 @@ default), a sum (``"sum"``) or one value per row (``"none"``):
 * :func:`margin_contrastive_loss`: the pairwise margin loss of Hadsell, Chopra & LeCun (2006):
   similar pairs are pulled together, dissimilar pairs pushed apart until they are ``margin`` away.
 * :func:`triplet_loss`: an anchor must be nearer its positive than its negative by ``margin``
-  (same value as ``torch.nn.functional.triplet_margin_loss`` with ``eps=0``).
+  (same value as ``torch.nn.functional.triplet_margin_loss`` with ``eps=0``; FaceNet squares the
+  distances and normalises the embeddings, so that the margin has a fixed scale).
 * :func:`info_nce`: a softmax over cosine similarities divided by a temperature, i.e. the
-  cross-entropy of picking each query's positive out of a batch of candidate keys
-  (van den Oord et al., 2018). It is chapter 3's softmax with the batch as the vocabulary.
+  cross-entropy of picking each query's positive out of a batch of candidate keys. The loss is
+  van den Oord et al.'s (2018), whose CPC scored pairs log-bilinearly (``exp(zᵀ W c)``); the
+  cosine / temperature score is that of Wu et al. (2018) and SimCLR (Chen et al., 2020). It is
+  chapter 3's softmax with the batch as the vocabulary.
 * :func:`nt_xent`: SimCLR's symmetric version (Chen et al., 2020): two views of ``B`` examples,
   each of the ``2B`` views must pick its partner out of the other ``2B - 1``.
 * :func:`alignment` and :func:`uniformity`: Wang & Isola's (2020) two measures of what a
@@ -178,7 +181,7 @@ def info_nce(
     *,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    """InfoNCE (van den Oord et al., 2018) with cosine similarity and a temperature.
+    """InfoNCE (van den Oord et al., 2018) with the cosine / temperature score of Wu et al. (2018) and SimCLR.
 
     query: (B, d), keys: (N, d) with N ≥ B  ->  scalar (or (B,) with ``"none"``)
 
