@@ -191,7 +191,6 @@ def describe_machine(device) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     machine = {
         "cpu": cpu_model(),
         "arch": platform.machine(),
@@ -206,9 +205,14 @@ def describe_machine(device) -> dict[str, Any]:
         "numpy": np.__version__,
         "os": platform.platform(),
         # The load when the run started: a busy machine slows both sides, but say so.
-        "load_average_1_5_15": [round(x, 2) for x in load] if load else None,
+        "load_average_1_5_15": _load_average(),
     }
     return machine
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages (None where the OS has none)."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def machine_line(machine: dict[str, Any]) -> str:
@@ -216,8 +220,9 @@ def machine_line(machine: dict[str, Any]) -> str:
     device = machine["device"] + (f" ({machine['gpu']})" if machine.get("gpu") else "")
     line = (f"{machine['cpu']} ({machine['arch']}, {machine['simd']}), {machine['usable_cpus']} usable CPUs, "
             f"device {device}, torch {machine['torch'].split('+')[0]}, Python {machine['python']}")
-    if machine.get("load_average_1_5_15"):
-        line += f"; load average {machine['load_average_1_5_15'][0]:.1f} at the start"
+    start, end = machine.get("load_average_1_5_15"), machine.get("load_average_at_end")
+    if start:
+        line += f"; 1-minute load average {start[0]:.1f} at the start" + (f", {end[0]:.1f} at the end" if end else "")
     return line
 
 
@@ -349,6 +354,8 @@ def main(
     measured = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     print(f"{title} ({'tiny smoke run' if args.tiny else 'full size'})\n  {machine_line(machine)}")
     rows = measure(config, device)
+    # The load when it ended too: other programs starting mid-run slow one side more than the other.
+    machine["load_average_at_end"] = _load_average()
     own = [str(path.relative_to(ROOT)), str(Path(__file__).resolve().relative_to(ROOT))]
     result = {
         "schema": SCHEMA,
