@@ -152,6 +152,7 @@ def test_renderer_shows_missing_stale_tiny_and_current_results_as_such(tmp_path)
     for name in ("missing", "tiny", "broken"):
         assert "**not measured**" in lines[name] and "×" not in lines[name], lines[name]
     assert "score ↑ 0.3 vs 0.2" in lines["fresh"]  # quality next to speed
+    assert "busy" not in lines["fresh"]  # no load recorded: no warning invented
     render.draw(list(entries.values()), tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 1000
 
@@ -162,3 +163,11 @@ def test_renderer_with_no_results_at_all_says_so(tmp_path):
     (bench / "bench_a.py").write_text('"""A vs ref."""\n', encoding="utf-8")
     page = render.page_text(render.collect(bench, tmp_path / "none", tmp_path))
     assert "**not measured**" in page and "{figure}" not in page
+
+
+def test_renderer_says_when_the_machine_was_busy():
+    quiet = {"usable_cpus": 2, "load_average_1_5_15": [0.3, 0.2, 0.1], "load_average_at_end": [0.9, 0.5, 0.2]}
+    loaded = {"usable_cpus": 2, "load_average_1_5_15": [1.9, 2.2, 3.4], "load_average_at_end": [3.9, 3.0, 3.5]}
+    assert render.busy(quiet) == ""
+    assert render.busy(loaded) == "busy machine: load 1.9–3.9 on 2 CPUs"
+    assert render.busy({"usable_cpus": 2}) == ""  # no load recorded (another OS): nothing to say
