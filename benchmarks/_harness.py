@@ -28,6 +28,7 @@ import os
 import platform
 import statistics
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,6 +211,29 @@ def describe_machine(device) -> dict[str, Any]:
     return machine
 
 
+def cpu_seconds() -> tuple[float, float] | None:
+    """(CPU-seconds the whole machine has been busy, CPU-seconds of this process and its children).
+
+    Read from /proc/stat (Linux; None elsewhere). The difference of two readings, minus our own
+    share, is what other programs used meanwhile; unlike the load average it does not count the
+    benchmark itself.
+    """
+    try:
+        ticks = [int(x) for x in Path("/proc/stat").read_text(encoding="utf-8").splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait (guest time is inside user)
+    t = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), t.user + t.system + t.children_user + t.children_system
+
+
+def other_cpus(before: tuple[float, float] | None, after: tuple[float, float] | None, seconds: float) -> float | None:
+    """How many CPUs other programs kept busy on average between two :func:`cpu_seconds` readings."""
+    if before is None or after is None or seconds <= 0:
+        return None
+    return round(max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / seconds), 2)
+
+
 def _load_average() -> list[float] | None:
     """1, 5 and 15-minute load averages (None where the OS has none)."""
     return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
@@ -223,6 +247,8 @@ def machine_line(machine: dict[str, Any]) -> str:
     start, end = machine.get("load_average_1_5_15"), machine.get("load_average_at_end")
     if start:
         line += f"; 1-minute load average {start[0]:.1f} at the start" + (f", {end[0]:.1f} at the end" if end else "")
+    if machine.get("other_cpus") is not None:
+        line += f"; other programs used {machine['other_cpus']:.2f} CPUs on average meanwhile"
     return line
 
 
@@ -353,8 +379,11 @@ def main(
     machine = describe_machine(device)
     measured = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     print(f"{title} ({'tiny smoke run' if args.tiny else 'full size'})\n  {machine_line(machine)}")
+    cpu_before, wall_before = cpu_seconds(), time.perf_counter()
     rows = measure(config, device)
-    # The load when it ended too: other programs starting mid-run slow one side more than the other.
+    # What else ran meanwhile: other programs slow multi-threaded code far more than they slow
+    # single-threaded code (its threads wait for each other), so the ratio depends on it.
+    machine["other_cpus"] = other_cpus(cpu_before, cpu_seconds(), time.perf_counter() - wall_before)
     machine["load_average_at_end"] = _load_average()
     own = [str(path.relative_to(ROOT)), str(Path(__file__).resolve().relative_to(ROOT))]
     result = {

@@ -166,8 +166,16 @@ def test_renderer_with_no_results_at_all_says_so(tmp_path):
 
 
 def test_renderer_says_when_the_machine_was_busy():
-    quiet = {"usable_cpus": 2, "load_average_1_5_15": [0.3, 0.2, 0.1], "load_average_at_end": [0.9, 0.5, 0.2]}
-    loaded = {"usable_cpus": 2, "load_average_1_5_15": [1.9, 2.2, 3.4], "load_average_at_end": [3.9, 3.0, 3.5]}
-    assert render.busy(quiet) == ""
-    assert render.busy(loaded) == "busy machine: load 1.9–3.9 on 2 CPUs"
-    assert render.busy({"usable_cpus": 2}) == ""  # no load recorded (another OS): nothing to say
+    assert render.busy({"usable_cpus": 2, "other_cpus": 0.3}) == ""
+    assert render.busy({"usable_cpus": 2, "other_cpus": 0.9}) == "busy machine: other programs used 0.9 of 2 CPUs"
+    assert render.busy({"usable_cpus": 2, "other_cpus": None}) == ""  # not measurable (not Linux): nothing said
+
+
+def test_other_cpus_subtracts_our_own_cpu_time():
+    # 10 s of wall time: the machine was busy for 15 CPU-seconds, 12 of them ours.
+    assert harness.other_cpus((100.0, 40.0), (115.0, 52.0), 10.0) == 0.3
+    assert harness.other_cpus(None, (1.0, 1.0), 10.0) is None
+    reading = harness.cpu_seconds()
+    if reading is not None:  # Linux
+        busy, ours = reading
+        assert busy > 0 and ours > 0

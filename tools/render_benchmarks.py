@@ -95,16 +95,16 @@ def _quality(row: dict[str, Any]) -> str:
 
 
 def busy(machine: dict[str, Any]) -> str:
-    """A warning when other programs were using the machine while it was measured, else ''.
+    """A warning when other programs used the machine while it was measured, else ''.
 
-    Busy means a 1-minute load average (at the start or the end) above half the usable CPUs: then
-    the two sides compete with others for cores, and multi-threaded code can lose far more than
+    Busy means other programs kept more than a quarter of the usable CPUs busy on average during
+    the run (``other_cpus``, measured by the harness from /proc/stat minus the benchmark's own CPU
+    time). Then both sides compete for cores, and multi-threaded code can lose far more than
     single-threaded code (its threads wait for each other), so the ratio is less trustworthy.
     """
-    loads = [x[0] for x in (machine.get("load_average_1_5_15"), machine.get("load_average_at_end")) if x]
-    cpus = machine.get("usable_cpus") or 1
-    if loads and max(loads) > cpus / 2:
-        return f"busy machine: load {min(loads):.1f}–{max(loads):.1f} on {cpus} CPUs"
+    other, cpus = machine.get("other_cpus"), machine.get("usable_cpus") or 1
+    if other is not None and other > cpus / 4:
+        return f"busy machine: other programs used {other:.1f} of {cpus} CPUs"
     return ""
 
 
@@ -195,9 +195,9 @@ least three rounds, because these machines drift 2–3× in speed within a day. 
 the ratio of the medians (above 1: ours is faster); it carries over between machines far better
 than the absolute figures, which are medians with the [min–max] over rounds. Each section below
 says which machine, threads and device ran it and when. A result whose script or measured code
-changed after it ran is marked **stale** and keeps its date; one taken while other programs loaded
-the machine (a 1-minute load average above half its CPUs) says **busy machine**; a benchmark with
-no stored result says **not measured**. Nothing on this page is re-run when the book is built.
+changed after it ran is marked **stale** and keeps its date; one taken while other programs kept
+more than a quarter of the CPUs busy says **busy machine**; a benchmark with no stored result says
+**not measured**. Nothing on this page is re-run when the book is built.
 """
     measured = [e for e in entries if e.result is not None]
     parts = [intro, table(entries), ""]
