@@ -117,8 +117,26 @@ def _kmeans(x, k: int, *, n_init: int, max_iter: int, seed: int) -> tuple[np.nda
 
 
 # -- Gaussian mixture -----------------------------------------------------------------------------
+class _Mixture:
+    """What every fitted mixture derives from its ``log_joint(x): (N, K) = log π_k + log p(x | k)``."""
+
+    def log_joint(self, x) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, x) -> np.ndarray:
+        """x: (N, d) -> (N, K) responsibilities, the posteriors ``p(k | x)``."""
+        return responsibilities(self.log_joint(x))[0]
+
+    def predict(self, x) -> np.ndarray:
+        return self.log_joint(x).argmax(1)
+
+    def log_likelihood(self, x) -> float:
+        """Total log-likelihood ``Σ_n log p(x_n)`` (not the mean)."""
+        return float(logsumexp(self.log_joint(x), axis=1).sum())
+
+
 @dataclass
-class GaussianMixtureFit:
+class GaussianMixtureFit(_Mixture):
     """A fitted mixture: ``weights (K,)``, ``means (K, d)``, ``covariances`` ``(K, d, d)`` (full)
     or ``(K, d)`` (diag); ``history`` is the mean log-likelihood per point before each M-step."""
 
@@ -133,17 +151,6 @@ class GaussianMixtureFit:
     def log_joint(self, x) -> np.ndarray:
         """x: (N, d) -> (N, K), ``log π_k + log N(x | μ_k, Σ_k)``."""
         return gmm_log_joint(x, self.weights, self.means, self.covariances, self.covariance)
-
-    def predict_proba(self, x) -> np.ndarray:
-        """x: (N, d) -> (N, K) responsibilities, the posteriors ``p(k | x)``."""
-        return responsibilities(self.log_joint(x))[0]
-
-    def predict(self, x) -> np.ndarray:
-        return self.log_joint(x).argmax(1)
-
-    def log_likelihood(self, x) -> float:
-        """Total log-likelihood ``Σ_n log p(x_n)`` (not the mean)."""
-        return float(logsumexp(self.log_joint(x), axis=1).sum())
 
 
 def _check_covariance(covariance: str) -> None:
@@ -295,7 +302,7 @@ def _vmf_kappas(rbar: np.ndarray, d: int) -> np.ndarray:
 
 
 @dataclass
-class VMFMixtureFit:
+class VMFMixtureFit(_Mixture):
     """``weights (K,)``, unit ``means (K, d)``, concentrations ``kappas (K,)``."""
 
     weights: np.ndarray
@@ -309,15 +316,6 @@ class VMFMixtureFit:
         """x: (N, d) unit rows -> (N, K), ``log π_k + log C_d(κ_k) + κ_k μ_kᵀx``."""
         X = _unit_rows(x)
         return np.log(self.weights) + log_normalizer(self.kappas, X.shape[1]) + (X @ self.means.T) * self.kappas
-
-    def predict_proba(self, x) -> np.ndarray:
-        return responsibilities(self.log_joint(x))[0]
-
-    def predict(self, x) -> np.ndarray:
-        return self.log_joint(x).argmax(1)
-
-    def log_likelihood(self, x) -> float:
-        return float(logsumexp(self.log_joint(x), axis=1).sum())
 
 
 def _unit_rows(x) -> np.ndarray:
