@@ -215,3 +215,61 @@ def test_losses_accept_numpy_temperatures():
     q, k = _randn(5, 3, seed=8), _randn(5, 3, seed=9)
     torch.testing.assert_close(info_nce(q, k, np.float32(0.5)), info_nce(q, k, 0.5))
     torch.testing.assert_close(nt_xent(q, k, np.float64(0.2)), nt_xent(q, k, 0.2))
+
+
+# -- sample_without_replacement (Gumbel top-k) --------------------------------------------------
+
+
+def _sequential_first_two(p: np.ndarray) -> np.ndarray:
+    """P(first = i, second = j) for sequential sampling without replacement, by hand."""
+    V = len(p)
+    out = np.zeros((V, V))
+    for i in range(V):
+        for j in range(V):
+            if i != j:
+                out[i, j] = p[i] * p[j] / (1 - p[i])
+    return out
+
+
+def test_sample_without_replacement_matches_sequential_sampling():
+    from embedlab.probability import sample_without_replacement
+
+    logits = torch.tensor([1.0, 0.0, -1.0, 2.0])
+    p = torch.softmax(logits / 0.7, 0).double().numpy()
+    expected = _sequential_first_two(p)
+    n = 200_000
+    g = torch.Generator().manual_seed(0)
+    draws = sample_without_replacement(logits.expand(n, 4), 2, temperature=0.7, generator=g).numpy()
+    counts = np.zeros((4, 4))
+    np.add.at(counts, (draws[:, 0], draws[:, 1]), 1)
+    freq = counts / n
+    se = np.sqrt(expected * (1 - expected) / n)
+    assert np.all(np.abs(freq - expected) < 5 * se + 1e-12), (freq, expected)
+    # The check can fail: with-replacement sampling (second draw from the full softmax) is caught.
+    wrong = np.outer(p, p)
+    assert np.abs(freq - wrong).max() > 10 * se.max()
+
+
+def test_sample_without_replacement_distinct_excludes_inf_and_validates():
+    from embedlab.probability import sample_without_replacement
+
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(50, 30, generator=g)
+    logits[:, :5] = float("-inf")
+    s = sample_without_replacement(logits, 10, temperature=np.float32(2.0), generator=g)
+    assert s.shape == (50, 10)
+    assert all(len(set(row.tolist())) == 10 for row in s)
+    assert (s >= 5).all()
+    # A tiny temperature gives the top k.
+    top = sample_without_replacement(logits, 3, temperature=1e-6, generator=g)
+    assert torch.equal(top, torch.topk(logits, 3, dim=1).indices)
+    with pytest.raises(ValueError, match="k must be between"):
+        sample_without_replacement(logits, 26)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        sample_without_replacement(logits, 2.0)
+    with pytest.raises(ValueError, match="temperature"):
+        sample_without_replacement(logits, 2, temperature=0)
+    with pytest.raises(ValueError, match="NaN"):
+        sample_without_replacement(torch.tensor([[0.0, float("nan")]]), 1)
+    with pytest.raises(ValueError, match=r"\(B, V\)"):
+        sample_without_replacement(torch.zeros(3), 1)

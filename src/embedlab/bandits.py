@@ -17,6 +17,11 @@ Policies, all from the per-arm counts and reward sums seen so far:
 :func:`simulate` runs ``R`` independent runs at once (vectorised over runs) and returns the
 *pseudo-regret* ``Σ_t (p_best - p_{a_t})``, which has less noise than the realised one.
 
+:func:`replay` is the offline version on logged data (chapter 9): held-out interactions are
+replayed in time order, each step shows the user a slate chosen by a policy over a trained
+model's scores, and only what the log says the user did next counts as a reward (Li et al., 2011,
+with slates). A policy may learn online from its own hits, which is where exploring can pay.
+
 Shapes: ``items: (K, d)``, ``user: (d,)``; per-run state ``counts, sums: (R, K)``.
 """
 
@@ -33,6 +38,8 @@ __all__ = [
     "Boltzmann",
     "Thompson",
     "simulate",
+    "ReplayResult",
+    "replay",
 ]
 
 
@@ -182,3 +189,101 @@ def simulate(bandit: EmbeddingBandit, policy, horizon: int, n_runs: int = 20, se
         sums[rows, arms] += rewards
         regret[:, t] = gaps[arms]
     return np.cumsum(regret, axis=1)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What :func:`replay` measured. ``hits: (n_events,)`` bool, in event order."""
+
+    policy: str
+    hits: np.ndarray
+    shown_items: int  # distinct items that appeared in any slate
+    hit_items: int  # distinct items that earned a hit
+    n_items: int
+
+    @property
+    def hit_rate(self) -> float:
+        return float(self.hits.mean())
+
+    @property
+    def coverage(self) -> float:
+        return self.shown_items / self.n_items
+
+
+def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon: float = 0.1,
+           temperature: float = 1.0, learning_rate: float = 0.0, exclude=None, seed: int = 0) -> ReplayResult:
+    """Replay logged events ``(users[t], items[t])`` in order against a slate policy.
+
+    scores: (n_users, n_items) from a model trained before the events; users, items: (n_events,)
+    ints, in time order. At each event the policy shows user ``users[t]`` a slate of ``k`` items;
+    the reward is 1 if the logged item ``items[t]`` is in it. Items in ``exclude`` (a sparse
+    (n_users, n_items) matrix, e.g. the training interactions) and items the user already accepted
+    during the replay are never shown.
+
+    Policies over the current scores ``s``:
+
+    * ``"greedy"``: the top ``k``.
+    * ``"epsilon"``: the top ``k``, each slot replaced with probability ``epsilon`` by a uniformly
+      drawn item not in the slate.
+    * ``"boltzmann"``: ``k`` items drawn without replacement from ``softmax(s / temperature)``
+      (:func:`embedlab.probability.sample_without_replacement`); ``temperature`` is in the units of
+      the scores, so it only means something relative to their spread.
+
+    With ``learning_rate > 0`` the policy learns online from its own feedback: an item's score
+    gains ``learning_rate · log(1 + hits so far)``. A greedy policy only learns about the items it
+    already shows; exploring ones try others, some of which turn out to be wanted.
+    """
+    import scipy.sparse as sp
+    import torch
+
+    from .probability import check_temperature, sample_without_replacement
+
+    S = np.asarray(scores, dtype=np.float64)
+    if S.ndim != 2 or not np.isfinite(S).all():
+        raise ValueError(f"scores must be a finite (n_users, n_items) array, got shape {S.shape}")
+    n_users, n_items = S.shape
+    users, items = np.asarray(users), np.asarray(items)
+    if users.shape != items.shape or users.ndim != 1 or not np.issubdtype(users.dtype, np.integer) \
+            or not np.issubdtype(items.dtype, np.integer):
+        raise ValueError("users and items must be 1-d integer arrays of the same length")
+    if len(users) and (users.min() < 0 or users.max() >= n_users or items.min() < 0 or items.max() >= n_items):
+        raise ValueError("users or items has ids outside the score matrix")
+    if policy not in ("greedy", "epsilon", "boltzmann"):
+        raise ValueError(f"policy must be 'greedy', 'epsilon' or 'boltzmann', got {policy!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < n_items:
+        raise ValueError(f"k must be an integer in 1..{n_items - 1}, got {k!r}")
+    k = int(k)
+    epsilon = _number(epsilon, "epsilon", high=1.0)
+    temperature = float(check_temperature(temperature))
+    learning_rate = _number(learning_rate, "learning_rate")
+    blocked = sp.lil_matrix((n_users, n_items), dtype=bool)
+    if exclude is not None:
+        if not sp.issparse(exclude) or exclude.shape != S.shape:
+            raise ValueError(f"exclude must be a scipy.sparse matrix of shape {S.shape}")
+        blocked = sp.csr_matrix(exclude, dtype=bool).tolil()
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    hit_counts = np.zeros(n_items)
+    shown = np.zeros(n_items, dtype=bool)
+    hits = np.zeros(len(users), dtype=bool)
+    for t, (u, i) in enumerate(zip(users, items)):
+        row = S[u] + learning_rate * np.log1p(hit_counts) if learning_rate else S[u].copy()
+        row[blocked.rows[u]] = -np.inf
+        if policy == "boltzmann":
+            slate = sample_without_replacement(torch.from_numpy(row)[None], k, temperature=temperature,
+                                               generator=gen)[0].numpy()
+        else:
+            slate = np.argpartition(-row, k)[:k]
+            if policy == "epsilon":
+                swap = rng.random(k) < epsilon
+                if swap.any():
+                    free = np.flatnonzero(np.isfinite(row))
+                    free = free[~np.isin(free, slate)]
+                    slate[swap] = rng.choice(free, size=int(swap.sum()), replace=False)
+        shown[slate] = True
+        if i in slate:
+            hits[t] = True
+            hit_counts[i] += 1
+            blocked[u, i] = True  # consumed: not shown to this user again
+    return ReplayResult(policy=policy, hits=hits, shown_items=int(shown.sum()),
+                        hit_items=int((hit_counts > 0).sum()), n_items=n_items)

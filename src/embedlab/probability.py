@@ -12,6 +12,9 @@ peaked an attention row is) and chapter 6 (sampling text with a temperature and 
 * :func:`entropy` (of probabilities) and :func:`entropy_from_logits` measure, in nats, how spread
   out a distribution is: 0 for a one-hot row, ``log V`` for the uniform one.
 * :func:`top_k_filter` and :func:`sample_next` are how a language model picks its next token.
+* :func:`sample_without_replacement` draws ``k`` distinct items from ``softmax(z / t)`` at once
+  (the Gumbel-top-k trick): how chapter 9 samples a slate of recommendations instead of taking
+  the top ``k``.
 
 Shapes: the distribution runs along ``dim`` (the last axis by default): ``(..., V)``.
 """
@@ -32,6 +35,7 @@ __all__ = [
     "entropy_from_logits",
     "top_k_filter",
     "sample_next",
+    "sample_without_replacement",
     "GREEDY_HINT",
 ]
 
@@ -215,3 +219,42 @@ def sample_next(
         scaled = top_k_filter(scaled, top_k)
     probs = scaled.softmax(dim=-1)  # (B, V)
     return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)
+
+
+def sample_without_replacement(
+    logits: torch.Tensor,
+    k: int,
+    *,
+    temperature=1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Draw ``k`` distinct indices per row, in order, from ``softmax(logits / temperature)``.
+
+    logits: (B, V) -> (B, k) long. The result has the distribution of drawing one index, removing
+    it, renormalising and drawing again, ``k`` times (sequential sampling without replacement),
+    but costs one top-k: add independent Gumbel(0, 1) noise to ``logits / t`` and keep the ``k``
+    largest (Kool et al., 2019). ``-inf`` logits (excluded items) are never drawn. As ``t -> 0``
+    it becomes the deterministic top ``k``; as ``t -> inf``, a uniform random subset.
+
+    Raises:
+        ValueError: for a bad temperature, a row with NaN or fewer than ``k`` finite logits.
+        TypeError: if ``k`` is not an integer.
+    """
+    t = check_temperature(temperature, hint="for the deterministic top k, use torch.topk")
+    t = float(t.detach()) if isinstance(t, torch.Tensor) else t
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"logits must be a (B, V) tensor, got {shape}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an integer, got {type(k).__name__}")
+    if logits.isnan().any():
+        raise ValueError("logits contain NaN")
+    finite = torch.isfinite(logits).sum(dim=1)
+    if not 1 <= k <= int(finite.min()):
+        raise ValueError(f"k must be between 1 and the fewest finite logits in a row ({int(finite.min())}), got {k}")
+    # float64 on the CPU: Gumbel noise needs -log(-log(u)) of u near 0 and 1, and a CPU generator
+    # must give the same slate whatever device the scores came from.
+    scaled = logits.detach().double().cpu() / t
+    u = torch.rand(scaled.shape, generator=generator, dtype=torch.float64).clamp_(min=1e-300)
+    gumbel = -torch.log(-torch.log(u))
+    return torch.topk(scaled + gumbel, int(k), dim=1).indices.to(logits.device)

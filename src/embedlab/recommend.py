@@ -1,0 +1,318 @@
+"""Recommendation with user and item embeddings: the models, their training, and their scores.
+
+Taught in chapter 9. A user ``u`` and an item ``i`` each get a vector; their dot product (plus an
+item bias) is a logit, and the recommendation is the top of a ranking (or a sample) over items.
+
+* :class:`FactorModel` holds ``P: (n_users, d)``, ``Q: (n_items, d)`` and an item bias ``b``.
+  :func:`fit_factors` trains it on implicit feedback (who rated what) with one of two losses:
+
+  - ``"softmax"``: each user's row of logits ``P_u Qᵀ + b`` over *all* items is a categorical
+    distribution, and the loss is the mean negative log-likelihood of the items the user chose
+    (the multinomial likelihood of Liang et al., 2018). With 1,682 items the full softmax is one
+    small matrix product per batch: cheaper and better than sampling negatives.
+  - ``"bpr"``: Bayesian personalised ranking (Rendle et al., 2009), ``-log σ(s_ui - s_uj)`` for a
+    chosen item ``i`` and a uniformly drawn item ``j``.
+
+  The item bias soaks up popularity (it is the log prior of the softmax), so the vectors are left
+  with taste; a model without a bias (ALS, :mod:`embedlab.reclibs`) puts popularity into the
+  vectors' lengths instead. Chapter 9 measures both.
+* :func:`score_matrix` turns vectors into scores with two knobs that trade accuracy for
+  coverage: divide by ``‖q_i‖^alpha`` (``alpha = 1`` with no bias ranks by cosine) and weight the
+  bias (the popularity prior) by ``bias_weight``.
+* :class:`BiasedMF` is the explicit-ratings model ``μ + b_u + b_i + p_u · q_i`` (Koren et al.,
+  2009), trained by :func:`fit_biased_mf` on squared error; :func:`rmse` scores it.
+
+Every model trains through :class:`embedlab.train.Trainer`, the course's one training loop.
+Sampling a slate with a temperature is :func:`embedlab.probability.sample_without_replacement`;
+ranking metrics are in :mod:`embedlab.ranking`; MovieLens and the splits in
+:mod:`embedlab.data.movielens`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .train import History, Trainer, TrainConfig
+
+__all__ = [
+    "FactorConfig",
+    "FactorModel",
+    "fit_factors",
+    "score_matrix",
+    "BiasedMFConfig",
+    "BiasedMF",
+    "fit_biased_mf",
+    "rmse",
+]
+
+Loss = Literal["softmax", "bpr"]
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _non_negative(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(float(value)) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _csr(matrix, name: str):
+    import scipy.sparse as sp
+
+    if not sp.issparse(matrix) or matrix.ndim != 2:
+        raise ValueError(f"{name} must be a scipy.sparse (n_users, n_items) matrix, got {type(matrix).__name__}")
+    return sp.csr_matrix(matrix)
+
+
+# -- implicit feedback: user and item vectors ------------------------------------------------------
+@dataclass
+class FactorConfig:
+    dim: int = 64
+    loss: Loss = "softmax"
+    epochs: int = 80  # passes over the users (softmax) or over the training pairs (bpr)
+    batch: int = 128  # users per step (softmax) or (user, item, negative) triples per step (bpr)
+    lr: float = 3e-3
+    weight_decay: float = 0.07  # L2 on every user and item vector, counted once per epoch
+    bias: bool = True
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "epochs", "batch"):
+            setattr(self, name, _positive_int(getattr(self, name), name))
+        if self.loss not in ("softmax", "bpr"):
+            raise ValueError(f"loss must be 'softmax' or 'bpr', got {self.loss!r}")
+        self.lr = _non_negative(self.lr, "lr")
+        if self.lr == 0:
+            raise ValueError("lr must be > 0")
+        self.weight_decay = _non_negative(self.weight_decay, "weight_decay")
+
+
+class FactorModel(nn.Module):
+    """User vectors ``P: (n_users, d)``, item vectors ``Q: (n_items, d)``, item bias ``b: (n_items,)``."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, *, bias: bool = True, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        # Small random starts: large ones would put the initial softmax far from uniform.
+        self.P = nn.Parameter(0.1 * torch.randn(n_users, dim, generator=g))
+        self.Q = nn.Parameter(0.1 * torch.randn(n_items, dim, generator=g))
+        self.b = nn.Parameter(torch.zeros(n_items), requires_grad=bias)
+
+    def forward(self, users: torch.Tensor) -> torch.Tensor:
+        """users: (B,) long -> logits over every item: (B, n_items)."""
+        return self.P[users] @ self.Q.T + self.b
+
+
+def _softmax_loss(model: FactorModel, users: torch.Tensor, Y: torch.Tensor, wd: float) -> torch.Tensor:
+    logits = model(users)  # (B, n_items)
+    y = Y[users]  # (B, n_items), 1 where the user chose the item
+    # Mean NLL of a user's chosen items under the softmax over all items (users with more items do
+    # not dominate). Every row of Y has at least one item: fit_factors drops empty users.
+    nll = -(y * F.log_softmax(logits, dim=1)).sum(1) / y.sum(1)
+    n_users = model.P.shape[0]
+    # L2 per user for the batch's users, and the item matrix once per epoch (spread over the
+    # epoch's n_users / B steps): every vector is penalised equally, popular or not.
+    l2 = model.P[users].pow(2).sum(1).mean() + model.Q.pow(2).sum() / n_users
+    return nll.mean() + wd * l2
+
+
+def _bpr_loss(model: FactorModel, batch, wd: float, n_pairs: int) -> torch.Tensor:
+    u, i, j = batch  # (B,) each: user, chosen item, random item
+    p = model.P[u]
+    s_ui = (p * model.Q[i]).sum(1) + model.b[i]
+    s_uj = (p * model.Q[j]).sum(1) + model.b[j]
+    l2 = p.pow(2).sum(1) + model.Q[i].pow(2).sum(1) + model.Q[j].pow(2).sum(1)
+    return -F.logsigmoid(s_ui - s_uj).mean() + wd * l2.mean() * model.P.shape[0] / n_pairs
+
+
+def fit_factors(train, config: FactorConfig | None = None) -> tuple[FactorModel, History]:
+    """Train a :class:`FactorModel` on an implicit-feedback matrix.
+
+    train: scipy.sparse (n_users, n_items); a nonzero means the user chose the item. Returns the
+    model (in eval mode, on the CPU) and the training history.
+    """
+    cfg = config or FactorConfig()
+    R = _csr(train, "train")
+    R.sum_duplicates()
+    n_users, n_items = R.shape
+    if R.nnz == 0:
+        raise ValueError("train has no interactions")
+    model = FactorModel(n_users, n_items, cfg.dim, bias=cfg.bias, seed=cfg.seed)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    if cfg.loss == "softmax":
+        Y = torch.from_numpy((R > 0).toarray().astype(np.float32))  # (n_users, n_items): 6 MB for MovieLens
+        active = torch.nonzero(Y.sum(1) > 0).squeeze(1)  # users with at least one item
+        steps = cfg.epochs * math.ceil(len(active) / cfg.batch)
+
+        def get_batch(g: torch.Generator) -> torch.Tensor:
+            return active[torch.randint(len(active), (cfg.batch,), generator=g)]
+
+        def loss_fn(m: FactorModel, users: torch.Tensor) -> torch.Tensor:
+            return _softmax_loss(m, users, Y, cfg.weight_decay)
+    else:
+        coo = R.tocoo()
+        users = torch.from_numpy(coo.row.astype(np.int64))
+        items = torch.from_numpy(coo.col.astype(np.int64))
+        n_pairs = len(users)
+        steps = cfg.epochs * math.ceil(n_pairs / cfg.batch)
+
+        def get_batch(g: torch.Generator):
+            k = torch.randint(n_pairs, (cfg.batch,), generator=g)
+            # Uniform negatives; one that happens to be a chosen item (about 6% on MovieLens) is
+            # kept: BPR's usual approximation, cheaper than rejection.
+            return users[k], items[k], torch.randint(n_items, (cfg.batch,), generator=g)
+
+        def loss_fn(m: FactorModel, batch) -> torch.Tensor:
+            return _bpr_loss(m, batch, cfg.weight_decay, n_pairs)
+
+    trainer = Trainer(model, optimizer, get_batch, loss_fn,
+                      TrainConfig(max_steps=steps, grad_clip=None, log_every=max(1, steps // 200),
+                                  progress=cfg.progress, desc=f"{cfg.loss} MF", seed=cfg.seed))
+    history = trainer.run()
+    return model.eval(), history
+
+
+def score_matrix(user_vectors, item_vectors, item_bias=None, *, alpha=0.0, bias_weight=1.0) -> np.ndarray:
+    """Scores ``(p_u · q_i + bias_weight · b_i) / ‖q_i‖^alpha`` for every user and item.
+
+    user_vectors: (n_users, d), item_vectors: (n_items, d), item_bias: (n_items,) or None ->
+    (n_users, n_items) float64. ``alpha = 0`` is the dot product; ``alpha = 1`` with no bias (or
+    ``bias_weight = 0``) ranks each user's items by cosine (the user's own length does not change
+    their ranking). An item whose vector is exactly zero (never seen in training, under ALS) keeps
+    its numerator: dividing 0 by a clamped norm gives 0, not NaN.
+    """
+    P = torch.as_tensor(np.asarray(user_vectors) if not isinstance(user_vectors, torch.Tensor) else user_vectors)
+    Q = torch.as_tensor(np.asarray(item_vectors) if not isinstance(item_vectors, torch.Tensor) else item_vectors)
+    P, Q = P.detach().double().cpu(), Q.detach().double().cpu()
+    if P.dim() != 2 or Q.dim() != 2 or P.shape[1] != Q.shape[1]:
+        raise ValueError(f"user_vectors (n_users, d) and item_vectors (n_items, d) must share d, "
+                         f"got {tuple(P.shape)} and {tuple(Q.shape)}")
+    alpha = _non_negative(alpha, "alpha")
+    bias_weight = _non_negative(bias_weight, "bias_weight")
+    # float64: scores that differ in the 7th digit would otherwise tie differently on different CPUs.
+    S = P @ Q.T  # (n_users, n_items)
+    if item_bias is not None:
+        b = torch.as_tensor(np.asarray(item_bias) if not isinstance(item_bias, torch.Tensor) else item_bias)
+        b = b.detach().double().cpu()
+        if b.shape != (Q.shape[0],):
+            raise ValueError(f"item_bias must have shape ({Q.shape[0]},), got {tuple(b.shape)}")
+        S = S + bias_weight * b
+    if alpha:
+        S = S / Q.norm(dim=1).clamp_min(1e-300) ** alpha
+    if not torch.isfinite(S).all():
+        raise ValueError("scores are not finite; check the vectors for NaN or inf")
+    return S.numpy()
+
+
+# -- explicit ratings ------------------------------------------------------------------------------
+@dataclass
+class BiasedMFConfig:
+    dim: int = 64
+    epochs: int = 15
+    batch: int = 1024
+    lr: float = 3e-3
+    l2_factors: float = 0.1  # per rating, on the user's and the item's vector
+    l2_biases: float = 0.01
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "epochs", "batch"):
+            setattr(self, name, _positive_int(getattr(self, name), name))
+        for name in ("lr", "l2_factors", "l2_biases"):
+            setattr(self, name, _non_negative(getattr(self, name), name))
+        if self.lr == 0:
+            raise ValueError("lr must be > 0")
+
+
+class BiasedMF(nn.Module):
+    """``r̂_ui = μ + b_u + b_i + p_u · q_i``: a global mean, a user's rating habit, an item's
+    standing, and the taste match."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, mu: float, *, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("mu", torch.tensor(float(mu)))
+        self.user_bias = nn.Parameter(torch.zeros(n_users))
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        self.P = nn.Parameter(0.1 * torch.randn(n_users, dim, generator=g))
+        self.Q = nn.Parameter(0.1 * torch.randn(n_items, dim, generator=g))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """users, items: (B,) long -> predicted ratings (B,)."""
+        taste = (self.P[users] * self.Q[items]).sum(1)
+        return self.mu + self.user_bias[users] + self.item_bias[items] + taste
+
+
+def _index(values, name: str, n: int | None = None) -> torch.Tensor:
+    a = np.asarray(values)
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name} must be a 1-d integer array, got dtype {a.dtype} and shape {a.shape}")
+    if n is not None and len(a) and (a.min() < 0 or a.max() >= n):
+        raise ValueError(f"{name} has ids outside 0..{n - 1}")
+    return torch.from_numpy(a.astype(np.int64))
+
+
+def fit_biased_mf(users, items, ratings, n_users: int, n_items: int,
+                  config: BiasedMFConfig | None = None) -> tuple[BiasedMF, History]:
+    """Train :class:`BiasedMF` on explicit ratings by squared error (Adam, L2 per rating).
+
+    users, items: (n,) integer ids; ratings: (n,) numbers. Returns the model (eval mode) and its
+    history. ``μ`` is the training mean, fixed: the biases and vectors model what is left.
+    """
+    cfg = config or BiasedMFConfig()
+    n_users, n_items = _positive_int(n_users, "n_users"), _positive_int(n_items, "n_items")
+    u, i = _index(users, "users", n_users), _index(items, "items", n_items)
+    r = torch.as_tensor(np.asarray(ratings, dtype=np.float32))
+    if not (len(u) == len(i) == len(r)) or len(r) == 0:
+        raise ValueError(f"users, items and ratings must have the same non-zero length, "
+                         f"got {len(u)}, {len(i)} and {len(r)}")
+    if not torch.isfinite(r).all():
+        raise ValueError("ratings contain NaN or inf")
+    model = BiasedMF(n_users, n_items, cfg.dim, float(r.mean()), seed=cfg.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    steps = cfg.epochs * math.ceil(len(r) / cfg.batch)
+
+    def get_batch(g: torch.Generator) -> torch.Tensor:
+        return torch.randint(len(r), (cfg.batch,), generator=g)
+
+    def loss_fn(m: BiasedMF, k: torch.Tensor) -> torch.Tensor:
+        uk, ik = u[k], i[k]
+        err = m(uk, ik) - r[k]
+        l2 = cfg.l2_factors * (m.P[uk].pow(2).sum(1) + m.Q[ik].pow(2).sum(1))
+        l2 = l2 + cfg.l2_biases * (m.user_bias[uk].pow(2) + m.item_bias[ik].pow(2))
+        return (err.pow(2) + l2).mean()
+
+    trainer = Trainer(model, optimizer, get_batch, loss_fn,
+                      TrainConfig(max_steps=steps, grad_clip=None, log_every=max(1, steps // 200),
+                                  progress=cfg.progress, desc="biased MF", seed=cfg.seed))
+    history = trainer.run()
+    return model.eval(), history
+
+
+def rmse(model: BiasedMF, users, items, ratings, *, clip: tuple[float, float] | None = (1.0, 5.0)) -> float:
+    """Root-mean-square error of ``model`` on held-out ratings; predictions clipped to the rating
+    scale (as Surprise does) unless ``clip=None``."""
+    u, i = _index(users, "users", model.P.shape[0]), _index(items, "items", model.Q.shape[0])
+    r = torch.as_tensor(np.asarray(ratings, dtype=np.float64))
+    if not (len(u) == len(i) == len(r)) or len(r) == 0:
+        raise ValueError("users, items and ratings must have the same non-zero length")
+    with torch.no_grad():
+        pred = model(u, i).double()
+    if clip is not None:
+        pred = pred.clamp(*clip)
+    return float(torch.sqrt(((pred - r) ** 2).mean()))
