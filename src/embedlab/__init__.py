@@ -36,6 +36,8 @@ Where each concept lives (one home each; import it from there)::
       the cosine-softmax classifier
     bandits with embedded arms: epsilon-greedy, Boltzmann,     embedlab.bandits            7
       Thompson sampling, regret
+    ranking items by score with exclusions; recall/precision/  embedlab.ranking            9, 10
+      NDCG/MRR/hit rate/coverage; bootstrap intervals
     the training loop, schedules, checkpoints, progress bars   embedlab.train              3-6
     seeding, device, timer, below, evaluating (eval mode)      embedlab.utils              all
     figure style and shared plots                              embedlab.plotting           all
