@@ -141,3 +141,36 @@ def test_download_verifies_checksum_on_local_files(tmp_path):
     assert not bad.exists() and not list(bad.parent.glob("*.part"))
     with pytest.raises(data.DataError, match="could not download"):
         data.download((tmp_path / "missing").as_uri(), tmp_path / "m.bin", digest)
+
+
+def test_download_checks_md5_and_a_content_check_and_leaves_nothing_behind(tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"payload" * 100)
+    md5 = hashlib.md5(src.read_bytes()).hexdigest()
+    cache = tmp_path / "cache"
+    seen = []
+    assert data.download(src.as_uri(), cache / "a.bin", md5=md5, verify=seen.append).read_bytes() == src.read_bytes()
+    assert seen and seen[0].suffix == ".part"  # the check ran on the download before it landed
+    with pytest.raises(data.DataError, match="checksum mismatch for b.bin: expected md5"):
+        data.download(src.as_uri(), cache / "b.bin", md5="0" * 32)
+
+    def refuse(path):
+        raise data.DataError("not the data we want")
+
+    def crash(path):
+        raise ValueError("parser fell over")
+
+    with pytest.raises(data.DataError, match="not the data we want"):
+        data.download(src.as_uri(), cache / "c.bin", md5=md5, verify=refuse)
+    with pytest.raises(data.DataError, match="c.bin failed its content check: ValueError: parser fell over"):
+        data.download(src.as_uri(), cache / "c.bin", md5=md5, verify=crash)
+    assert sorted(p.name for p in cache.iterdir()) == ["a.bin"]
+    # A cached file that fails a check is reported, never deleted: it may be the reader's only copy.
+    with pytest.raises(data.DataError, match="a.bin exists but fails its check .*not the data we want"):
+        data.download("file:///unused", cache / "a.bin", md5=md5, verify=refuse)
+    assert (cache / "a.bin").exists()
+    with pytest.raises(ValueError, match="sha256 or md5"):
+        data.download(src.as_uri(), cache / "d.bin")
+    with pytest.raises(ValueError, match="unknown url type"):  # not an OSError, still no .part left
+        data.download("nonsense", cache / "e.bin", md5=md5)
+    assert sorted(p.name for p in cache.iterdir()) == ["a.bin"]

@@ -8,6 +8,8 @@ Where each concept lives (one home each; import it from there)::
     concept                                                    module                      chapter
     ---------------------------------------------------------  --------------------------  -------
     corpus, tokenize, Vocabulary, word pairs, GloVe, download  embedlab.data (a package)   1
+    MovieLens-100K (recbole copy or checked download),        embedlab.data.movielens     9
+      splits, synthetic ratings
     dot, cosine, Euclidean, normalize (the zero-vector         embedlab.similarity         1, 2
       policy), similarity matrices, exact top-k search
     concentration of distances, hubness, neighbour overlap,    embedlab.geometry           2

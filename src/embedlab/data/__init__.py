@@ -3,14 +3,15 @@
 Taught in chapter 1 (vocabularies and token ids) and used by chapters 3 and 6 (the corpus).
 
 A package, not a module, because the files it ships live next to it (``embedlab/data/*.txt``)
-and because a dataset with its own loader and format gets its own submodule here (e.g. a
-future ``embedlab.data.movielens``); what every chapter shares stays in this file.
+and because a dataset with its own loader and format gets its own submodule here
+(``embedlab.data.movielens``: MovieLens-100K and its splits, chapter 9); what every chapter
+shares stays in this file.
 
 Every loader works with no network. Files that ship inside this package are verified against a
 sha256 recorded here; files that come from other installed packages (gensim's test data) are
 found by path and give a clear error naming the package to install when they are missing.
 :func:`download` exists for readers on Colab who want a larger dataset: it refuses a file whose
-sha256 does not match, and is tested on local files only.
+sha256 (or md5, or a caller's content check) does not match, and is tested on local files only.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tempfile
 import unicodedata
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -63,7 +64,13 @@ SHA256: dict[str, str] = {
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
+    return _hexdigest(path, "sha256", chunk)
+
+
+def _hexdigest(path: str | Path, algorithm: str, chunk: int = 1 << 20) -> str:
+    # usedforsecurity=False: md5 is only compared with a published value here (a stronger check
+    # sits beside it), and FIPS-mode Pythons refuse md5 without this flag.
+    h = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
@@ -258,34 +265,66 @@ def load_word_pairs(name: str = "wordsim353") -> list[tuple[str, str, float]]:
     return pairs
 
 
-def download(url: str, dest: str | Path, sha256: str, *, timeout: float = 60.0) -> Path:
-    """Fetch ``url`` to ``dest`` unless a file with the right sha256 is already there.
+def download(
+    url: str,
+    dest: str | Path,
+    sha256: str | None = None,
+    *,
+    md5: str | None = None,
+    verify: Callable[[Path], object] | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Fetch ``url`` to ``dest`` unless a file that passes the checks is already there.
 
-    The download goes to a temporary file and is moved into place only after its checksum
-    matches, so a broken or tampered download never lands. ``file://`` URLs work too, which is
-    how the tests exercise this function without a network.
+    Checks: the file's ``sha256`` and/or ``md5`` (at least one is required), then ``verify(path)``
+    if given, a caller's check of the content that raises :class:`DataError` to refuse the file
+    (any other exception it raises is turned into one). The download goes to a temporary file and
+    is moved into place only after every check passes, so a broken or tampered download never
+    lands. An existing ``dest`` that fails a check is reported, never deleted. ``file://`` URLs
+    work too, which is how the tests exercise this function without a network.
     """
+    digests = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value is not None}
+    if not digests:
+        raise ValueError("download needs sha256 or md5: a file is never accepted unchecked")
     dest = Path(dest)
     if dest.is_file():
-        if sha256_file(dest) == sha256.lower():
-            return dest
-        raise DataError(f"{dest} exists but its sha256 does not match {sha256}; delete it and retry")
+        try:
+            _check_file(dest, dest.name, digests, verify)
+        except DataError as e:
+            raise DataError(f"{dest} exists but fails its check ({e}); delete it and retry") from e
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
         tmp_path = Path(tmp.name)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                shutil.copyfileobj(response, tmp)
-        except OSError as e:
-            tmp_path.unlink(missing_ok=True)
-            raise DataError(f"could not download {url}: {e}") from e
     try:
-        verify_sha256(tmp_path, sha256)
-    except DataError:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp_path, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except OSError as e:
+            raise DataError(f"could not download {url}: {e}") from e
+        _check_file(tmp_path, dest.name, digests, verify)
+    except BaseException:  # a failed check, a bad URL or Ctrl-C: no .part file is left behind
         tmp_path.unlink(missing_ok=True)
         raise
     tmp_path.replace(dest)
     return dest
+
+
+def _check_file(path: Path, name: str, digests: dict[str, str], verify: Callable[[Path], object] | None) -> None:
+    for algorithm, expected in digests.items():
+        got = _hexdigest(path, algorithm)
+        if got != expected:
+            raise DataError(
+                f"checksum mismatch for {name}: expected {algorithm} {expected}, got {got}. "
+                "The file is corrupt or was changed."
+            )
+    if verify is not None:
+        try:
+            verify(path)
+        except DataError:
+            raise
+        except Exception as e:
+            raise DataError(f"{name} failed its content check: {type(e).__name__}: {e}") from e
 
 
 def load_glove(n_words: int | None = 50_000) -> tuple[list[str], np.ndarray]:
