@@ -19,7 +19,8 @@ Where each concept lives (one home each; import it from there)::
     skip-gram with negative sampling (hand-written gradients)  embedlab.sgns               3
     word-vector evaluation: word-pair Spearman, analogies,     embedlab.wordsim            3
       nearest words
-    temperature, softmax, entropy, top-k filter, sampling      embedlab.probability        3-6
+    temperature, softmax, entropy, top-k filter, sampling      embedlab.probability        3-6, 9
+      (one token, or k items without replacement)
     contrastive losses (InfoNCE, NT-Xent, triplet, margin),    embedlab.losses             4
       alignment and uniformity
     digits data, augmentations, encoder, frozen features       embedlab.contrastive        4
@@ -36,10 +37,14 @@ Where each concept lives (one home each; import it from there)::
       NLL, Brier, temperature / vector / matrix scaling
     von Mises-Fisher density, kappa fit, vMF class posterior,  embedlab.vmf                7
       the cosine-softmax classifier
-    bandits with embedded arms: epsilon-greedy, Boltzmann,     embedlab.bandits            7
-      Thompson sampling, regret
+    bandits with embedded arms: epsilon-greedy, Boltzmann,     embedlab.bandits            7, 9
+      Thompson sampling, regret; offline replay of a log
     ranking items by score with exclusions; recall/precision/  embedlab.ranking            9, 10
       NDCG/MRR/hit rate/coverage; bootstrap intervals
+    recommendation models: user/item factors (full softmax,    embedlab.recommend          9
+      BPR), scores with norm/bias knobs, biased MF on ratings
+    reference recommenders on our splits: implicit's ALS and   embedlab.reclibs            9
+      BPR, Surprise's SVD and SVD++
     the training loop, schedules, checkpoints, progress bars   embedlab.train              3-6
     seeding, device, timer, below, evaluating (eval mode)      embedlab.utils              all
     figure style and shared plots                              embedlab.plotting           all
