@@ -1,0 +1,153 @@
+"""Recommenders (chapter 9) vs implicit (ALS, BPR) and Surprise (SVD, SVD++) on MovieLens-100K.
+
+Four comparisons, each on the same data, split and metric code for both sides, one thread each:
+
+* implicit feedback, temporal split (each user's latest 20% held out, all 1,682 movies ranked with
+  training items masked): our full-softmax factor model vs ``implicit``'s ALS, and our BPR vs
+  ``implicit``'s BPR. Quality: NDCG@10 and catalogue coverage of the top-10 lists (dot-product
+  scores, the settings chapter 9 chooses on validation).
+* explicit ratings, 5 rating-level folds (one fold per round, the same fold for both sides in a
+  round): our biased MF vs Surprise's SVD, and vs Surprise's SVD++ (about 8 s a fold here, which is
+  why chapter 9 runs it on one fold only). Quality: RMSE.
+
+Speed is fits per minute (the whole training run, data already in memory).
+
+    python benchmarks/bench_recommend.py                 # full size, writes benchmarks/results/recommend.json
+    python benchmarks/bench_recommend.py --tiny --out /tmp/bench
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness as harness  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+
+SOURCES = ("src/embedlab/recommend.py", "src/embedlab/reclibs.py", "src/embedlab/ranking.py",
+           "src/embedlab/data/movielens.py")
+NDCG, COVERAGE, RMSE = "NDCG@10 (temporal)", "coverage@10", "RMSE"
+
+
+@dataclass
+class Config:
+    synthetic: bool = False  # tiny runs use synthetic ratings (no MovieLens needed)
+    rounds: int = 5
+    als_regularization: float = 10.0  # chapter 9's validation choice
+    softmax_weight_decay: float = 0.1  # chapter 9's validation choice
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ValueError(f"rounds must be an integer >= 1, got {self.rounds!r}")
+
+
+FULL = Config()
+TINY = Config(synthetic=True, rounds=2)
+
+
+def _data(cfg: Config):
+    from embedlab.data.movielens import load_movielens100k, synthetic_ratings
+
+    if cfg.synthetic:
+        return synthetic_ratings(n_users=120, n_items=200, per_user=25, seed=cfg.seed)[0]
+    return load_movielens100k()
+
+
+def measure(cfg: Config, device: torch.device) -> list[dict]:
+    from embedlab.data.movielens import kfold, temporal_split
+    from embedlab.ranking import evaluate
+    from embedlab.reclibs import implicit_als, implicit_bpr, surprise_rmse
+    from embedlab.recommend import BiasedMFConfig, FactorConfig, fit_biased_mf, fit_factors, rmse, score_matrix
+
+    ml = _data(cfg)
+    train, test = temporal_split(ml, 0.2)
+    R, relevant = train.matrix(), test.per_user()
+    print(f"  {ml.source}: {len(ml):,} ratings, {ml.n_users} users, {ml.n_items} items; one thread each side")
+
+    def implicit_measurement(scores, seconds: float) -> harness.Measurement:
+        report = evaluate(scores, relevant, k=10, exclude=R)
+        return harness.Measurement(60.0 / seconds, {NDCG: float(report.ndcg.mean()), COVERAGE: report.coverage})
+
+    def softmax(r: int) -> harness.Measurement:
+        with harness.torch_threads(1):
+            model, history = fit_factors(R, FactorConfig(weight_decay=cfg.softmax_weight_decay, progress=False,
+                                                         seed=cfg.seed + r))
+        return implicit_measurement(score_matrix(model.P, model.Q, model.b), history.seconds)
+
+    def als(r: int) -> harness.Measurement:
+        P, Q, seconds = implicit_als(R, regularization=cfg.als_regularization, seed=cfg.seed + r)
+        return implicit_measurement(score_matrix(P, Q), seconds)
+
+    def bpr(r: int) -> harness.Measurement:
+        with harness.torch_threads(1):
+            model, history = fit_factors(R, FactorConfig(loss="bpr", epochs=20, batch=1024, lr=1e-2,
+                                                         weight_decay=0.01, progress=False, seed=cfg.seed + r))
+        return implicit_measurement(score_matrix(model.P, model.Q, model.b), history.seconds)
+
+    def ibpr(r: int) -> harness.Measurement:
+        P, Q, seconds = implicit_bpr(R, seed=cfg.seed + r)
+        return implicit_measurement(score_matrix(P, Q), seconds)
+
+    folds = kfold(ml, 5, seed=cfg.seed)
+
+    def biased_mf(r: int) -> harness.Measurement:
+        tr, te = folds[r % len(folds)]
+        with harness.torch_threads(1):
+            model, history = fit_biased_mf(ml.user[tr], ml.item[tr], ml.rating[tr], ml.n_users, ml.n_items,
+                                           BiasedMFConfig(progress=False, seed=cfg.seed))
+        return harness.Measurement(60.0 / history.seconds, {RMSE: rmse(model, ml.user[te], ml.item[te], ml.rating[te])})
+
+    def surprise(algo: str):
+        def run(r: int) -> harness.Measurement:
+            tr, te = folds[r % len(folds)]
+            extra = {"cache_ratings": True} if algo == "svdpp" else {}
+            error, seconds = surprise_rmse(ml.user, ml.item, ml.rating, tr, te, algo=algo, seed=cfg.seed, **extra)
+            return harness.Measurement(60.0 / seconds, {RMSE: error})
+        return run
+
+    rows = []
+    implicit_note = ("temporal split (latest 20% per user), all items ranked with training items masked, "
+                     "64 factors, one thread each")
+    for setting, ours_fn, ref_fn, ours_name, ref_name in [
+        ("implicit feedback: softmax MF vs ALS", softmax, als, "embedlab.recommend.fit_factors (softmax)",
+         "implicit AlternatingLeastSquares"),
+        ("implicit feedback: BPR vs BPR", bpr, ibpr, "embedlab.recommend.fit_factors (bpr)",
+         "implicit BayesianPersonalizedRanking"),
+    ]:
+        mine, theirs = harness.interleave(ours_fn, ref_fn, cfg.rounds, label=setting)
+        rows.append(harness.row(setting, "fits/min", ours_name, ref_name, mine, theirs,
+                                quality_higher_is_better={NDCG: True, COVERAGE: True},
+                                note=f"{implicit_note}; seed varies by round"))
+    for setting, ref_fn, ref_name in [
+        ("ratings: biased MF vs SVD", surprise("svd"), "surprise SVD"),
+        ("ratings: biased MF vs SVD++", surprise("svdpp"), "surprise SVDpp"),
+    ]:
+        mine, theirs = harness.interleave(biased_mf, ref_fn, cfg.rounds, label=setting)
+        rows.append(harness.row(setting, "fits/min", "embedlab.recommend.fit_biased_mf", ref_name, mine, theirs,
+                                quality_higher_is_better={RMSE: False},
+                                note="5 rating-level folds, round r uses fold r for both sides; one thread each"))
+    return rows
+
+
+def versions() -> dict[str, str]:
+    import implicit
+    import surprise
+
+    return {"implicit": implicit.__version__, "scikit-surprise": surprise.__version__, "numpy": np.__version__}
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    return harness.main(__file__, argv, (FULL, TINY), measure, sources=SOURCES, versions=versions,
+                        notes="Fits per minute (the whole training run). Quality on the same split or fold for "
+                              "both sides: NDCG@10 and coverage@10 on the temporal split, RMSE per fold.")
+
+
+if __name__ == "__main__":
+    main()
