@@ -260,7 +260,9 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
     if exclude is not None:
         if not sp.issparse(exclude) or exclude.shape != S.shape:
             raise ValueError(f"exclude must be a scipy.sparse matrix of shape {S.shape}")
-        blocked = sp.csr_matrix(exclude, dtype=bool).tolil()
+        excl = sp.csr_matrix(exclude, dtype=bool)
+        excl.eliminate_zeros()  # a stored zero excludes nothing (as in embedlab.ranking)
+        blocked = excl.tolil()
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     hit_counts = np.zeros(n_items)
@@ -269,6 +271,9 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
     for t, (u, i) in enumerate(zip(users, items)):
         row = S[u] + learning_rate * np.log1p(hit_counts) if learning_rate else S[u].copy()
         row[blocked.rows[u]] = -np.inf
+        if (left := n_items - len(blocked.rows[u])) < k:
+            raise ValueError(f"k={k} is more than the {left} items left for user {u} at event {t} "
+                             "(after exclude and the items already accepted)")
         if policy == "boltzmann":
             slate = sample_without_replacement(torch.from_numpy(row)[None], k, temperature=temperature,
                                                generator=gen)[0].numpy()
@@ -279,7 +284,8 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
                 if swap.any():
                     free = np.flatnonzero(np.isfinite(row))
                     free = free[~np.isin(free, slate)]
-                    slate[swap] = rng.choice(free, size=int(swap.sum()), replace=False)
+                    slots = np.flatnonzero(swap)[: free.size]  # no more swaps than items outside the slate
+                    slate[slots] = rng.choice(free, size=slots.size, replace=False)
         shown[slate] = True
         if i in slate:
             hits[t] = True

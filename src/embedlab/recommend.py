@@ -150,13 +150,14 @@ def fit_factors(train, config: FactorConfig | None = None) -> tuple[FactorModel,
     cfg = config or FactorConfig()
     R = _csr(train, "train")
     R.sum_duplicates()
+    R.eliminate_zeros()  # a stored zero is not a choice (as in embedlab.ranking)
     n_users, n_items = R.shape
     if R.nnz == 0:
         raise ValueError("train has no interactions")
     model = FactorModel(n_users, n_items, cfg.dim, bias=cfg.bias, seed=cfg.seed)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     if cfg.loss == "softmax":
-        Y = torch.from_numpy((R > 0).toarray().astype(np.float32))  # (n_users, n_items): 6 MB for MovieLens
+        Y = torch.from_numpy((R != 0).toarray().astype(np.float32))  # (n_users, n_items): 6 MB for MovieLens
         active = torch.nonzero(Y.sum(1) > 0).squeeze(1)  # users with at least one item
         steps = cfg.epochs * math.ceil(len(active) / cfg.batch)
 
@@ -195,7 +196,7 @@ def score_matrix(user_vectors, item_vectors, item_bias=None, *, alpha=0.0, bias_
     (n_users, n_items) float64. ``alpha = 0`` is the dot product; ``alpha = 1`` with no bias (or
     ``bias_weight = 0``) ranks each user's items by cosine (the user's own length does not change
     their ranking). An item whose vector is exactly zero (never seen in training, under ALS) keeps
-    its numerator: dividing 0 by a clamped norm gives 0, not NaN.
+    its numerator (0 without a bias), for any ``alpha``: it is divided by 1, not by ``0 ** alpha``.
     """
     P = torch.as_tensor(np.asarray(user_vectors) if not isinstance(user_vectors, torch.Tensor) else user_vectors)
     Q = torch.as_tensor(np.asarray(item_vectors) if not isinstance(item_vectors, torch.Tensor) else item_vectors)
@@ -203,6 +204,9 @@ def score_matrix(user_vectors, item_vectors, item_bias=None, *, alpha=0.0, bias_
     if P.dim() != 2 or Q.dim() != 2 or P.shape[1] != Q.shape[1]:
         raise ValueError(f"user_vectors (n_users, d) and item_vectors (n_items, d) must share d, "
                          f"got {tuple(P.shape)} and {tuple(Q.shape)}")
+    for name, x in (("user_vectors", P), ("item_vectors", Q)):
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or inf")
     alpha = _non_negative(alpha, "alpha")
     bias_weight = _non_negative(bias_weight, "bias_weight")
     # float64: scores that differ in the 7th digit would otherwise tie differently on different CPUs.
@@ -212,9 +216,13 @@ def score_matrix(user_vectors, item_vectors, item_bias=None, *, alpha=0.0, bias_
         b = b.detach().double().cpu()
         if b.shape != (Q.shape[0],):
             raise ValueError(f"item_bias must have shape ({Q.shape[0]},), got {tuple(b.shape)}")
+        if not torch.isfinite(b).all():
+            raise ValueError("item_bias contains NaN or inf")
         S = S + bias_weight * b
     if alpha:
-        S = S / Q.norm(dim=1).clamp_min(1e-300) ** alpha
+        # A zero vector's norm ** alpha is 0 (and a clamp does not help: 1e-300 ** 2 underflows to 0).
+        denom = Q.norm(dim=1) ** alpha
+        S = S / torch.where(denom > 0, denom, 1.0)
     if not torch.isfinite(S).all():
         raise ValueError("scores are not finite; check the vectors for NaN or inf")
     return S.numpy()
