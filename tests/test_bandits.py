@@ -230,3 +230,8 @@ def test_replay_errors_name_the_argument():
     for policy in ("greedy", "epsilon", "boltzmann"):
         with pytest.raises(ValueError, match="k=4"):
             replay(scores, np.zeros(3, dtype=int), np.array([3, 4, 5]), k=4, exclude=exclude, policy=policy)
+
+
+def test_replay_refuses_an_empty_log():
+    with pytest.raises(ValueError, match="empty"):
+        replay(np.zeros((2, 5)), np.array([], dtype=int), np.array([], dtype=int), k=2)

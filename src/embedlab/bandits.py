@@ -246,6 +246,8 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
     if users.shape != items.shape or users.ndim != 1 or not np.issubdtype(users.dtype, np.integer) \
             or not np.issubdtype(items.dtype, np.integer):
         raise ValueError("users and items must be 1-d integer arrays of the same length")
+    if len(users) == 0:
+        raise ValueError("users and items are empty: there is no log to replay")
     if len(users) and (users.min() < 0 or users.max() >= n_users or items.min() < 0 or items.max() >= n_items):
         raise ValueError("users or items has ids outside the score matrix")
     if policy not in ("greedy", "epsilon", "boltzmann"):

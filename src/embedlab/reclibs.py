@@ -91,7 +91,8 @@ def surprise_rmse(users, items, ratings, train_index, test_index, *, algo: Liter
     train_index, test_index = np.asarray(train_index), np.asarray(test_index)
     if np.intersect1d(train_index, test_index).size:
         raise ValueError("train_index and test_index overlap")
-    low, high = float(ratings.min()), float(ratings.max())
+    # The scale (Surprise clips predictions to it) comes from the training rows only.
+    low, high = float(ratings[train_index].min()), float(ratings[train_index].max())
     data = Dataset(reader=Reader(rating_scale=(low, high)))
     trainset = data.construct_trainset([(int(users[k]), int(items[k]), float(ratings[k]), None) for k in train_index])
     testset = [(int(users[k]), int(items[k]), float(ratings[k])) for k in test_index]

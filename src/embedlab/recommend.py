@@ -87,7 +87,7 @@ class FactorConfig:
     lr: float = 1e-2
     # L2 on every user and item vector, counted once per epoch. 0.1 won on a temporal validation cut
     # of MovieLens-100K among 0.03-0.15 (chapter 9); less overfits the popular items' neighbours.
-    weight_decay: float = 0.1
+    weight_decay: float = 0.1  # (for BPR the penalty is per training triple: see _bpr_loss)
     bias: bool = True
     seed: int = 0
     progress: bool = True
@@ -137,6 +137,8 @@ def _bpr_loss(model: FactorModel, batch, wd: float, n_pairs: int) -> torch.Tenso
     p = model.P[u]
     s_ui = (p * model.Q[i]).sum(1) + model.b[i]
     s_uj = (p * model.Q[j]).sum(1) + model.b[j]
+    # L2 per training triple, as in Rendle et al.'s SGD: unlike the softmax loss, a heavy user's and a
+    # popular item's vectors are penalised more often (scaled so that one epoch adds n_users terms).
     l2 = p.pow(2).sum(1) + model.Q[i].pow(2).sum(1) + model.Q[j].pow(2).sum(1)
     return -F.logsigmoid(s_ui - s_uj).mean() + wd * l2.mean() * model.P.shape[0] / n_pairs
 
