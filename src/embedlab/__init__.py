@@ -41,6 +41,9 @@ Where each concept lives (one home each; import it from there)::
       Thompson sampling, regret; offline replay of a log
     ranking items by score with exclusions; recall/precision/  embedlab.ranking            9, 10
       NDCG/MRR/hit rate/coverage; bootstrap intervals
+    approximate nearest neighbours: random-hyperplane LSH,     embedlab.ann                10
+      inverted-file index (k-means cells, nprobe),
+      neighbour recall, held-out query split
     recommendation models: user/item factors (full softmax,    embedlab.recommend          9
       BPR), scores with norm/bias knobs, biased MF on ratings
     reference recommenders on our splits: implicit's ALS and   embedlab.reclibs            9

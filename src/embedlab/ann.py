@@ -1,0 +1,359 @@
+"""Approximate nearest-neighbour search, written out: random-hyperplane LSH and an inverted-file index.
+
+Taught in chapter 10 (retrieval). Exact search is one matrix product and a top-k
+(:func:`embedlab.similarity.topk`, the package's one exact k-NN); it reads every key for every
+query. The two indexes here read fewer keys and may miss some neighbours:
+
+* :class:`RandomHyperplaneLSH` (Charikar, 2002): each table hashes a vector to the signs of its
+  projections onto ``n_bits`` random Gaussian directions, packed into one integer; two vectors at
+  angle θ agree on a bit with probability 1 − θ/π. The candidates of a query are the keys that
+  share its bucket in any of ``n_tables`` tables (plus, with ``probes``, the buckets one flipped
+  bit away, Lv et al., 2007), re-ranked by their exact dot products.
+* :class:`IVFIndex` (the inverted file of faiss' ``IndexIVFFlat``): k-means cuts the keys into
+  ``n_lists`` cells; a query scores the ``nprobe`` cells whose centroids are nearest, exactly.
+
+Both search by **dot product** on the vectors as given: for cosine similarity normalise keys and
+queries first (:func:`embedlab.similarity.normalize`), as a faiss user does for ``METRIC_INNER_PRODUCT``.
+They work on the CPU in float32 (as faiss-cpu) and return torch tensors ``(scores, indices)``
+like :func:`~embedlab.similarity.topk`, largest score first; indices are rows of the keys given to
+``build``. When a query has fewer than ``k`` candidates the missing places hold score ``-inf`` and
+index ``-1``. :func:`neighbour_recall` measures how many true neighbours an index found, and
+:func:`held_out_split` removes the queries from the index (the ann-benchmarks protocol), so that
+no query finds itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from embedlab.cluster import kmeans
+from embedlab.similarity import normalize, topk
+
+__all__ = ["RandomHyperplaneLSH", "IVFIndex", "neighbour_recall", "held_out_split"]
+
+
+def _integer(value, name: str, *, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
+        high is not None and value > high
+    ):
+        bound = f" and <= {high}" if high is not None else ""
+        raise ValueError(f"{name} must be an integer >= {low}{bound}, got {value!r}")
+    return int(value)
+
+
+def _matrix(x, name: str, dim: int | None = None) -> tuple[torch.Tensor, bool]:
+    """x as a float32 CPU tensor (n, d), and whether it was a single vector (d,)."""
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+    t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"{name} must be real numbers, got dtype {t.dtype}")
+    single = t.ndim == 1
+    t = t.unsqueeze(0) if single else t
+    if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty matrix (n, d) or one vector (d,), got shape {tuple(t.shape)}")
+    if dim is not None and t.shape[1] != dim:
+        raise ValueError(f"{name} has dimension {t.shape[1]}, but the index holds vectors of dimension {dim}")
+    t = t.to(device="cpu", dtype=torch.float32).contiguous()
+    bad = ~torch.isfinite(t).all(1)
+    if bool(bad.any()):  # NaN compares false with everything: it would hash and rank arbitrarily
+        rows = torch.nonzero(bad).reshape(-1).tolist()
+        raise ValueError(f"{name} contains NaN or infinite values (rows {rows[:5]}{' ...' * (len(rows) > 5)})")
+    return t, single
+
+
+# IVF scores held at once: 32 MB of float32 (so memory stays bounded at nprobe = n_lists). Measured
+# on GloVe 100k, 256 cells, nprobe 32, one thread: 8.7k, 9.6k and 7.6k queries/s with 16, 32 and
+# 64 MB. (Smaller blocks repeat the loop over cells; larger ones are presumably fresh memory on every
+# search, as glibc maps blocks above 32 MB anew, and their page faults cost more than a fill.)
+_SCORES_PER_BLOCK = 1 << 23
+
+
+def _blocks(widths: list[int]) -> list[slice]:
+    """Cut ascending row widths into consecutive blocks of at most _SCORES_PER_BLOCK padded scores."""
+    blocks, first = [], 0
+    for i, w in enumerate(widths):
+        if i > first and (i - first + 1) * w > _SCORES_PER_BLOCK:
+            blocks.append(slice(first, i))
+            first = i
+    return [*blocks, slice(first, len(widths))]
+
+
+def _padded(q: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Result buffers (q, k): score -inf and index -1 wherever no candidate lands."""
+    return torch.full((q, k), -float("inf")), torch.full((q, k), -1, dtype=torch.int64)
+
+
+class _Index:
+    """What both indexes share: the keys' count and dimension, and per-query candidate counts."""
+
+    dim: int | None = None
+    n: int = 0
+    candidate_counts: np.ndarray | None = None  # (q,) keys scored exactly per query in the last search
+
+    @property
+    def candidates_per_query(self) -> float:
+        """Mean number of keys whose dot product the last search computed (exact search: all n)."""
+        if self.candidate_counts is None:
+            raise RuntimeError("no search has run yet")
+        return float(self.candidate_counts.mean())
+
+    def _queries(self, queries, k) -> tuple[torch.Tensor, bool, int]:
+        if self.n == 0:
+            raise RuntimeError(f"{type(self).__name__} is empty: call build(keys) first")
+        Q, single = _matrix(queries, "queries", self.dim)
+        return Q, single, _integer(k, "k", low=1, high=self.n)
+
+
+class RandomHyperplaneLSH(_Index):
+    """Random-hyperplane (sign) LSH with ``n_tables`` hash tables of ``n_bits`` bits each.
+
+    More bits make buckets smaller (fewer candidates, faster, lower recall); more tables give a
+    neighbour more chances to share a bucket (more candidates, higher recall). ``n_bits=0``
+    puts every key in one bucket: the search is then exact. ``seed`` fixes the hyperplanes.
+    """
+
+    def __init__(self, dim: int, n_bits: int = 16, n_tables: int = 8, seed: int = 0) -> None:
+        self.dim = _integer(dim, "dim", low=1)
+        self.n_bits = _integer(n_bits, "n_bits", low=0, high=62)  # packed into an int64
+        self.n_tables = _integer(n_tables, "n_tables", low=1)
+        self.seed = _integer(seed, "seed", low=0)
+        rng = np.random.default_rng(self.seed)
+        self.planes = rng.standard_normal((self.n_tables, self.dim, self.n_bits)).astype(np.float32)  # (T, d, B)
+        self._bit_values = np.left_shift(np.int64(1), np.arange(self.n_bits, dtype=np.int64))  # (B,) 1, 2, 4, ...
+
+    def _codes(self, proj: np.ndarray) -> np.ndarray:
+        """Projections (..., B) -> bucket codes (...): bit b is set where projection b is positive."""
+        return ((proj > 0) * self._bit_values).sum(-1)
+
+    def build(self, keys) -> RandomHyperplaneLSH:
+        """Hash the keys (n, d) into every table; returns the index."""
+        K, _ = _matrix(keys, "keys", self.dim)
+        X = K.numpy()
+        # One table at a time: all tables at once would hold an (T, n, B) array (400 MB for GloVe).
+        codes = np.stack([self._codes(X @ self.planes[t]) for t in range(self.n_tables)])  # (T, n)
+        # A bucket is a run of equal codes after sorting, found by binary search at query time:
+        # no Python dict of arrays to build, and the lookup is vectorised over queries.
+        self._order = np.argsort(codes, axis=1, kind="stable")  # (T, n) key ids, grouped by bucket
+        self._sorted = np.take_along_axis(codes, self._order, axis=1)  # (T, n) their codes, ascending
+        self.keys, self.n = K, K.shape[0]
+        return self
+
+    def bucket_sizes(self, table: int = 0) -> np.ndarray:
+        """Sizes of the non-empty buckets of one table (they sum to n)."""
+        _integer(table, "table", low=0, high=self.n_tables - 1)
+        if self.n == 0:
+            raise RuntimeError("RandomHyperplaneLSH is empty: call build(keys) first")
+        return np.unique(self._sorted[table], return_counts=True)[1]
+
+    def search(self, queries, k: int, *, probes: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k keys of largest dot product among each query's candidates.
+
+        queries: (q, d) or (d,)  ->  (scores, indices), each (q, k) or (k,); ``-inf``/``-1`` pad a
+        query with fewer than k candidates. ``probes`` (0..n_bits): per table, also visit the
+        buckets that differ in one of the ``probes`` bits whose projections lie nearest zero
+        (the bits a neighbour most likely has flipped). Sets :attr:`candidate_counts`.
+        """
+        Q, single, k = self._queries(queries, k)
+        probes = _integer(probes, "probes", low=0, high=self.n_bits)
+        q, T, n = Q.shape[0], self.n_tables, self.n
+        proj = Q.numpy() @ self.planes  # (T, q, B)
+        codes = self._codes(proj)[..., None]  # (T, q, 1)
+        if probes:
+            flip = np.argsort(np.abs(proj), axis=-1)[..., :probes]  # (T, q, p) least certain bits first
+            codes = np.concatenate([codes, codes ^ self._bit_values[flip]], axis=-1)  # (T, q, 1 + p)
+        lo = np.stack([np.searchsorted(self._sorted[t], codes[t], side="left") for t in range(T)])  # (T, q, P)
+        hi = np.stack([np.searchsorted(self._sorted[t], codes[t], side="right") for t in range(T)])
+        # Bucket ranges as positions in the flattened (T·n,) order array, one row per query.
+        starts = (lo + (np.arange(T) * n)[:, None, None]).transpose(1, 0, 2).reshape(q, -1)  # (q, T·P)
+        lengths = (hi - lo).transpose(1, 0, 2).reshape(q, -1)  # (q, T·P)
+        order = self._order.reshape(-1)
+        scores, idx = _padded(q, k)
+        counts = np.zeros(q, dtype=np.int64)
+        for i in range(q):
+            keep = lengths[i] > 0
+            s, length = starts[i][keep], lengths[i][keep]
+            if length.size == 0:
+                continue  # no key shares a bucket with this query: all padding
+            # Every position of every range at once: range r contributes s_r, s_r + 1, ..., s_r + len_r - 1.
+            total = int(length.sum())
+            pos = np.repeat(s - np.cumsum(length) + length, length) + np.arange(total)
+            cand = torch.from_numpy(np.unique(order[pos]))  # (c,) a key in several tables counts once
+            counts[i] = cand.numel()
+            kk = min(k, cand.numel())
+            # Re-rank exactly: the candidates are a small key set, searched by the one exact k-NN.
+            scores[i, :kk], j = topk(Q[i], self.keys[cand], kk, metric="dot")
+            idx[i, :kk] = cand[j]
+        self.candidate_counts = counts
+        return (scores[0], idx[0]) if single else (scores, idx)
+
+
+class IVFIndex(_Index):
+    """An inverted-file index: k-means cells, and exact scores inside the ``nprobe`` nearest cells.
+
+    ``build`` trains the coarse quantiser with :func:`embedlab.cluster.kmeans` (k-means++ start,
+    Lloyd steps; ``max_iter=10`` as faiss trains an IVF) on ``train_size`` keys drawn at random
+    (default ``min(n, 64·n_lists)``: faiss asks for at least 39 per cell, and ``kmeans`` holds a
+    float64 (train_size, n_lists) distance matrix, 0.5 GB a copy at 64 per cell for 1024 cells). Its
+    centroids are then scaled to unit length and every key goes to the cell of largest
+    centroid·key, which is how queries choose cells, so a key is always found where a query
+    looks for it. (faiss trains spherical k-means for inner product; Euclidean k-means on unit
+    keys, normalised afterwards, gives the same kind of cells, and the tests compare recall.)
+    Keys are stored sorted by cell, so a cell is one contiguous block (``offsets``).
+    """
+
+    def __init__(self, n_lists: int = 1024, *, seed: int = 0, train_size: int | None = None,
+                 max_iter: int = 10) -> None:
+        self.n_lists = _integer(n_lists, "n_lists", low=1)
+        self.seed = _integer(seed, "seed", low=0)
+        self.train_size = None if train_size is None else _integer(train_size, "train_size", low=self.n_lists)
+        self.max_iter = _integer(max_iter, "max_iter", low=1)
+
+    def build(self, keys) -> IVFIndex:
+        """Train the cells on (a sample of) the keys (n, d) and file every key; returns the index."""
+        K, _ = _matrix(keys, "keys")
+        n = K.shape[0]
+        if self.n_lists > n:
+            raise ValueError(f"n_lists ({self.n_lists}) must not exceed the number of keys ({n})")
+        m = min(n, 64 * self.n_lists) if self.train_size is None else self.train_size
+        if m > n:
+            raise ValueError(f"train_size ({m}) must not exceed the number of keys ({n})")
+        rng = np.random.default_rng(self.seed)
+        sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
+        self.train_ids = sample  # (m,) the keys k-means saw (the benchmark trains faiss on the same)
+        _labels, centres = kmeans(K[sample].numpy(), self.n_lists, n_init=1, max_iter=self.max_iter, seed=self.seed)
+        # A centroid of unit keys is shorter than 1; only its direction matters for cosine cells.
+        # zero="zero": a centroid at exactly 0 (keys cancelling out) gets no key and no query.
+        self.centroids = normalize(torch.from_numpy(centres).float(), zero="zero")  # (L, d)
+        self.dim = K.shape[1]
+        cell = torch.cat([torch.argmax(block @ self.centroids.T, 1) for block in K.split(1 << 16)])  # (n,)
+        order = torch.argsort(cell, stable=True)
+        self.ids = order  # (n,) row of the keys at each stored position
+        self.keys = K[order].contiguous()  # (n, d) cell 0's keys, then cell 1's, ...
+        sizes = torch.bincount(cell, minlength=self.n_lists)
+        self.offsets = torch.cat([torch.zeros(1, dtype=torch.int64), sizes.cumsum(0)])  # (L + 1,)
+        self.list_sizes, self.n = sizes.numpy(), n
+        return self
+
+    def _probe(self, Q: torch.Tensor, nprobe: int) -> torch.Tensor:
+        """The nprobe cells nearest to each query, nearest first: Q (q, d) -> (q, nprobe)."""
+        return torch.topk(Q @ self.centroids.T, nprobe, dim=1).indices
+
+    def probe(self, queries, nprobe: int = 8) -> torch.Tensor:
+        """Which cells a search with ``nprobe`` visits: queries (q, d) -> cell ids (q, nprobe)."""
+        Q, single, _ = self._queries(queries, 1)
+        cells = self._probe(Q, _integer(nprobe, "nprobe", low=1, high=self.n_lists))
+        return cells[0] if single else cells
+
+    def search(self, queries, k: int, *, nprobe: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k keys of largest dot product inside each query's ``nprobe`` nearest cells.
+
+        queries: (q, d) or (d,)  ->  (scores, indices), each (q, k) or (k,); ``-inf``/``-1`` pad
+        a query whose cells hold fewer than k keys. ``nprobe = n_lists`` scores every key (exact).
+        Sets :attr:`candidate_counts`.
+        """
+        Q, single, k = self._queries(queries, k)
+        nprobe = _integer(nprobe, "nprobe", low=1, high=self.n_lists)
+        cells = self._probe(Q, nprobe)  # (q, p)
+        sizes = torch.from_numpy(self.list_sizes)[cells]  # (q, p) keys in each probed cell
+        width = sizes.sum(1)  # (q,) candidates of each query
+        start = sizes.cumsum(1) - sizes  # (q, p) where each cell's scores begin in the query's row
+        scores, idx = _padded(Q.shape[0], k)
+        # Queries in blocks of similar width, each block's buffer padded to its widest query, so
+        # that little of the buffer is padding (cells are uneven: on GloVe 100k with 256 cells the
+        # widest of 1,000 queries scores 1.3-1.7x the mean number of keys).
+        order = torch.argsort(width)
+        for block in _blocks(width[order].tolist()):
+            rows = order[block]
+            scores[rows], idx[rows] = self._scan(Q[rows], cells[rows], start[rows], int(width[rows[-1]]), k)
+        self.candidate_counts = width.numpy()
+        return (scores[0], idx[0]) if single else (scores, idx)
+
+    def _scan(self, Q, cells, start, width: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact scores of queries Q (b, d) against the keys of their cells (b, p); the best k of each.
+
+        Row i of a (b, width) buffer holds query i's scores, cell after cell (cell j from
+        ``start[i, j]``), and one torch.topk selects from it. Each query has its own key set, so
+        this is not the single product of :func:`~embedlab.similarity.topk`. Per cell, the
+        queries that visit it are scored in one matrix product with its contiguous block of
+        keys; gathering candidate rows per query instead would copy every candidate vector.
+        Selecting per cell was slower: torch.topk takes 17 ns per score on rows of a few hundred
+        (one cell) against 1.5 ns on rows of thousands (measured, k = 10, one thread).
+        """
+        b, p = cells.shape
+        scores, idx = _padded(b, k)
+        if width == 0:
+            return scores, idx  # every probed cell is empty
+        buffer = torch.full((b, width), -float("inf"))  # (b, width) -inf where a query has fewer
+        flat = cells.reshape(-1)  # (b·p,) the cell of each (query, probe) slot
+        by_cell = torch.argsort(flat, stable=True)  # the slots, grouped by cell
+        visits = torch.bincount(flat, minlength=self.n_lists)  # (L,)
+        row = by_cell // p  # (b·p,) the query of each grouped slot
+        begin = row * width + start.reshape(-1)[by_cell]  # (b·p,) where its scores go in the flat buffer
+        into, steps, offsets, pos = buffer.view(-1), torch.arange(int(self.list_sizes.max())), self.offsets.tolist(), 0
+        for c, count in zip(torch.nonzero(visits).reshape(-1).tolist(), visits[visits > 0].tolist()):
+            lo, hi = offsets[c], offsets[c + 1]
+            if hi > lo:
+                here = slice(pos, pos + count)
+                into[begin[here, None] + steps[: hi - lo]] = Q[row[here]] @ self.keys[lo:hi].T  # (count, size)
+            pos += count
+        kk = min(k, width)
+        scores[:, :kk], col = torch.topk(buffer, kk, dim=1)  # (b, kk) columns of the buffer
+        j = torch.searchsorted(start, col, right=True) - 1  # (b, kk) which probed cell holds each column
+        stored = (self.offsets[cells.gather(1, j)] + col - start.gather(1, j)).clamp_(0, self.n - 1)
+        idx[:, :kk] = torch.where(torch.isfinite(scores[:, :kk]), self.ids[stored], -1)
+        return scores, idx
+
+
+def _ids(x, name: str) -> np.ndarray:
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    a = a[None] if a.ndim == 1 else a
+    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0 or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name} must be a non-empty integer matrix (q, k) of indices, got {a.dtype} {a.shape}")
+    return a
+
+
+def neighbour_recall(found, exact, k: int | None = None) -> float:
+    """Recall@k of an approximate search: mean over queries of |found top-k ∩ exact top-k| / k.
+
+    found, exact: (q, ≥k) neighbour indices, best first (exact from :func:`~embedlab.similarity.topk`).
+    ``k`` defaults to ``exact``'s width. This is the ANN notion of recall (how many of the true
+    nearest neighbours the index returned), not the relevance recall of :mod:`embedlab.ranking`
+    (how many *relevant items* a ranking found). Padding (``-1``) in ``found`` counts as a miss.
+    """
+    F, E = _ids(found, "found"), _ids(exact, "exact")
+    if F.shape[0] != E.shape[0]:
+        raise ValueError(f"found has {F.shape[0]} queries but exact has {E.shape[0]}")
+    k = E.shape[1] if k is None else _integer(k, "k", low=1, high=E.shape[1])
+    if k > F.shape[1]:
+        raise ValueError(f"found has {F.shape[1]} neighbours per query, fewer than k = {k}")
+    F, E = F[:, :k], E[:, :k]
+    if (E < 0).any():
+        raise ValueError("exact contains padding (-1): the exact neighbours must be real keys")
+    E_sorted = np.sort(E, axis=1)
+    if (E_sorted[:, 1:] == E_sorted[:, :-1]).any():
+        raise ValueError("exact repeats an index within a query")
+    hits = (E[:, :, None] == F[:, None, :]).any(-1).sum(1)  # (q,) each true neighbour counted once
+    return float(hits.mean() / k)
+
+
+def held_out_split(vectors, n_queries: int, seed: int = 0) -> tuple[object, object, np.ndarray, np.ndarray]:
+    """Hold out ``n_queries`` random rows as queries; the others are the keys.
+
+    vectors: (n, d) array or tensor -> ``(keys (n - n_queries, d), queries (n_queries, d),
+    key_ids, query_ids)``, the ids (sorted NumPy int64) being rows of ``vectors``. As in
+    ann-benchmarks, queries are not in the index, so a query cannot find itself at distance 0.
+    An index's result ``i`` is ``vectors[key_ids[i]]``.
+    """
+    n = len(vectors)
+    if n < 2:
+        raise ValueError(f"vectors needs at least 2 rows to hold some out, got {n}")
+    n_queries = _integer(n_queries, "n_queries", low=1, high=n - 1)
+    query_ids = np.sort(np.random.default_rng(_integer(seed, "seed", low=0)).choice(n, n_queries, replace=False))
+    is_key = np.ones(n, dtype=bool)
+    is_key[query_ids] = False
+    key_ids = np.flatnonzero(is_key)
+    take = (lambda ids: vectors[torch.from_numpy(ids)]) if isinstance(vectors, torch.Tensor) else (
+        lambda ids: np.asarray(vectors)[ids])
+    return take(key_ids), take(query_ids), key_ids, query_ids
