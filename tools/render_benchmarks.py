@@ -81,9 +81,13 @@ def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
-def _speed(side: dict[str, Any], unit: str) -> str:
-    return (f"{harness.fmt_rate(side['median'])} {unit} "
-            f"[{harness.fmt_rate(side['min'])}–{harness.fmt_rate(side['max'])}]")
+def _speed(side: dict[str, Any], unit: str, *, spread: bool = False) -> str:
+    """The median rate; with ``spread``, also [min–max] over rounds (the details keep those, so that
+    the summary table fits a page without scrolling)."""
+    text = f"{harness.fmt_rate(side['median'])} {unit}"
+    if spread:
+        text += f" [{harness.fmt_rate(side['min'])}–{harness.fmt_rate(side['max'])}]"
+    return text
 
 
 def _quality(row: dict[str, Any]) -> str:
@@ -120,7 +124,7 @@ def _cell(text: str) -> str:
 
 def table(entries: list[Entry]) -> str:
     lines = [
-        "| comparison | setting | ours (median [min–max]) | reference (median [min–max]) "
+        "| comparison | setting | ours (median) | reference (median) "
         "| speed: ours ÷ reference | quality: ours vs reference | measured |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -169,6 +173,8 @@ def details(e: Entry) -> str:
         rounds = ", ".join(f"{x:.2f}×" for x in r["round_ratios"])
         out.append(f"- {r['setting']}: {r['ours']['name']} vs {r['reference']['name']}; "
                    f"ours ÷ reference per round {rounds}" + (f"; {r['note']}" if r["note"] else ""))
+        out.append(f"  - speed (median [min–max] over rounds): ours {_speed(r['ours'], r['unit'], spread=True)}, "
+                   f"reference {_speed(r['reference'], r['unit'], spread=True)}")
         for q in r["quality"]:
             o, t = q["ours"], q["reference"]
             out.append(f"  - {q['metric']} ({'higher' if q['higher_is_better'] else 'lower'} is better): "
@@ -193,7 +199,7 @@ How the numbers are taken (`benchmarks/`, one script per comparison; `make bench
 `make bench BENCH=sgns` one): ours and the reference run in the same process, interleaved over at
 least three rounds, because these machines drift 2–3× in speed within a day. The speed column is
 the ratio of the medians (above 1: ours is faster); it carries over between machines far better
-than the absolute figures, which are medians with the [min–max] over rounds. Each section below
+than the absolute figures, which are medians (the details below give the [min–max] over rounds). Each section below
 says which machine, threads and device ran it and when. A result whose script or measured code
 changed after it ran is marked **stale** and keeps its date; one taken while other programs kept
 more than a quarter of the CPUs busy says **busy machine**; a benchmark with no stored result says
