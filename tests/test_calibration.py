@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.calibration import calibration_curve
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss
 from torchmetrics.functional.classification import multiclass_calibration_error
@@ -12,7 +13,10 @@ from torchmetrics.functional.classification import multiclass_calibration_error
 from embedlab.calibration import (
     ScalingConfig,
     brier_score,
+    confidence_bins,
+    confidence_ece,
     expected_calibration_error,
+    fit_confidence,
     fit_scaling,
     nll,
     reliability_bins,
@@ -150,3 +154,67 @@ def test_ch07_ece_exercise_accepts_a_reference_and_rejects_wrong_answers():
 
     assert not check("ch07.ece", unweighted, quiet=True)
     assert not check("ch07.ece", lambda p, y, b: expected_calibration_error(p, y, b, "mass"), quiet=True)
+
+
+# -- one event per prediction (chapter 10) --------------------------------------------------------
+def test_confidence_bins_are_reliability_bins_of_the_top_label():
+    logits, y = _data(seed=7)
+    p = torch.softmax(logits, -1)
+    conf, pred = p.max(1)
+    for strategy in ("width", "mass"):
+        ours = confidence_bins(conf, pred == y, 10, strategy)
+        ref = reliability_bins(p, y, 10, strategy)
+        for field in ("edges", "confidence", "accuracy", "count"):
+            np.testing.assert_array_equal(getattr(ours, field), getattr(ref, field))
+    assert confidence_ece(conf.numpy(), (pred == y).int().numpy()) == expected_calibration_error(p, y)
+
+
+def _overconfident(n=4000, seed=0):
+    """A score whose confidence says sigmoid(8 s) while the truth is sigmoid(3 s) + a margin effect."""
+    rng = np.random.default_rng(seed)
+    score, margin = rng.normal(0, 0.5, n), rng.uniform(0, 1, n)
+    correct = rng.random(n) < 1 / (1 + np.exp(-(3 * score + 2 * margin - 1)))
+    return score, margin, 1 / (1 + np.exp(-8 * score)), correct
+
+
+def test_fit_confidence_lowers_the_ece_on_held_out_predictions():
+    score, margin, conf, correct = _overconfident()
+    fit, test = slice(0, 2000), slice(2000, None)
+    before = confidence_ece(conf[test], correct[test])
+    iso = fit_confidence(score[fit], correct[fit])
+    ref = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(score[fit], correct[fit])
+    np.testing.assert_array_equal(iso(score[test]), ref.predict(score[test]))
+    both = np.stack([score, margin], 1)
+    logistic = fit_confidence(both[fit], correct[fit], "logistic")
+    after_iso = confidence_ece(iso(score[test]), correct[test])
+    after_log = confidence_ece(logistic(both[test]), correct[test])
+    assert before > 0.1 and after_iso < 0.05 and after_log < 0.05, (before, after_iso, after_log)
+    assert np.all(np.diff(iso(np.linspace(-3, 3, 50))) >= 0)  # isotonic: a higher score is never less sure
+    assert 0 <= iso(np.array([-100.0, 100.0])).min() and iso(np.array([100.0]))[0] <= 1  # clipped outside
+
+
+def test_event_calibration_errors():
+    score, margin, conf, correct = _overconfident(n=50)
+    with pytest.raises(ValueError, match=r"confidence must lie in \[0, 1\]"):
+        confidence_ece(score, correct)
+    with pytest.raises(ValueError, match="correct must have shape"):
+        confidence_ece(conf, correct[:10])
+    with pytest.raises(ValueError, match="booleans or 0/1"):
+        confidence_ece(conf, correct * 2)
+    with pytest.raises(ValueError, match="1-D"):
+        confidence_bins(conf[:, None], correct)
+    with pytest.raises(ValueError, match="finite"):
+        confidence_ece(np.full(50, np.nan), correct)
+    with pytest.raises(ValueError, match="n_bins"):
+        confidence_ece(conf, correct, n_bins=0)
+    with pytest.raises(ValueError, match="one feature"):
+        fit_confidence(np.stack([score, margin], 1), correct)
+    with pytest.raises(ValueError, match="method"):
+        fit_confidence(score, correct, "platt")
+    with pytest.raises(ValueError, match="both correct and wrong"):
+        fit_confidence(score, np.ones(50, dtype=bool), "logistic")
+    with pytest.raises(ValueError, match=r"\(N,\) or \(N, k\)"):
+        fit_confidence(np.zeros((2, 2, 2)), np.ones(2, dtype=bool))
+    with pytest.raises(ValueError, match="2 columns"):
+        fit_confidence(np.stack([score, margin], 1), correct, "logistic")(score)
+    assert confidence_ece(conf, correct, np.int64(5)) >= 0  # NumPy scalars accepted

@@ -10,6 +10,9 @@ Where each concept lives (one home each; import it from there)::
     corpus, tokenize, Vocabulary, word pairs, GloVe, download  embedlab.data (a package)   1
     MovieLens-100K (recbole copy or checked download),        embedlab.data.movielens     9
       splits, synthetic ratings
+    WordNet synsets (Debian's wordnet-base files), the        embedlab.data.wordnet       10
+      reverse dictionary: definitions as queries, words
+      as documents, disjoint test/validation/train synsets
     dot, cosine, Euclidean, normalize (the zero-vector         embedlab.similarity         1, 2
       policy), similarity matrices, exact top-k search
     concentration of distances, hubness, neighbour overlap,    embedlab.geometry           2
@@ -33,8 +36,9 @@ Where each concept lives (one home each; import it from there)::
     the GPT model and generate                                 embedlab.transformer        6
     character-LM pipeline: codec, batches, bigram baseline,    embedlab.charlm             6
       evaluation, CPU/GPU configs, make_trainer
-    calibration: reliability bins, ECE (equal width / mass),   embedlab.calibration        7
-      NLL, Brier, temperature / vector / matrix scaling
+    calibration: reliability bins, ECE (equal width / mass),   embedlab.calibration        7, 10
+      NLL, Brier, temperature / vector / matrix scaling;
+      the confidence of one event (isotonic, logistic)
     von Mises-Fisher density, kappa fit, vMF class posterior,  embedlab.vmf                7
       the cosine-softmax classifier
     bandits with embedded arms: epsilon-greedy, Boltzmann,     embedlab.bandits            7, 9
@@ -46,6 +50,9 @@ Where each concept lives (one home each; import it from there)::
       neighbour recall, held-out query split
     recommendation models: user/item factors (full softmax,    embedlab.recommend          9
       BPR), scores with norm/bias knobs, biased MF on ratings
+    semantic search: TF-IDF (words, character n-grams),        embedlab.retrieval          10
+      averaged GloVe, the dual encoder (InfoNCE), top-1
+      features for calibrating a ranking
     reference recommenders on our splits: implicit's ALS and   embedlab.reclibs            9
       BPR, Surprise's SVD and SVD++
     the training loop, schedules, checkpoints, progress bars   embedlab.train              3-6

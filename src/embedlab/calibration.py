@@ -15,8 +15,14 @@ A model is *calibrated* when, among the inputs to which it gives confidence ``p`
   NLL (Guo et al., 2017): ``"temperature"`` (one number ``T``: ``z / T``; it never changes the
   argmax), ``"vector"`` (``z * w + b``, one scale and bias per class) or ``"matrix"``
   (``z @ W.T + b``: multinomial logistic regression on the logits).
+* When there is no fixed set of classes, as in retrieval (chapter 10: the candidates change with
+  the query), calibration is about one event per prediction, "the top answer is correct":
+  :func:`confidence_bins` and :func:`confidence_ece` measure a confidence for it, and
+  :func:`fit_confidence` learns one from a few features of each prediction (its score, its
+  margin), by isotonic regression (Zadrozny & Elkan, 2002) or logistic regression (Platt, 1999).
 
-Shapes: ``probs, logits: (N, C)``, ``labels: (N,)`` integers in ``0..C-1``.
+Shapes: ``probs, logits: (N, C)``, ``labels: (N,)`` integers in ``0..C-1``; ``confidence,
+correct: (N,)``; ``features: (N,)`` or ``(N, k)``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ __all__ = [
     "Scaling",
     "ScalingConfig",
     "fit_scaling",
+    "confidence_bins",
+    "confidence_ece",
+    "ConfidenceMap",
+    "fit_confidence",
 ]
 
 Strategy = Literal["width", "mass"]
@@ -103,9 +113,12 @@ def reliability_bins(probs, labels, n_bins: int = 15, strategy: Strategy = "widt
     """
     p = _probs(probs)
     y = _labels(labels, *p.shape)
-    b = _n_bins(n_bins)
-    conf = p.max(axis=1)  # (N,)
-    correct = (p.argmax(axis=1) == y).astype(np.float64)  # (N,)
+    return _bins(p.max(axis=1), p.argmax(axis=1) == y, _n_bins(n_bins), strategy)
+
+
+def _bins(conf: np.ndarray, correct: np.ndarray, b: int, strategy: Strategy) -> ReliabilityBins:
+    """conf: (N,) in [0, 1], correct: (N,) bool -> the bins of :func:`reliability_bins`."""
+    correct = correct.astype(np.float64)
     if strategy == "width":
         edges = np.linspace(0.0, 1.0, b + 1)
     elif strategy == "mass":
@@ -242,3 +255,96 @@ def fit_scaling(logits, labels, kind: Kind = "temperature", config: ScalingConfi
         t = math.exp(params[0].item())
         return Scaling(kind, temperature=t)
     return Scaling(kind, weight=params[0].detach().clone(), bias=params[1].detach().clone())
+
+
+# -- one event per prediction: "the top answer is correct" ----------------------------------------
+def _event(confidence, correct, name: str = "confidence") -> tuple[np.ndarray, np.ndarray]:
+    c = confidence.detach().cpu().numpy() if isinstance(confidence, torch.Tensor) else np.asarray(confidence)
+    y = correct.detach().cpu().numpy() if isinstance(correct, torch.Tensor) else np.asarray(correct)
+    if c.ndim != 1 or c.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {c.shape}")
+    if c.dtype == bool or not np.issubdtype(c.dtype, np.number) or not np.all(np.isfinite(c)):
+        raise ValueError(f"{name} must hold finite numbers")
+    if y.shape != c.shape:
+        raise ValueError(f"correct must have shape {c.shape} like {name}, got {y.shape}")
+    if y.dtype != bool and not np.isin(y, (0, 1)).all():
+        raise ValueError("correct must hold booleans or 0/1")
+    return c.astype(np.float64), y.astype(bool)
+
+
+def confidence_bins(confidence, correct, n_bins: int = 15, strategy: Strategy = "width") -> ReliabilityBins:
+    """Reliability bins of any confidence in an event: confidence (N,) in [0, 1], correct (N,) bool.
+
+    :func:`reliability_bins` is this with ``confidence = max_c p_c`` and ``correct = argmax == label``.
+    """
+    c, y = _event(confidence, correct)
+    if c.min() < 0 or c.max() > 1:
+        raise ValueError(f"confidence must lie in [0, 1], got values in [{c.min():.3g}, {c.max():.3g}]")
+    return _bins(c, y, _n_bins(n_bins), strategy)
+
+
+def confidence_ece(confidence, correct, n_bins: int = 15, strategy: Strategy = "width") -> float:
+    """ECE of a confidence in an event: ``Σ_b (n_b / N) |acc_b - conf_b|`` over :func:`confidence_bins`."""
+    return confidence_bins(confidence, correct, n_bins, strategy).ece
+
+
+@dataclass
+class ConfidenceMap:
+    """A fitted map from features of a prediction, (N,) or (N, k), to P(correct): (N,) in [0, 1].
+
+    ``model`` is the fitted scikit-learn estimator (an ``IsotonicRegression``, or a pipeline of a
+    ``StandardScaler`` and a ``LogisticRegression``).
+    """
+
+    method: Literal["isotonic", "logistic"]
+    model: object
+    n_features: int
+
+    def __call__(self, features) -> np.ndarray:
+        X = _features(features)
+        if X.shape[1] != self.n_features:
+            raise ValueError(f"features must have {self.n_features} columns, as in the fit; got {X.shape[1]}")
+        if self.method == "isotonic":
+            return self.model.predict(X[:, 0])
+        return self.model.predict_proba(X)[:, 1]
+
+
+def _features(features) -> np.ndarray:
+    X = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features)
+    X = X.reshape(-1, 1) if X.ndim == 1 else X
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"features must be an (N,) or (N, k) array with N, k >= 1, got shape {X.shape}")
+    if X.dtype == bool or not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
+        raise ValueError("features must hold finite numbers")
+    return X.astype(np.float64)
+
+
+def fit_confidence(features, correct, method: Literal["isotonic", "logistic"] = "isotonic") -> ConfidenceMap:
+    """Learn P(correct | features) on held-out predictions: features (N,) or (N, k), correct (N,).
+
+    ``"isotonic"``: a non-decreasing step function of one feature (higher score, more often right),
+    fitted by isotonic regression; it needs no shape beyond monotonicity but can only use one
+    feature, and is clipped to the fitted range outside it. ``"logistic"``: ``σ(w·x + b)`` on any
+    number of features (Platt scaling), standardised, with a weak L2 penalty (C=1e4). Fit on
+    predictions the model was not trained on, and measure on others.
+    """
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = _features(features)
+    _, y = _event(X[:, 0], correct, "features")
+    if method == "isotonic":
+        if X.shape[1] != 1:
+            raise ValueError(f"isotonic regression takes one feature, got {X.shape[1]}; use method='logistic'")
+        model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(X[:, 0], y)
+    elif method == "logistic":
+        if y.all() or not y.any():
+            raise ValueError("logistic calibration needs both correct and wrong predictions")
+        # Standardised features and a weak penalty: the default C=1 on raw cosines (spread ~0.1)
+        # would shrink the weights towards a constant and leave the map almost flat.
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1e4)).fit(X, y)
+    else:
+        raise ValueError(f"method must be 'isotonic' or 'logistic', got {method!r}")
+    return ConfidenceMap(method, model, X.shape[1])

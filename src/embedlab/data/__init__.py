@@ -4,7 +4,8 @@ Taught in chapter 1 (vocabularies and token ids) and used by chapters 3 and 6 (t
 
 A package, not a module, because the files it ships live next to it (``embedlab/data/*.txt``)
 and because a dataset with its own loader and format gets its own submodule here
-(``embedlab.data.movielens``: MovieLens-100K and its splits, chapter 9); what every chapter
+(``embedlab.data.movielens``: MovieLens-100K and its splits, chapter 9;
+``embedlab.data.wordnet``: WordNet and the reverse dictionary, chapter 10); what every chapter
 shares stays in this file.
 
 Every loader works with no network. Files that ship inside this package are verified against a
