@@ -51,7 +51,8 @@ def test_first_cell_is_the_generated_bootstrap(nb):
     assert first["cell_type"] == "code", "cell 0 must be the bootstrap code cell"
     modules = ch.bootstrap_modules(_src(first))
     assert modules is not None and "embedlab" in modules, "cell 0 is not the bootstrap cell"
-    assert _src(first) == ch.bootstrap_source(modules), "run `python tools/chapters.py bootstrap`"
+    assert _src(first) == ch.bootstrap_source(modules, ch.bootstrap_debian(_src(first))), \
+        "run `python tools/chapters.py bootstrap`"
     assert "remove-cell" in first.get("metadata", {}).get("tags", []), "tag the bootstrap cell remove-cell"
     out = "".join("".join(o.get("text", "")) for o in first.get("outputs", []))
     assert re.fullmatch(r"embedlab \S+\n", out), f"the bootstrap cell should only print the version, got {out!r}"

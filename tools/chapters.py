@@ -34,18 +34,41 @@ def repo_url() -> str:
     return m.group(1).rstrip("/")
 
 
-def bootstrap_source(modules: list[str] | None = None) -> str:
-    """Source of the first cell of a chapter: install the package only where it is missing."""
+def bootstrap_source(modules: list[str] | None = None, debian: dict[str, str] | None = None) -> str:
+    """Source of the first cell of a chapter: install the package only where it is missing.
+
+    ``debian``: ``{package: file it provides}`` for data that comes from a Debian package (chapter
+    10's WordNet). Where the file is missing and the kernel runs as root with apt-get (Colab), the
+    cell installs the package quietly; elsewhere the chapter's loader says what to install.
+    """
     modules = modules or DEFAULT_EXTRA
+    apt = ""
+    if debian:
+        apt = (
+            "import os, shutil\n"
+            f"missing = [p for p, f in {debian!r}.items() if not os.path.exists(f)]\n"
+            "if missing and shutil.which('apt-get') and os.geteuid() == 0:\n"
+            "    install = ['apt-get', 'install', '-y', '-qq', *missing]\n"
+            "    if subprocess.run(install, capture_output=True).returncode:  # a fresh image may lack package lists\n"
+            "        subprocess.run(['apt-get', 'update', '-qq'], capture_output=True)\n"
+            "        subprocess.run(install, capture_output=True)\n"
+        )
     return (
         "# Setup for Colab, Binder or any fresh kernel: installs the course package only if it is missing.\n"
         "import importlib.util, subprocess, sys\n"
         f"if any(importlib.util.find_spec(m) is None for m in {modules!r}):\n"
         "    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q',\n"
         f"                    'embedlab[course] @ git+{repo_url()}'], check=True)\n"
+        f"{apt}"
         "import embedlab\n"
         "print('embedlab', embedlab.__version__)"
     )
+
+
+def bootstrap_debian(source: str) -> dict[str, str] | None:
+    """The ``{package: file}`` map written in a bootstrap cell, or None if it installs no Debian package."""
+    m = re.search(r"for p, f in (\{[^}]*\})\.items\(\)", source)
+    return json.loads(m.group(1).replace("'", '"')) if m else None
 
 
 def bootstrap_modules(source: str) -> list[str] | None:
@@ -123,8 +146,9 @@ def set_bootstrap_cells() -> None:
     for path in chapter_paths():
         nb = read_nb(path)
         first = nb["cells"][0]
-        modules = bootstrap_modules("".join(first["source"])) if first["cell_type"] == "code" else None
-        src = bootstrap_source(modules)
+        source = "".join(first["source"])
+        modules = bootstrap_modules(source) if first["cell_type"] == "code" else None
+        src = bootstrap_source(modules, bootstrap_debian(source))
         if modules is None:
             raise SystemExit(f"{path.name}: the first cell is not a bootstrap cell; add one by hand first")
         first["source"] = src.splitlines(keepends=True)
