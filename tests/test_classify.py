@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedlab.classify import knn_accuracy, linear_probe_accuracy
+from embedlab.classify import control_task, control_task_probe, knn_accuracy, linear_probe_accuracy
 from embedlab.contrastive import load_digits_split
 
 
@@ -188,3 +188,78 @@ def test_few_shot_accuracy_and_interval():
         few_shot_accuracy(X, y, X, y, shots=1000)
     with pytest.raises(ValueError, match="method"):
         few_shot_accuracy(X, y, X, y, shots=1, method="svm")
+
+
+# -- control tasks (chapter 11) -------------------------------------------------------------------
+def test_control_task_gives_each_type_one_label_from_the_real_distribution():
+    types = np.array(["the", "cat", "the", "sat", "cat", "the"] * 50 + [f"w{i}" for i in range(3000)])
+    labels = np.array(["DET"] * 3 + ["NOUN"])  # P(NOUN) = 1/4
+    got = control_task(types, labels, seed=3)
+    for t in ("the", "cat", "sat"):  # the same label wherever a type occurs
+        assert len(set(got[types == t])) == 1
+    assert set(got) <= {"DET", "NOUN"}
+    assert np.mean(got[-3000:] == "NOUN") == pytest.approx(0.25, abs=0.03)  # one draw per type
+    order = np.random.default_rng(0).permutation(len(types))  # row order does not change the task
+    np.testing.assert_array_equal(control_task(types[order], labels, seed=3), got[order])
+    assert not np.array_equal(control_task(types, labels, seed=4), got)
+    with pytest.raises(ValueError, match="types must be a non-empty 1-D"):
+        control_task(np.zeros((2, 2)), labels)
+    with pytest.raises(ValueError, match="labels must be a non-empty"):
+        control_task(types, [])
+    with pytest.raises(ValueError, match="one sortable kind"):
+        control_task(np.array(["a", 1, 2.5], dtype=object), labels)
+
+
+def _tokens(d: int, label_of_type, n_types: int = 200, train: int = 4, test: int = 2, seed: int = 0):
+    """Tokens of word types: each type has a random vector, each token is it plus a little noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_types, d))
+    y_type = label_of_type(centres, rng)  # (n_types,)
+
+    def draw(per_type: int):
+        t = np.repeat(np.arange(n_types), per_type)
+        return centres[t] + 0.3 * rng.normal(size=(t.size, d)), y_type[t], t
+
+    return draw(train), draw(test)
+
+
+def test_selectivity_is_high_when_a_direction_encodes_the_label():
+    (Xtr, ytr, ttr), (Xte, yte, tte) = _tokens(10, lambda c, rng: (c[:, 0] > 0).astype(int), n_types=400)
+    r = control_task_probe(Xtr, ytr, Xte, yte, train_types=ttr, test_types=tte)
+    # 10 dimensions cannot memorise 400 arbitrary type labels; measured: 0.93 and 0.60
+    assert r.accuracy > 0.85 and r.control_accuracy < 0.65 and r.selectivity > 0.25, r
+
+
+def test_selectivity_is_near_zero_when_a_big_probe_memorises_noise():
+    # The "real" labels are arbitrary too: nothing in the vectors but the identity of the type. In
+    # 400 dimensions a linear probe memorises 200 types, so it scores high on both tasks.
+    (Xtr, ytr, ttr), (Xte, yte, tte) = _tokens(400, lambda c, rng: rng.integers(0, 2, len(c)))
+    r = control_task_probe(Xtr, ytr, Xte, yte, train_types=ttr, test_types=tte)
+    assert r.accuracy > 0.9 and r.control_accuracy > 0.9 and abs(r.selectivity) < 0.1, r  # measured 1.0, 0.998
+    # one row per type (static word vectors), test types never seen in training: both tasks
+    # fall to chance, since nothing but a type's identity told its label
+    tr, te = ttr < 100, tte >= 100
+    r = control_task_probe(Xtr[tr], ytr[tr], Xte[te], yte[te])
+    assert abs(r.accuracy - 0.5) < 0.15 and abs(r.control_accuracy - 0.5) < 0.15, r
+
+
+def test_control_task_probe_uses_the_given_probe_and_checks_arguments():
+    (Xtr, ytr, ttr), (Xte, yte, tte) = _tokens(5, lambda c, rng: (c[:, 0] > 0).astype(int), n_types=30)
+    seen = []
+
+    def majority_probe(x, y, test_x):
+        seen.append(y.copy())
+        return np.full(len(test_x), np.bincount(y).argmax())
+
+    r = control_task_probe(Xtr, ytr, Xte, yte, train_types=ttr, test_types=tte, probe=majority_probe, seed=1)
+    np.testing.assert_array_equal(seen[0], ytr)  # first the real labels, then the control task's
+    np.testing.assert_array_equal(seen[1], control_task(np.concatenate([ttr, tte]), ytr, seed=1)[: len(ytr)])
+    assert r.accuracy == pytest.approx(r.majority) and r.selectivity == r.accuracy - r.control_accuracy
+    with pytest.raises(ValueError, match="give both train_types and test_types"):
+        control_task_probe(Xtr, ytr, Xte, yte, train_types=ttr)
+    with pytest.raises(ValueError, match="train_types must have shape"):
+        control_task_probe(Xtr, ytr, Xte, yte, train_types=ttr[:5], test_types=tte)
+    with pytest.raises(ValueError, match="probe must be a function"):
+        control_task_probe(Xtr, ytr, Xte, yte, probe="mlp")
+    with pytest.raises(ValueError, match="different dimensions"):
+        control_task_probe(Xtr, ytr, Xte[:, :3], yte)

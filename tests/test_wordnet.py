@@ -217,3 +217,69 @@ def test_real_noun_task_with_glove_vocabulary_gives_the_documented_figures():
     assert (task.n_synsets, task.n_filtered) == (29_465, 1_577)  # the module docstring's figures
     assert (len(task.test), len(task.words), len(task.valid), len(task.train)) == (5000, 6141, 2000, 20_888)
     assert round(float(np.mean([len(r) for r in task.relevant])), 2) == 1.36
+
+
+# ------------------------------------------------------------------------- relations (chapter 11)
+
+
+def test_parser_keeps_the_lexicographer_file_and_hypernyms(root):
+    entity, ice, ten, bakery = wn.load_wordnet("noun", root)
+    assert ice.hypernyms == (1740,)  # "@ 00001740 n 0000"; the "+" pointer to a verb is not a hypernym
+    assert entity.hypernyms == ()  # "~" is a hyponym pointer, the other direction
+    assert ice.lexname == "noun.Tops"  # lex_filenum 03
+    (verb,) = wn.load_wordnet("verb", root)
+    assert verb.lexname == "verb.body" and verb.hypernyms == ()  # 29; "$" is a verb group
+    (adj,) = wn.load_wordnet("adj", root)
+    assert adj.lexname == "adj.all"
+
+
+def test_lexnames_are_wordnets_numbering():
+    assert len(wn.LEXNAMES) == 45
+    assert (wn.LEXNAMES[3], wn.LEXNAMES[5], wn.LEXNAMES[13], wn.LEXNAMES[29], wn.LEXNAMES[44]) == (
+        "noun.Tops", "noun.animal", "noun.food", "verb.body", "adj.ppl")
+
+
+def _tree() -> list[wn.Synset]:
+    S = wn.Synset
+    return [
+        S("noun", 1, ("animal", "beast"), "a living thing", hypernyms=()),
+        S("noun", 2, ("dog", "domestic dog"), "a canine", hypernyms=(1,)),
+        S("noun", 3, ("puppy",), "a young dog", hypernyms=(2,)),
+        S("noun", 4, ("beast",), "a cruel person", hypernyms=(5,)),  # a second sense of "beast"...
+        S("noun", 5, ("animal", "brute"), "a person without principles", hypernyms=()),  # ... above "animal"
+        S("verb", 2, ("bark",), "make a noise", hypernyms=()),
+    ]
+
+
+def test_hypernym_pairs_by_hand():
+    # dog -> both lemmas of its hypernym ("domestic dog" is two words), puppy -> dog, and the cruel
+    # sense of beast -> both lemmas of its hypernym; lemmas of one synset are not paired together.
+    pairs = wn.hypernym_pairs(_tree())
+    assert pairs == [("beast", "animal"), ("beast", "brute"), ("dog", "animal"), ("dog", "beast"), ("puppy", "dog")]
+    assert wn.hypernym_pairs(_tree(), vocabulary={"dog", "puppy", "animal"}) == [("dog", "animal"), ("puppy", "dog")]
+    # a pair found in both directions has no direction to predict, and is dropped
+    both = _tree() + [wn.Synset("noun", 6, ("animal",), "x", hypernyms=(4,))]
+    assert ("beast", "animal") not in wn.hypernym_pairs(both) and ("animal", "beast") not in wn.hypernym_pairs(both)
+    broken = [wn.Synset("noun", 7, ("cat",), "x", hypernyms=(99,))]
+    with pytest.raises(ValueError, match="points to hypernym 99, which is not among the synsets"):
+        wn.hypernym_pairs(broken)
+    with pytest.raises(ValueError, match="not one string"):
+        wn.hypernym_pairs(_tree(), vocabulary="dog")
+
+
+def test_sense_counts():
+    counts = wn.sense_counts(_tree())
+    assert counts["animal"] == 2 and counts["beast"] == 2 and counts["dog"] == 1 and counts["bark"] == 1
+
+
+@needs_wordnet
+def test_real_relations():
+    nouns = wn.load_wordnet("noun")
+    assert {s.lexname.split(".")[0] for s in nouns} == {"noun"}
+    assert {s.lexname.split(".")[0] for s in wn.load_wordnet("verb")} == {"verb"}
+    dog = next(s for s in nouns if s.offset == 2084071)
+    assert dog.lexname == "noun.animal" and dog.hypernyms == (2083346, 1317541)  # canine; domestic animal
+    pairs = set(wn.hypernym_pairs(nouns))
+    assert {("dog", "canine"), ("canine", "carnivore"), ("puppy", "dog")} <= pairs
+    assert ("canine", "dog") not in pairs
+    assert wn.sense_counts(nouns)["dog"] == 7  # WordNet 3.0: seven noun senses of "dog"

@@ -109,3 +109,93 @@ def test_a_zero_row_is_orthogonal_to_everything_not_an_error():
     analogies = {"s": [("w0", "w1", "w2", "w3"), ("w3", "w1", "w2", "w4")]}
     result = wordsim.analogy_accuracy(V, words, analogies)
     assert result.answered == 2 and 0.0 <= result.accuracy <= 1.0
+
+
+# -- what similarity cannot say (chapter 11) -------------------------------------------------------------
+def test_direction_accuracy_by_hand_and_symmetric_scores_get_one_half():
+    from embedlab.similarity import cosine, euclidean
+
+    assert wordsim.direction_accuracy([3.0, 1.0, 2.0, 5.0], [1.0, 3.0, 2.0, 4.0]) == pytest.approx(2.5 / 4)
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(500, 50)).astype(np.float32), rng.normal(size=(500, 50)).astype(np.float32)
+    for score in (cosine, euclidean):  # computed in both orders: exactly equal, every pair a tie
+        assert wordsim.direction_accuracy(score(A, B), score(B, A)) == 0.5
+    with pytest.raises(ValueError, match="one shape"):
+        wordsim.direction_accuracy([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        wordsim.direction_accuracy([np.nan], [1.0])
+
+
+def test_split_pairs_by_word_keeps_test_words_out_of_training():
+    pairs = [(f"w{i}", f"w{j}") for i in range(60) for j in range(i + 1, 60) if (i * j) % 7 == 1]
+    train, test = wordsim.split_pairs_by_word(pairs, test_fraction=0.3, seed=1)
+    assert train and test and not {w for p in train for w in p} & {w for p in test for w in p}
+    assert set(train) | set(test) <= set(pairs)
+    mixed = len(pairs) - len(train) - len(test)
+    assert mixed > 0  # pairs with one word on each side are dropped
+    assert wordsim.split_pairs_by_word(pairs, test_fraction=0.3, seed=1) == (train, test)
+    for bad in (0, 1, 1.5, True):
+        with pytest.raises(ValueError, match="test_fraction"):
+            wordsim.split_pairs_by_word(pairs, test_fraction=bad)
+    with pytest.raises(ValueError, match="no pairs"):
+        wordsim.split_pairs_by_word([])
+
+
+def _hierarchy(n_words: int = 1000, d: int = 10, seed: int = 0):
+    """Words with a hidden level along a direction u; each pair goes from a lower to a higher level."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=d)
+    u /= np.linalg.norm(u)
+    level = rng.normal(size=n_words)
+    V = rng.normal(size=(n_words, d)) + 3.0 * level[:, None] * u
+    words = [f"w{i}" for i in range(n_words)]
+    pairs = []
+    for _ in range(6000):
+        i, j = rng.choice(n_words, 2, replace=False)
+        if level[j] > level[i] + 0.3:
+            pairs.append((words[i], words[j]))
+    return V, words, sorted(set(pairs)), u
+
+
+def test_fit_direction_learns_the_axis_and_generalises_to_new_words():
+    V, words, pairs, u = _hierarchy()
+    index = {w: i for i, w in enumerate(words)}
+    train, test = wordsim.split_pairs_by_word(pairs, test_fraction=0.3, seed=0)
+    lo, up = (V[[index[p[k]] for p in train]] for k in (0, 1))
+    w = wordsim.fit_direction(lo, up)
+    assert w @ u / np.linalg.norm(w) > 0.9  # the hidden axis, up to scale
+    ta, tb = (V[[index[p[k]] for p in test]] for k in (0, 1))
+    s = (tb - ta) @ w
+    assert wordsim.direction_accuracy(s, -s) > 0.85  # on words it never saw
+    # the same vectors with the hierarchy removed: no direction to find, back to chance
+    flat = V - np.outer(V @ u, u)
+    w0 = wordsim.fit_direction(flat[[index[p[0]] for p in train]], flat[[index[p[1]] for p in train]])
+    s0 = (flat[[index[p[1]] for p in test]] - flat[[index[p[0]] for p in test]]) @ w0
+    assert abs(wordsim.direction_accuracy(s0, -s0) - 0.5) < 0.12
+    with pytest.raises(ValueError, match="one shape"):
+        wordsim.fit_direction(lo, up[:, :3])
+
+
+def test_word_pair_spearman_by_components_matches_sklearn_pca():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(2)
+    words = [f"w{i}" for i in range(200)]
+    V = rng.normal(size=(200, 8)) * np.arange(8, 0, -1) + 3.0  # distinct variances, an offset
+    pairs = [(words[a], words[b], float(rng.random())) for a, b in rng.integers(0, 200, (80, 2)) if a != b]
+    got = wordsim.word_pair_spearman_by_components(V, words, pairs, [1, 3, 8])
+    Z = PCA(8).fit_transform(V)  # a component's sign flips both words' coordinates: cosines stay
+    for k, r in zip([1, 3, 8], got):
+        assert r.spearman == pytest.approx(wordsim.word_pair_spearman(Z[:, :k], words, pairs).spearman, abs=1e-9)
+    centred = wordsim.word_pair_spearman(V - V.mean(0), words, pairs).spearman
+    assert got[-1].spearman == pytest.approx(centred, abs=1e-9)
+    assert got[-1].spearman != pytest.approx(wordsim.word_pair_spearman(V, words, pairs).spearman, abs=1e-3)
+    (top2,) = wordsim.word_pair_spearman_by_components(V, words, pairs, [3], remove_top=2)
+    assert top2.spearman == pytest.approx(wordsim.word_pair_spearman(Z[:, 2:5], words, pairs).spearman, abs=1e-9)
+    for bad in ([], [0], [9], [2.0]):
+        with pytest.raises(ValueError, match="ks must be integers in 1..8"):
+            wordsim.word_pair_spearman_by_components(V, words, pairs, bad)
+    with pytest.raises(ValueError, match="ks must be integers in 1..6"):
+        wordsim.word_pair_spearman_by_components(V, words, pairs, [7], remove_top=2)
+    with pytest.raises(ValueError, match="remove_top must be"):
+        wordsim.word_pair_spearman_by_components(V, words, pairs, [1], remove_top=8)

@@ -10,26 +10,32 @@ Where each concept lives (one home each; import it from there)::
     corpus, tokenize, Vocabulary, word pairs, GloVe, download  embedlab.data (a package)   1
     MovieLens-100K (recbole copy or checked download),        embedlab.data.movielens     9
       splits, synthetic ratings
-    WordNet synsets (Debian's wordnet-base files), the        embedlab.data.wordnet       10
+    WordNet synsets (Debian's wordnet-base files), the        embedlab.data.wordnet       10, 11
       reverse dictionary: definitions as queries, words
-      as documents, disjoint test/validation/train synsets
+      as documents, disjoint test/validation/train synsets;
+      lexicographer files, hypernym pairs, sense counts
     dot, cosine, Euclidean, normalize (the zero-vector         embedlab.similarity         1, 2
       policy), similarity matrices, exact top-k search
-    concentration of distances, hubness, neighbour overlap,    embedlab.geometry           2
-      PCA (neighbour search via similarity.topk)
+    concentration of distances, hubness, neighbour overlap,    embedlab.geometry           2, 11
+      PCA (neighbour search via similarity.topk); intrinsic
+      dimension (TwoNN), hubness corrections (CSLS,
+      centring, all-but-the-top), neighbour coherence
     co-occurrence, PMI/PPMI, subsampling, noise distribution,  embedlab.word2vec           3
       full-softmax skip-gram
     skip-gram with negative sampling (hand-written gradients)  embedlab.sgns               3
-    word-vector evaluation: word-pair Spearman, analogies,     embedlab.wordsim            3
-      nearest words
+    word-vector evaluation: word-pair Spearman, analogies,     embedlab.wordsim            3, 11
+      nearest words; direction of asymmetric relations
+      (a symmetric score ties), a learned direction, pairs
+      split by word; Spearman vs kept principal components
     temperature, softmax, entropy, top-k filter, sampling      embedlab.probability        3-6, 9
       (one token, or k items without replacement)
     contrastive losses (InfoNCE, NT-Xent, triplet, margin),    embedlab.losses             4
       alignment and uniformity
     digits data, augmentations, encoder, frozen features       embedlab.contrastive        4
-    probes of a representation: linear probe, k-NN accuracy;   embedlab.classify           4, 8
-      prototypes: nearest centroid, cosine-softmax over
-      prototypes, the Gaussian prototype layer, few-shot
+    probes of a representation: linear probe, k-NN accuracy,   embedlab.classify           4, 8, 11
+      control tasks and selectivity; prototypes: nearest
+      centroid, cosine-softmax over prototypes, the Gaussian
+      prototype layer, few-shot
     clustering: GMM by EM, vMF mixture, spectral clustering,   embedlab.cluster            8
       k-means, BIC
     attention weights, masks, multi-head attention             embedlab.attention          5

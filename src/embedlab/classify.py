@@ -8,6 +8,10 @@ chapter asks how much label information a set of embeddings carries. Both probes
 * :func:`knn_accuracy`: a majority vote of the ``k`` nearest training points, by exact search
   (:func:`embedlab.similarity.topk`); equal to scikit-learn's ``KNeighborsClassifier`` (tested).
 
+Chapter 11 asks what a probe's accuracy means: :func:`control_task_probe` trains the same probe
+on the real labels and on a *control task* (Hewitt & Liang 2019: every word type gets a random
+label, :func:`control_task`) and reports the difference, the probe's *selectivity*.
+
 Prototype classifiers (chapter 8): one vector per class, the mean of its examples.
 
 * :func:`class_prototypes`, :func:`nearest_centroid_predict` (Euclidean: scikit-learn's
@@ -23,7 +27,10 @@ Prototype classifiers (chapter 8): one vector per class, the mean of its example
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,6 +43,9 @@ __all__ = [
     "CosineClassifier",
     "linear_probe_accuracy",
     "knn_accuracy",
+    "control_task",
+    "ControlProbe",
+    "control_task_probe",
     "class_prototypes",
     "nearest_centroid_predict",
     "cosine_prototype_logits",
@@ -75,20 +85,25 @@ def linear_probe_accuracy(
     threads during the fit (``None``: no cap): problems this small gain nothing from more, and on
     a busy 2-core machine two BLAS threads made a probe 30 times slower than one.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
     Xtr, Xte = _features(train_x, "train_x"), _features(test_x, "test_x")
     if Xtr.shape[1] != Xte.shape[1]:
         raise ValueError(f"train_x and test_x have different dimensions: {Xtr.shape[1]} and {Xte.shape[1]}")
     ytr, yte = _labels(train_y, Xtr.shape[0], "train_y"), _labels(test_y, Xte.shape[0], "test_y")
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     with threadpool_limits(limits=threads):
-        probe.fit(Xtr, ytr)
-        pred = probe.predict(Xte)
+        pred = _linear_probe_predict(Xtr, ytr, Xte, C=C, max_iter=max_iter)
     return float((pred == yte).mean())
+
+
+def _linear_probe_predict(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, *, C: float = 1.0,
+                          max_iter: int = 5000) -> np.ndarray:
+    """Standardise, fit a logistic regression, predict: (N, d), (N,), (M, d) -> (M,) labels."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)).fit(Xtr, ytr).predict(Xte)
 
 
 def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: str = "cosine") -> float:
@@ -112,6 +127,93 @@ def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: str = 
     votes = F.one_hot(neighbour_codes, len(classes)).sum(1)  # (M, C)
     pred = classes[votes.argmax(-1).numpy()]  # argmax returns the first maximum: the smallest label
     return float(np.mean(pred == yte))
+
+
+# -- control tasks (chapter 11) ------------------------------------------------------------------
+def control_task(types, labels, *, seed: int = 0) -> np.ndarray:
+    """A control task: one random label per word *type*, the same wherever the type occurs.
+
+    types: (N,) a type id per row (words, or any sortable ids); labels: (L,) the real task's labels,
+    whose empirical distribution the random labels are drawn from  ->  (N,) control labels.
+    Hewitt & Liang (2019): a probe that scores well on this task learned to memorise types, since
+    the labels carry nothing else. Types are sorted before drawing, so the same types, labels and
+    ``seed`` give the same task in any row order.
+    """
+    t = types.detach().cpu().numpy() if isinstance(types, torch.Tensor) else np.asarray(types)
+    lab = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if t.ndim != 1 or t.size == 0:
+        raise ValueError(f"types must be a non-empty 1-D sequence of type ids, got shape {t.shape}")
+    if lab.ndim != 1 or lab.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {lab.shape}")
+    try:
+        uniq, inverse = np.unique(t, return_inverse=True)
+    except TypeError as e:
+        raise ValueError(f"types must be ids of one sortable kind (all numbers or all strings): {e}") from e
+    drawn = np.random.default_rng(seed).choice(lab, size=len(uniq), replace=True)  # (U,) one per type
+    return drawn[inverse.reshape(-1)]
+
+
+@dataclass
+class ControlProbe:
+    """Test accuracies of one probe on the real task and on its control task.
+
+    ``selectivity = accuracy − control_accuracy``: high when the representation encodes the
+    property in a way the probe can read, near 0 when the probe could as well have memorised
+    arbitrary labels. ``majority`` is the test accuracy of always answering the most common
+    training label, the floor both accuracies should be read against.
+    """
+
+    accuracy: float
+    control_accuracy: float
+    majority: float
+
+    @property
+    def selectivity(self) -> float:
+        return self.accuracy - self.control_accuracy
+
+
+def control_task_probe(
+    train_x, train_y, test_x, test_y, *, train_types=None, test_types=None,
+    probe: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None, C: float = 1.0,
+    seed: int = 0, threads: int | None = 1,
+) -> ControlProbe:
+    """Train the same probe on the real labels and on a control task; report both and the gap.
+
+    train_x: (N, d), train_y: (N,), test_x: (M, d), test_y: (M,); train_types: (N,) and
+    test_types: (M,) the word type of each row  ->  :class:`ControlProbe`.
+
+    The control labels come from :func:`control_task` over the types of both sets, so a type
+    seen in training keeps its label in the test. ``probe(train_x, train_y, test_x) -> labels``
+    is the probe (default: :func:`linear_probe_accuracy`'s standardised logistic regression with
+    ``C``). Without types every row is its own type. That is the case of static word vectors (one
+    row per word): test words are then unseen, their control labels cannot be learned, and the
+    control accuracy is chance by construction. The memorisation a control task exposes needs
+    types that occur in training and test alike (tokens of a word in contexts).
+    """
+    from threadpoolctl import threadpool_limits
+
+    Xtr, Xte = _features(train_x, "train_x"), _features(test_x, "test_x")
+    if Xtr.shape[1] != Xte.shape[1]:
+        raise ValueError(f"train_x and test_x have different dimensions: {Xtr.shape[1]} and {Xte.shape[1]}")
+    ytr, yte = _labels(train_y, Xtr.shape[0], "train_y"), _labels(test_y, Xte.shape[0], "test_y")
+    if (train_types is None) != (test_types is None):
+        raise ValueError("give both train_types and test_types, or neither (every row its own type)")
+    if train_types is None:
+        ttr, tte = np.arange(len(ytr)), np.arange(len(ytr), len(ytr) + len(yte))
+    else:
+        ttr = _labels(train_types, len(ytr), "train_types")
+        tte = _labels(test_types, len(yte), "test_types")
+    if probe is None:
+        probe = functools.partial(_linear_probe_predict, C=C)
+    elif not callable(probe):
+        raise ValueError(f"probe must be a function (train_x, train_y, test_x) -> labels, got {probe!r}")
+    control = control_task(np.concatenate([ttr, tte]), ytr, seed=seed)  # (N + M,)
+    ctr, cte = control[: len(ytr)], control[len(ytr) :]
+    values, counts = np.unique(ytr, return_counts=True)
+    with threadpool_limits(limits=threads):
+        acc = float(np.mean(np.asarray(probe(Xtr, ytr, Xte)) == yte))
+        control_acc = float(np.mean(np.asarray(probe(Xtr, ctr, Xte)) == cte))
+    return ControlProbe(acc, control_acc, float(np.mean(yte == values[counts.argmax()])))
 
 
 # -- prototypes (chapter 8) -----------------------------------------------------------------------

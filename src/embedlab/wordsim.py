@@ -10,6 +10,16 @@ tests):
 * :func:`read_analogies` and :func:`analogy_accuracy`: 3CosAdd on ``questions-words.txt``;
 * :func:`nearest_words`: the ``k`` most similar words to a query.
 
+Chapter 11 (limits of the map) adds what a symmetric score cannot say, and what compression costs:
+
+* :func:`direction_accuracy`: how often a score ranks a directed pair (hyponym, hypernym) above
+  its reverse; any symmetric score, cosine included, gets exactly 0.5;
+* :func:`fit_direction`: the simplest asymmetric score, a learned direction ``w`` scoring
+  ``w · (v_b − v_a)``, with :func:`split_pairs_by_word` for test pairs whose words were never
+  seen in training;
+* :func:`word_pair_spearman_by_components`: word-pair Spearman after projecting the vectors onto
+  ``k`` principal components, optionally after removing the top ones (all-but-the-top).
+
 An all-zero row is treated as orthogonal to everything (cosine 0), explicitly: see :func:`_unit`.
 """
 
@@ -22,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from embedlab.geometry import pca
 from embedlab.similarity import normalize, topk
 
 __all__ = [
@@ -31,6 +42,10 @@ __all__ = [
     "AnalogyEval",
     "analogy_accuracy",
     "nearest_words",
+    "direction_accuracy",
+    "split_pairs_by_word",
+    "fit_direction",
+    "word_pair_spearman_by_components",
 ]
 
 
@@ -212,3 +227,95 @@ def nearest_words(vectors, words: Sequence[str], query: str, k: int = 5) -> list
     scores, idx = topk(torch.as_tensor(V[index[query]]), torch.as_tensor(V), k + 1, metric="cosine", zero="zero")
     out = [(words[int(i)], float(s)) for s, i in zip(scores, idx) if int(i) != index[query]]
     return out[:k]
+
+
+# -- what similarity cannot say (chapter 11) ------------------------------------------------------------
+def direction_accuracy(forward, backward) -> float:
+    """How often the true order of a directed pair outscores its reverse.
+
+    forward: (n,) scores of the pairs in their true order, ``s(hyponym, hypernym)``; backward:
+    (n,) the scores of the reversed pairs, ``s(hypernym, hyponym)``  ->  float in [0, 1]. A tie
+    counts one half: a score that cannot tell the order is at 0.5. A symmetric score (cosine,
+    dot, Euclidean) always ties, so it gets exactly 0.5, whatever the words.
+    """
+    f = np.asarray(forward.detach().cpu() if isinstance(forward, torch.Tensor) else forward, dtype=np.float64)
+    b = np.asarray(backward.detach().cpu() if isinstance(backward, torch.Tensor) else backward, dtype=np.float64)
+    if f.ndim != 1 or f.shape != b.shape or f.size == 0:
+        raise ValueError(f"forward and backward must be non-empty (n,) arrays of one shape, got {f.shape} and "
+                         f"{b.shape}")
+    if not (np.isfinite(f).all() and np.isfinite(b).all()):
+        raise ValueError("forward and backward must be finite (NaN compares false with everything)")
+    return float(np.mean((f > b) + 0.5 * (f == b)))
+
+
+def split_pairs_by_word(
+    pairs: Sequence[tuple[str, str]], *, test_fraction: float = 0.3, seed: int = 0
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Split word pairs so that no word of a test pair occurs in a training pair.
+
+    Each distinct word goes to the test side with probability ``test_fraction`` (sorted words,
+    a ``numpy`` generator seeded with ``seed``); a pair whose words are both on one side goes to
+    that side, a mixed pair is dropped. A random split of pairs would let a model memorise that
+    "animal" is a hypernym-like word (*lexical memorisation*, Levy et al. 2015) and test on
+    pairs that contain it again.
+    """
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float, np.integer, np.floating)) \
+            or not 0 < test_fraction < 1:  # fmt: skip
+        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    if len(pairs) == 0:
+        raise ValueError("no pairs given")
+    vocab = sorted({w for p in pairs for w in p})
+    test_words = {w for w, u in zip(vocab, np.random.default_rng(seed).random(len(vocab))) if u < test_fraction}
+    train = [p for p in pairs if p[0] not in test_words and p[1] not in test_words]
+    test = [p for p in pairs if p[0] in test_words and p[1] in test_words]
+    return train, test
+
+
+def fit_direction(lower, upper, *, C: float = 1.0, threads: int | None = 1) -> np.ndarray:
+    """A direction ``w`` along which the upper word of each pair lies further than the lower.
+
+    lower: (n, D) vectors of the hyponyms, upper: (n, D) of their hypernyms  ->  w: (D,).
+    The score ``s(a, b) = w · (v_b − v_a)`` says "b is above a"; it is antisymmetric,
+    ``s(b, a) = −s(a, b)``, which a cosine can never be. Fitted as a logistic regression
+    (scikit-learn, no intercept) on the differences ``v_upper − v_lower`` labelled 1 and their
+    negations labelled 0: the simplest asymmetric score, a single "generality" axis.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    lo = np.asarray(lower.detach().cpu() if isinstance(lower, torch.Tensor) else lower, dtype=np.float64)
+    up = np.asarray(upper.detach().cpu() if isinstance(upper, torch.Tensor) else upper, dtype=np.float64)
+    if lo.ndim != 2 or lo.shape != up.shape or lo.shape[0] == 0:
+        raise ValueError(f"lower and upper must be non-empty (n, D) arrays of one shape, got {lo.shape} and {up.shape}")
+    diff = up - lo  # (n, D)
+    X = np.concatenate([diff, -diff])  # (2n, D): both orders, so the fit cannot prefer either label
+    y = np.r_[np.ones(len(diff)), np.zeros(len(diff))]
+    with threadpool_limits(limits=threads):
+        model = LogisticRegression(C=C, fit_intercept=False, max_iter=5000).fit(X, y)
+    return model.coef_[0]
+
+
+def word_pair_spearman_by_components(
+    vectors, words: Sequence[str], pairs: Sequence[tuple[str, str, float]], ks: Sequence[int], *,
+    remove_top: int = 0,
+) -> list[PairEval]:
+    """Word-pair Spearman after projecting the vectors onto ``k`` principal components, for each k.
+
+    vectors: (V, D) rows in the order of ``words``; ks: the numbers of components to keep  ->
+    one :class:`PairEval` per ``k``, in the order of ``ks``. The PCA is fitted on all ``V`` rows.
+    The kept components are numbers ``remove_top + 1 .. remove_top + k``: ``remove_top > 0``
+    drops the top ones first, as all-but-the-top does (Mu & Viswanath 2018). The projection is
+    centred, so with ``remove_top=0`` and ``k = D`` the score is that of the mean-centred vectors,
+    which can differ from that of the raw vectors (:func:`word_pair_spearman`).
+    """
+    V = _check_vectors(vectors, words)
+    D = V.shape[1]
+    if isinstance(remove_top, bool) or not isinstance(remove_top, (int, np.integer)) or not 0 <= remove_top < D:
+        raise ValueError(f"remove_top must be an integer in 0..{D - 1}, got {remove_top!r}")
+    ks = list(ks)
+    if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= D - remove_top
+                     for k in ks):  # fmt: skip
+        raise ValueError(f"ks must be integers in 1..{D - remove_top} (D minus remove_top), got {ks!r}")
+    fit = pca(V, int(remove_top) + max(ks))
+    proj = fit.projected.numpy()  # (V, remove_top + max k) centred coordinates, largest variance first
+    return [word_pair_spearman(proj[:, remove_top : remove_top + k], words, pairs) for k in ks]

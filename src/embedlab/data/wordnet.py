@@ -31,6 +31,11 @@ would be answered by string matching); about 5% of noun definitions do. With Glo
 words as the vocabulary (chapter 10's choice, so that every candidate word has a vector),
 29,465 noun synsets pass the word filters, 1,577 of them (5.4%) are dropped for containing an
 answer, and the 5,000 test queries (seed 0) have 1.36 correct words each among 6,141 candidates.
+
+**Relations** (chapter 11, limits of the map). Each synset keeps its lexicographer file
+(``noun.animal``, ``noun.food``, ...: a coarse semantic class no embedding was trained on) and
+its hypernym pointers (``@``: "dog" is a kind of "canine"). :func:`hypernym_pairs` turns them
+into directed word pairs, :func:`sense_counts` counts the senses of each word (its polysemy).
 """
 
 from __future__ import annotations
@@ -45,12 +50,22 @@ import numpy as np
 
 from embedlab.data import DataError
 
-__all__ = ["POS", "Synset", "load_wordnet", "contains_answer", "Split", "ReverseDictionary", "reverse_dictionary"]
+__all__ = ["POS", "LEXNAMES", "Synset", "load_wordnet", "contains_answer", "Split", "ReverseDictionary",
+           "reverse_dictionary", "hypernym_pairs", "sense_counts"]
 
 POS = ("noun", "verb", "adj", "adv")  # the four data files, data.<pos>
 _INSTALL = "install Debian's WordNet files: apt-get install wordnet-base (on Colab: !apt-get -qq install wordnet-base)"
 _MARKER = re.compile(r"\((?:a|p|ip)\)$")  # adjective markers: attributive, predicative, immediately postnominal
 _EXAMPLE = re.compile(r"[;:]\s*\"")  # where the first example starts
+# The lexicographer files by number (WordNet's lexnames(5); Debian does not ship the lexnames file).
+LEXNAMES = (
+    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body noun.cognition "
+    "noun.communication noun.event noun.feeling noun.food noun.group noun.location noun.motive noun.object "
+    "noun.person noun.phenomenon noun.plant noun.possession noun.process noun.quantity noun.relation noun.shape "
+    "noun.state noun.substance noun.time verb.body verb.change verb.cognition verb.communication verb.competition "
+    "verb.consumption verb.contact verb.creation verb.emotion verb.motion verb.perception verb.possession "
+    "verb.social verb.stative verb.weather adj.ppl"
+).split()
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,9 @@ class Synset:
     ``pos``: the file it came from (``"noun"``, ``"verb"``, ``"adj"``, ``"adv"``); ``offset``: its
     byte offset in that file (its id within the file); ``lemmas``: lower-case, spaces for ``_``,
     adjective markers removed, duplicates (``Ash`` and ``ash``) removed in order; ``gloss``: the
-    definition, without the examples; ``examples``: the quoted usage examples.
+    definition, without the examples; ``examples``: the quoted usage examples; ``lexname``: its
+    lexicographer file (:data:`LEXNAMES`); ``hypernyms``: the offsets of its hypernyms (``@``
+    pointers, same part of speech).
     """
 
     pos: str
@@ -68,6 +85,8 @@ class Synset:
     lemmas: tuple[str, ...]
     gloss: str
     examples: tuple[str, ...] = ()
+    lexname: str = ""
+    hypernyms: tuple[int, ...] = ()
 
 
 def load_wordnet(pos: Sequence[str] | str = ("noun",), root: str | Path = "/usr/share/wordnet") -> list[Synset]:
@@ -118,7 +137,10 @@ def _parse(line: str, pos: str) -> Synset:
     cut = _EXAMPLE.search(gloss)
     definition = (gloss if cut is None else gloss[: cut.start()]).strip().rstrip(";").strip()
     examples = tuple(re.findall(r'"([^"]*)"', gloss[cut.start() :])) if cut else ()
-    return Synset(pos, int(fields[0]), tuple(dict.fromkeys(lemmas)), definition, examples)
+    pointers = fields[5 + 2 * n_words : 5 + 2 * n_words + 4 * n_pointers]  # (symbol, offset, pos, source/target)*
+    hypernyms = tuple(int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] == "@")
+    return Synset(pos, int(fields[0]), tuple(dict.fromkeys(lemmas)), definition, examples,
+                  LEXNAMES[int(fields[1])], hypernyms)
 
 
 # --------------------------------------------------------------------------- the reverse dictionary
@@ -249,3 +271,40 @@ def _split(synsets: list[Synset]) -> Split:
     index = {w: i for i, w in enumerate(words)}
     relevant = tuple(np.array(sorted(index[w] for w in s.lemmas), dtype=np.int64) for s in synsets)
     return Split(tuple(s.gloss for s in synsets), words, relevant, tuple((s.pos, s.offset) for s in synsets))
+
+
+# --------------------------------------------------------------------------- relations (chapter 11)
+
+
+def hypernym_pairs(synsets: Sequence[Synset], *, vocabulary: Collection[str] | None = None) -> list[tuple[str, str]]:
+    """Directed ``(hyponym, hypernym)`` word pairs from the ``@`` pointers: ``("dog", "canine")``.
+
+    Every single-word lemma of a synset is paired with every single-word lemma of each of its
+    direct hypernyms (both in ``vocabulary`` when one is given), without a word paired with
+    itself. A pair that also occurs reversed (two senses that point opposite ways) is dropped,
+    since it has no direction to predict. Sorted, unique.
+    """
+    if isinstance(vocabulary, str):
+        raise ValueError("vocabulary must be a collection of words, not one string")
+    vocab = None if vocabulary is None else set(vocabulary)
+    by_id = {(s.pos, s.offset): s for s in synsets}
+
+    def ok(w: str) -> bool:
+        return " " not in w and (vocab is None or w in vocab)
+
+    pairs = set()
+    for s in synsets:
+        for h in s.hypernyms:
+            if (s.pos, h) not in by_id:
+                raise ValueError(f"synset {s.pos} {s.offset} points to hypernym {h}, which is not among the synsets")
+            pairs.update((a, b) for a in s.lemmas if ok(a) for b in by_id[s.pos, h].lemmas if ok(b) and b != a)
+    return sorted(p for p in pairs if (p[1], p[0]) not in pairs)
+
+
+def sense_counts(synsets: Iterable[Synset]) -> dict[str, int]:
+    """How many of ``synsets`` each lemma belongs to: its number of senses (polysemy)."""
+    counts: dict[str, int] = {}
+    for s in synsets:
+        for w in s.lemmas:
+            counts[w] = counts.get(w, 0) + 1
+    return counts
