@@ -50,7 +50,7 @@ book: setup
 test: setup lint test-unit test-notebooks test-notebooks-portable test-browser
 
 lint: setup
-	$(BIN)/ruff check src tests tools $(wildcard benchmarks)
+	$(BIN)/ruff check src tests tools $(wildcard benchmarks) $(wildcard examples)
 
 test-unit: setup
 	$(BIN)/python -m pytest tests --ignore=tests/browser

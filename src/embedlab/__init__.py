@@ -61,7 +61,13 @@ Where each concept lives (one home each; import it from there)::
       features for calibrating a ranking
     reference recommenders on our splits: implicit's ALS and   embedlab.reclibs            9
       BPR, Surprise's SVD and SVD++
-    the training loop, schedules, checkpoints, progress bars   embedlab.train              3-6
+    data-parallel training with DDP (torchrun, gloo/NCCL):     embedlab.distributed        12
+      a rank's share of one global batch, all-reduce bytes
+      and time, the single-process reference, launch
+    an index too big for one machine: sharded exact search     embedlab.bigindex           12
+      and the top-k merge, IVF-PQ memory/recall/speed
+      (faiss), memory and search cost at 10^9 items
+    the training loop, schedules, checkpoints, progress bars   embedlab.train              3-6, 12
     seeding, device, timer, below, evaluating (eval mode)      embedlab.utils              all
     figure style and shared plots                              embedlab.plotting           all
     auto-checked exercises (check) and their hidden cases      embedlab.exercises, .checks all

@@ -1,0 +1,282 @@
+"""A vector index too big for one machine: split it into shards, compress it with product codes (chapter 12).
+
+Two independent levers, and the arithmetic that says when each is needed:
+
+* **Sharding** (:func:`sharded_search`): cut the keys into ``n_shards`` parts, each held by its
+  own machine; every shard answers the query exactly with its own top-k, and a coordinator merges
+  the ``n_shards · k`` candidates into the global top-k (:func:`merge_topk`). The merge loses
+  nothing: a key of the global top-k is in its shard's top-k, since fewer than k keys of that
+  shard score above it. faiss' ``IndexShards`` does the same; the tests compare with it.
+* **Compression** (:func:`ivfpq_table`): faiss' ``IndexIVFPQ`` (Jégou et al., 2011) keeps, per
+  vector, ``m`` one-byte codes (each names one of 256 centroids of a ``d/m``-dimensional slice of
+  the vector's residual from its IVF cell centre) plus an 8-byte id in its cell's list, instead
+  of ``4·d`` bytes of float32. More sub-quantisers ``m``: more bytes, finer codes, higher recall.
+* **Arithmetic at scale** (:func:`memory_at_scale`, :func:`machines_needed`,
+  :func:`exact_search_madds`, :func:`measure_madds_per_second`, :func:`search_seconds`): plain
+  products, kept as functions so that the chapter computes its figures instead of quoting them.
+
+Everything searches by **dot product**, on unit vectors for cosine similarity (as
+:mod:`embedlab.ann`), and returns ``(scores, indices)`` like :func:`embedlab.similarity.topk`,
+largest score first. faiss is imported inside the functions that need it (``faiss-cpu``, a
+course dependency).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from embedlab.ann import neighbour_recall
+from embedlab.similarity import topk
+
+__all__ = [
+    "merge_topk",
+    "sharded_search",
+    "ivfpq_table",
+    "memory_at_scale",
+    "machines_needed",
+    "exact_search_madds",
+    "measure_madds_per_second",
+    "search_seconds",
+]
+
+ID_BYTES = 8  # faiss stores an int64 id beside every code in an inverted list
+
+
+def _positive(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _float32(x, name: str) -> np.ndarray:
+    a = (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)).astype(np.float32)
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"{name} must be a non-empty matrix (n, d), got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return np.ascontiguousarray(a)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sharding: exact per shard, merged by a coordinator
+# ---------------------------------------------------------------------------------------------
+def merge_topk(
+    scores: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The coordinator's step: the k best of every shard's candidates.
+
+    scores, indices: one (q, k_s) pair per shard, indices already global (rows of all the keys)
+    -> (scores, indices), each (q, k), best first. Padding (score ``-inf``, index ``-1``) ranks last.
+    """
+    if len(scores) == 0 or len(scores) != len(indices):
+        raise ValueError(f"need one indices tensor per scores tensor, got {len(scores)} and {len(indices)}")
+    S, ids = torch.cat(list(scores), dim=1), torch.cat(list(indices), dim=1)  # (q, Σ k_s)
+    if S.shape != ids.shape:
+        raise ValueError(f"scores {tuple(S.shape)} and indices {tuple(ids.shape)} do not match")
+    k = _positive(k, "k")
+    if k > S.shape[1]:
+        raise ValueError(f"k = {k} exceeds the {S.shape[1]} candidates the shards returned")
+    best, col = torch.topk(S, k, dim=1)  # (q, k) positions among the candidates
+    return best, ids.gather(1, col)
+
+
+def sharded_search(keys, queries, k: int, n_shards: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k by dot product, computed as ``n_shards`` machines would: shard, search, merge.
+
+    keys: (n, d), queries: (q, d) -> (scores, indices), each (q, k), indices rows of ``keys``.
+    The keys are cut into ``n_shards`` contiguous shards of sizes differing by at most one; each
+    is searched exactly with :func:`embedlab.similarity.topk` (``min(k, shard size)`` results)
+    and the results merged by :func:`merge_topk`. Equal to ``topk(queries, keys, k, metric="dot")``
+    up to the order of tied scores.
+    """
+    K, Q = _float32(keys, "keys"), _float32(queries, "queries")
+    n = K.shape[0]
+    n_shards, k = _positive(n_shards, "n_shards"), _positive(k, "k")
+    if n_shards > n:
+        raise ValueError(f"n_shards ({n_shards}) must not exceed the number of keys ({n})")
+    if k > n:
+        raise ValueError(f"k ({k}) must not exceed the number of keys ({n})")
+    if Q.shape[1] != K.shape[1]:
+        raise ValueError(f"queries have dimension {Q.shape[1]}, keys {K.shape[1]}")
+    bounds = np.linspace(0, n, n_shards + 1).round().astype(int)  # shard s holds rows bounds[s]:bounds[s+1]
+    Qt, all_scores, all_ids = torch.from_numpy(Q), [], []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        s, i = topk(Qt, torch.from_numpy(K[lo:hi]), min(k, hi - lo), metric="dot")  # (q, k_s) local rows
+        all_scores.append(s)
+        all_ids.append(i + int(lo))  # local row -> global row
+    return merge_topk(all_scores, all_ids, k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compression: IVF-PQ against exact search
+# ---------------------------------------------------------------------------------------------
+@contextmanager
+def _faiss_threads(n: int):
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _timed_search(index, Q: np.ndarray, k: int, repeats: int) -> tuple[np.ndarray, float]:
+    """Ids (q, k) and queries per second (best of ``repeats`` full passes: the least disturbed)."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _, ids = index.search(Q, k)
+        best = min(best, time.perf_counter() - start)
+    return ids, Q.shape[0] / best
+
+
+def ivfpq_table(
+    keys,
+    queries,
+    *,
+    ms: Sequence[int] = (2, 5, 10),
+    n_lists: int = 256,
+    nprobe: int = 16,
+    nbits: int = 8,
+    k: int = 10,
+    threads: int = 1,
+    repeats: int = 3,
+) -> list[dict[str, object]]:
+    """Memory per vector, recall@k and queries/s of flat, IVF-Flat and IVF-PQ indexes (faiss).
+
+    keys: (n, d), queries: (q, d), unit vectors (inner product = cosine). One row (a dict) per
+    index: ``"Flat"`` (exact, 4·d bytes), ``"IVF{n_lists},Flat"`` (the same cells and ``nprobe``
+    as the PQ rows, raw vectors: the recall the coarse cells alone allow), then
+    ``"IVF{n_lists},PQ{m}"`` for each ``m`` in ``ms`` (``m`` must divide d). Keys of a row:
+    ``index, m, bytes_per_vector`` (what the lists hold per vector: 4·d for Flat, 4·d + 8 for
+    IVF-Flat, ``code_size + 8`` for PQ), ``raw_bytes`` (4·d), ``serialized_bytes_per_vector``
+    (faiss' own serialisation / n: adds the centroids and codebooks), ``recall`` (recall@k against
+    exact :func:`~embedlab.similarity.topk`), ``queries_per_s`` (``threads`` threads; best of
+    ``repeats``) and ``train_s``.
+
+    faiss trains each sub-quantiser with k-means on ``d/m``-dimensional slices, and its k-means is
+    slow on 1- and 2-dimensional slices: on unit GloVe keys, one thread, PQ50 (1 dimension a slice)
+    trained in 33 s (30k keys) to 76 s (100k keys) and PQ25 in 4-16 s, against at most 3 s for
+    PQ10. Hence the default ``ms``; pass ``ms=(2, 5, 10, 25)`` for the longer curve.
+    """
+    import faiss
+
+    K, Q = _float32(keys, "keys"), _float32(queries, "queries")
+    n, d = K.shape
+    if Q.shape[1] != d:
+        raise ValueError(f"queries have dimension {Q.shape[1]}, keys {d}")
+    n_lists, nprobe, nbits, k = (_positive(v, name) for v, name in
+                                 ((n_lists, "n_lists"), (nprobe, "nprobe"), (nbits, "nbits"), (k, "k")))
+    threads, repeats = _positive(threads, "threads"), _positive(repeats, "repeats")
+    if nprobe > n_lists:
+        raise ValueError(f"nprobe ({nprobe}) must not exceed n_lists ({n_lists})")
+    ms = [_positive(m, "each m in ms") for m in ms]
+    if bad := [m for m in ms if d % m]:
+        raise ValueError(f"each m in ms must divide the dimension {d}; {bad} do not")
+    if n < max(n_lists, 1 << nbits):
+        raise ValueError(f"{n} keys are too few to train {n_lists} cells and {1 << nbits} centroids per code")
+    _, exact = topk(torch.from_numpy(Q), torch.from_numpy(K), k, metric="dot")
+
+    def build(index) -> tuple[object, float]:
+        start = time.perf_counter()
+        index.train(K)  # a no-op for Flat
+        index.add(K)
+        return index, time.perf_counter() - start
+
+    rows = []
+    with _faiss_threads(threads):
+        candidates = [("Flat", None, lambda: faiss.IndexFlatIP(d))]
+        candidates.append((f"IVF{n_lists},Flat", None, lambda: faiss.IndexIVFFlat(
+            faiss.IndexFlatIP(d), d, n_lists, faiss.METRIC_INNER_PRODUCT)))
+        for m in ms:
+            candidates.append((f"IVF{n_lists},PQ{m}", m, lambda m=m: faiss.IndexIVFPQ(
+                faiss.IndexFlatIP(d), d, n_lists, m, nbits, faiss.METRIC_INNER_PRODUCT)))
+        for name, m, make in candidates:
+            index, train_s = build(make())
+            if m is None and name != "Flat":
+                per_vector = 4 * d + ID_BYTES
+            else:
+                per_vector = 4 * d if m is None else int(index.code_size) + ID_BYTES
+            if name != "Flat":
+                index.nprobe = nprobe
+            ids, qps = _timed_search(index, Q, k, repeats)
+            rows.append({
+                "index": name, "m": m, "bytes_per_vector": per_vector, "raw_bytes": 4 * d,
+                "serialized_bytes_per_vector": len(faiss.serialize_index(index)) / n,
+                "recall": neighbour_recall(ids, exact, k), "queries_per_s": qps, "train_s": train_s,
+            })
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Arithmetic at scale
+# ---------------------------------------------------------------------------------------------
+def memory_at_scale(n_items: int, dim: int, *, bytes_per_code: int | None = None, id_bytes: int = ID_BYTES,
+                    bytes_per_float: int = 4) -> dict[str, int | None]:
+    """Bytes to hold ``n_items`` vectors: ``raw`` = n · dim · bytes_per_float (a flat index: the
+    row number is the id), and with ``bytes_per_code`` (PQ's m at 8 bits) ``compressed`` =
+    n · (bytes_per_code + id_bytes) (codes in inverted lists carry their ids). Centroids and
+    codebooks are left out: kilobytes to megabytes, nothing beside n · m at 10⁹ items."""
+    n, dim = _positive(n_items, "n_items"), _positive(dim, "dim")
+    bytes_per_float, id_bytes = _positive(bytes_per_float, "bytes_per_float"), int(id_bytes)
+    if id_bytes < 0:
+        raise ValueError(f"id_bytes must be >= 0, got {id_bytes}")
+    compressed = None if bytes_per_code is None else n * (_positive(bytes_per_code, "bytes_per_code") + id_bytes)
+    return {"raw": n * dim * bytes_per_float, "compressed": compressed}
+
+
+def machines_needed(n_bytes: int, ram_bytes: int) -> int:
+    """How many machines of ``ram_bytes`` hold ``n_bytes``: ``ceil(n_bytes / ram_bytes)``.
+
+    Plain division: pass the RAM an index may really use (the operating system, the queries
+    and a copy during rebuilds need their share).
+    """
+    return -(-_positive(n_bytes, "n_bytes") // _positive(ram_bytes, "ram_bytes"))  # integer ceil
+
+
+def exact_search_madds(n_items: int, dim: int, n_queries: int = 1) -> int:
+    """Multiply-adds of exact search: every query times every key, ``n_queries · n_items · dim``."""
+    return _positive(n_queries, "n_queries") * _positive(n_items, "n_items") * _positive(dim, "dim")
+
+
+def search_seconds(n_items: int, dim: int, madds_per_second: float, *, n_machines: int = 1) -> float:
+    """Seconds of exact search for one query when ``n_machines`` shards each scan n / n_machines keys
+    at ``madds_per_second`` (the merge of n_machines · k candidates is negligible beside it)."""
+    if not madds_per_second > 0:
+        raise ValueError(f"madds_per_second must be positive, got {madds_per_second!r}")
+    n_machines = _positive(n_machines, "n_machines")
+    return exact_search_madds(math.ceil(n_items / n_machines), dim) / madds_per_second
+
+
+def measure_madds_per_second(*, n_keys: int = 100_000, dim: int = 50, n_queries: int = 256, threads: int = 1,
+                             repeats: int = 3, seed: int = 0) -> float:
+    """Multiply-adds per second of exact search on this machine: ``queries @ keys.T`` in float32.
+
+    A batch of queries makes the product compute-bound (each key read once serves every query),
+    so this is the optimistic rate; a single query reads 4·d bytes per key and is limited by
+    memory bandwidth instead. Best of ``repeats``, on ``threads`` torch threads.
+    """
+    n_keys, dim, n_queries = _positive(n_keys, "n_keys"), _positive(dim, "dim"), _positive(n_queries, "n_queries")
+    threads, repeats = _positive(threads, "threads"), _positive(repeats, "repeats")
+    g = torch.Generator().manual_seed(seed)
+    K, Q = torch.randn(n_keys, dim, generator=g), torch.randn(n_queries, dim, generator=g)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        Q @ K.T  # warm-up
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            Q @ K.T  # (q, n) scores: q · n · d multiply-adds
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(before)
+    return exact_search_madds(n_keys, dim, n_queries) / best
