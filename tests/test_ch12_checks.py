@@ -8,8 +8,8 @@ from embedlab.exercises import check
 
 
 def _good(scores, ids, k):
-    S, I = np.concatenate(scores, axis=1), np.concatenate(ids, axis=1)
-    return np.take_along_axis(I, np.argsort(-S, axis=1)[:, :k], axis=1)
+    S, all_ids = np.concatenate(scores, axis=1), np.concatenate(ids, axis=1)
+    return np.take_along_axis(all_ids, np.argsort(-S, axis=1)[:, :k], axis=1)
 
 
 def test_the_solution_passes():
@@ -25,8 +25,8 @@ def test_returning_positions_instead_of_ids_fails():
 
 def test_taking_the_best_of_each_shard_in_turn_fails():
     def round_robin(scores, ids, k):
-        I = np.stack(ids, axis=2).reshape(ids[0].shape[0], -1)   # shard 0 rank 0, shard 1 rank 0, ...
-        return I[:, :k]
+        interleaved = np.stack(ids, axis=2).reshape(ids[0].shape[0], -1)   # shard 0 rank 0, shard 1 rank 0, ...
+        return interleaved[:, :k]
 
     res = check("ch12.merge_shards", round_robin, quiet=True)
     assert not res

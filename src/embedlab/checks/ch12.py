@@ -10,9 +10,9 @@ from embedlab.exercises import Case, Exercise
 def _merge_shards(scores, ids, k):
     """Reference: the global top-k ids from each shard's (n_q, k_s) scores and global ids, best first."""
     S = np.concatenate([np.asarray(s, dtype=np.float64) for s in scores], axis=1)   # (n_q, sum k_s)
-    I = np.concatenate([np.asarray(i) for i in ids], axis=1)
+    all_ids = np.concatenate([np.asarray(i) for i in ids], axis=1)
     order = np.argsort(-S, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(I, order, axis=1)
+    return np.take_along_axis(all_ids, order, axis=1)
 
 
 def _cases() -> list[Case]:
