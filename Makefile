@@ -16,7 +16,7 @@ NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sani
               --nbval-cell-timeout 600 -p no:cacheprovider
 
 .PHONY: help setup book test lint test-unit test-notebooks test-notebooks-portable test-browser execute \
-        student spread bench clean clean-all constraints
+        student grade spread bench clean clean-all constraints
 
 help:
 	@echo "make book     build the HTML book into _build/html (sets up .venv first)"
@@ -24,6 +24,8 @@ help:
 	@echo "              browser tests"
 	@echo "make execute  re-run every chapter top to bottom and store outputs + timings"
 	@echo "make student  write the chapters without solutions to _build/student/ (for instructors)"
+	@echo "make grade SUBMISSIONS=dir/  run each student's notebook and its hidden checks offline;"
+	@echo "              gradebook and feedback in _build/grades/ (EXERCISES=ch09.ndcg_at_10,... to choose)"
 	@echo "make bench    time ours against reference libraries (a few minutes) and re-render"
 	@echo "              book/benchmarks.md; 'make bench BENCH=sgns' runs one (see benchmarks/)"
 	@echo "make clean    remove build outputs (keeps .venv); 'make clean-all' removes .venv too"
@@ -77,6 +79,11 @@ execute: setup
 
 student: setup
 	$(BIN)/python tools/student_notebooks.py
+
+# Grade a class offline: one notebook per student in SUBMISSIONS (embedlab/grade.py, book/instructors.md).
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir/ [EXERCISES=ch09.ndcg_at_10,...]"; exit 2; }
+	$(BIN)/python -m embedlab.grade $(SUBMISSIONS) --out _build/grades $(if $(EXERCISES),--exercises $(EXERCISES))
 
 # Ours vs reference implementations, interleaved in one process; writes benchmarks/results/*.json
 # and re-renders book/benchmarks.md from them. Commit all three. BENCH="sgns topk" runs a subset.

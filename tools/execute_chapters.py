@@ -3,7 +3,8 @@
 ``make execute`` runs every chapter; ``make execute CHAPTERS="02_similarity"`` runs the named ones.
 Each notebook runs in its own kernel with ``chapters/`` as the working directory, exactly as
 nbval will re-run it. Its wall time is stored in ``metadata.embedlab.runtime_s`` and the run-time
-page of the book is regenerated. Widget state is stored so that the HTML book shows live widgets.
+page of the book is regenerated, with the instructors' tables that use it (tools/instructors_page.py).
+Widget state is stored so that the HTML book shows live widgets.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import nbformat
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import instructors_page  # noqa: E402  (tools/instructors_page.py)
+
 import chapters  # noqa: E402  (tools/chapters.py)
 
 
@@ -70,6 +73,7 @@ def main(names: list[str]) -> int:
         flag = "" if seconds <= chapters.BUDGET_S else f"  (over the {chapters.BUDGET_S:.0f} s budget!)"
         print(f"  {seconds:.1f} s{flag}", flush=True)
     chapters.write_runtimes_page()
+    instructors_page.main()
     if failed:
         print(f"failed: {failed}", file=sys.stderr)
         return 1

@@ -71,6 +71,9 @@ Where each concept lives (one home each; import it from there)::
     seeding, device, timer, below, evaluating (eval mode)      embedlab.utils              all
     figure style and shared plots                              embedlab.plotting           all
     auto-checked exercises (check) and their hidden cases      embedlab.exercises, .checks all
+    grading a class offline: each notebook run headless in a   embedlab.grade              all
+      fresh kernel and folder, then its hidden checks;
+      gradebook, feedback; Otter-Grader test export
 """
 
 from importlib.metadata import PackageNotFoundError, version

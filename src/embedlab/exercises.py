@@ -246,6 +246,9 @@ class Exercise:
             reported to the student, not raised.
         expect_error: the exception type the student's function must raise on every case
             (for exercises about validating bad input); ``reference`` is then unused.
+        function: the name the exercise's text asks students to give their function, when it is
+            not the part of the id after the dot (``"my_cosine"`` for ``ch02.cosine``). The
+            grader (:mod:`embedlab.grade`) looks a student's function up by :attr:`function_name`.
     """
 
     id: str
@@ -254,6 +257,12 @@ class Exercise:
     hint: str = ""
     compare: Callable[[Any, Any], str | bool | None] = mismatch
     expect_error: type[BaseException] | None = None
+    function: str = ""
+
+    @property
+    def function_name(self) -> str:
+        """The name of the student's function: ``function``, else the part of the id after the dot."""
+        return self.function or self.id.partition(".")[2]
 
 
 @dataclass

@@ -77,12 +77,14 @@ def _compare_counts(got: Any, expected: torch.Tensor) -> str | None:
 EXERCISES = [
     Exercise(
         id="ch02.cosine",
+        function="my_cosine",
         reference=_cosine_reference,
         cases=_cosine_cases,
         hint="cos(a, b) = (a · b) / (‖a‖ ‖b‖); torch.linalg.vector_norm gives ‖a‖. Return a number.",
     ),
     Exercise(
         id="ch02.cosine_zero",
+        function="my_cosine",
         reference=_cosine_reference,
         cases=_cosine_zero_cases,
         hint="check the two norms before dividing and `raise ValueError(...)` when one of them is 0.",
@@ -90,6 +92,7 @@ EXERCISES = [
     ),
     Exercise(
         id="ch02.k_occurrence",
+        function="my_k_occurrence",
         reference=_k_occurrence_reference,
         cases=_k_occurrence_cases,
         hint=(

@@ -60,6 +60,7 @@ def _sgns_pair_cases() -> list[Case]:
 EXERCISES = [
     Exercise(
         id="ch03.pmi",
+        function="my_pmi",
         reference=_pmi_reference,
         cases=_pmi_cases,
         hint="P(w, c) = C[w, c] / C.sum(), P(w) = C[w].sum() / C.sum(), P(c) = C[:, c].sum() / C.sum(); "

@@ -43,6 +43,7 @@ def _uniformity_cases() -> list[Case]:
 EXERCISES = [
     Exercise(
         id="ch04.info_nce",
+        function="my_info_nce",
         reference=lambda query, keys, temperature: info_nce(query, keys, temperature),
         cases=_info_nce_cases,
         hint="normalise the rows of both matrices, divide the (B, N) cosine matrix by the temperature, "
@@ -50,6 +51,7 @@ EXERCISES = [
     ),
     Exercise(
         id="ch04.uniformity",
+        function="my_uniformity",
         reference=lambda z, t=2.0: uniformity(z, t=t),
         cases=_uniformity_cases,
         hint="normalise the rows first; average exp(-t * squared distance) over pairs i < j only "

@@ -44,6 +44,7 @@ def _compare_attention(got, expected) -> str | None:
 EXERCISES = [
     Exercise(
         id="ch06.top_k",
+        function="my_top_k",
         reference=top_k_filter,
         cases=_top_k_cases,
         hint=(
