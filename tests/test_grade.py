@@ -1,7 +1,8 @@
 """embedlab.grade: a fake class graded offline, what containment guarantees, the Otter-Grader export.
 
 The kernels here are real (one per notebook, about 2 s each); the limits are a few seconds so the
-notebooks that loop cost little. The whole file runs in about 30 s on 2 cores.
+notebooks that loop cost little. The whole file runs in about 30 s on 2 cores (the Otter-Grader
+run at the end is skipped where otter-grader is not installed, as in the course's environment).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def test_the_gradebook_is_the_table_expected_by_hand(fake_class):
         ("bob", "ch09.ndcg_at_10", "0", "0", "9", "[ch09.ndcg_at_10] not yet: passed 0 of 9. First failure, case 1 "
          "of 9 (the only relevant item first): expected 1, got 0.\n  Hint: " + HINT),
         ("carol", "ch09.ndcg_at_10", "0", "0", "9", "[ch09.ndcg_at_10] not yet: passed 0 of 9. First failure, case 1 "
-         "of 9 (the only relevant item first): your function did not finish within 2 s (line 3: while True:); "
+         "of 9 (the only relevant item first): your function did not finish within 2 s (line ?); "
          "look for a loop that never ends.\n  Hint: " + HINT),
         ("dave", "ch09.ndcg_at_10", "0", "0", "9", "[ch09.ndcg_at_10] not checked: the kernel died while running "
          "cell 4 (`import os`) (os._exit, exit(), a crash or running out of memory); nothing could be checked."),
@@ -107,9 +108,9 @@ def test_the_gradebook_is_the_table_expected_by_hand(fake_class):
     ]
     got = [tuple(r) for r in rows[1:]]
     assert got[:2] == expected[:2] and got[3:] == expected[3:]
-    # where the alarm catches the loop (the `while` or the `pass` line) is up to the interpreter
+    # the alarm stops the loop on its `while` line or its `pass` line, as the interpreter happens to be
     assert got[2][:5] == expected[2][:5]
-    assert re.sub(r"\(line \d: (while True:|pass)\)", "(line 3: while True:)", got[2][5]) == expected[2][5]
+    assert re.sub(r"\((line 2: while True:|line 3: pass)\)", "(line ?)", got[2][5]) == expected[2][5]
 
 
 def test_the_submissions_folder_is_unchanged(fake_class):
