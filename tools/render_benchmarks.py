@@ -124,21 +124,19 @@ def _cell(text: str) -> str:
 
 def table(entries: list[Entry]) -> str:
     lines = [
-        "| comparison | setting | ours (median) | reference (median) "
-        "| speed: ours ÷ reference | quality: ours vs reference | measured |",
-        "|---|---|---|---|---|---|---|",
+        "| comparison (when measured) | setting | speed: ours ÷ reference | quality: ours vs reference |",
+        "|---|---|---|---|",
     ]
     for e in entries:
         if e.result is None:
             why = f" ({e.detail})" if e.detail else ""
-            lines.append(f"| {_cell(e.title)} | | **not measured**{_cell(why)} | | | | |")
+            lines.append(f"| {_cell(e.title)} | | **not measured**{_cell(why)} | |")
             continue
         for i, r in enumerate(e.result["rows"]):
-            lines.append(
-                f"| {_cell(e.title) if i == 0 else ''} | {r['setting']} | {_speed(r['ours'], r['unit'])} | "
-                f"{_speed(r['reference'], r['unit'])} | **{r['ratio']:.2f}×** | {_cell(_quality(r))} | "
-                f"{_cell(_when(e))} |"
-            )
+            # Four columns, so that the table fits the page: the date (and any stale / busy warning)
+            # sits under the comparison's name, the absolute rates are in the details below.
+            first = f"{_cell(e.title)}<br>({_cell(_when(e))})" if i == 0 else ""
+            lines.append(f"| {first} | {r['setting']} | **{r['ratio']:.2f}×** | {_cell(_quality(r))} |")
     return "\n".join(lines)
 
 
@@ -199,7 +197,7 @@ How the numbers are taken (`benchmarks/`, one script per comparison; `make bench
 `make bench BENCH=sgns` one): ours and the reference run in the same process, interleaved over at
 least three rounds, because these machines drift 2–3× in speed within a day. The speed column is
 the ratio of the medians (above 1: ours is faster); it carries over between machines far better
-than the absolute figures, which are medians (the details below give the [min–max] over rounds). Each section below
+than the absolute figures, which the details below give (medians and [min–max] over rounds). Each section below
 says which machine, threads and device ran it and when. A result whose script or measured code
 changed after it ran is marked **stale** and keeps its date; one taken while other programs kept
 more than a quarter of the CPUs busy says **busy machine**; a benchmark with no stored result says
