@@ -14,8 +14,19 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
               --nbval-cell-timeout 600 -p no:cacheprovider
+# tools/stages.py passes JUNIT=path so that its summary can name the failing tests.
+JUNIT_ARG = $(if $(JUNIT),--junitxml=$(JUNIT))
 
-.PHONY: help setup book test lint test-unit test-notebooks test-notebooks-portable test-browser execute \
+# A reader's machine is never idle: with another program on one core, OpenMP threads that spin-wait
+# for a core they cannot get made PyTorch at 2 threads 7-30x slower than at 1 (CONTRIBUTING.md,
+# "Busy machines"). PASSIVE threads sleep instead; every command below (and the kernels nbval
+# starts) inherits it. The chapters' bootstrap cells set the same for readers.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+# make test's stages, in order; tools/stages.py runs them all, even after a failure, then prints one table.
+TEST_STAGES := lint test-unit test-notebooks test-notebooks-avx2 test-notebooks-portable test-browser
+
+.PHONY: help setup book test lint test-unit test-notebooks test-notebooks-avx2 test-notebooks-portable test-browser execute \
         student grade spread bench clean clean-all constraints
 
 help:
@@ -49,21 +60,26 @@ book: setup
 	$(BIN)/python tools/offline_assets.py
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-test: setup lint test-unit test-notebooks test-notebooks-portable test-browser
+test: setup
+	$(BIN)/python tools/stages.py $(TEST_STAGES)
 
 lint: setup
-	$(BIN)/ruff check src tests tools $(wildcard benchmarks) $(wildcard examples)
+	$(BIN)/ruff check --output-format concise src tests tools $(wildcard benchmarks) $(wildcard examples)
 
 test-unit: setup
-	$(BIN)/python -m pytest tests --ignore=tests/browser
+	$(BIN)/python -m pytest tests --ignore=tests/browser $(JUNIT_ARG)
 
 test-notebooks: setup
-	$(BIN)/python -m pytest $(NBVAL_ARGS) chapters
+	$(BIN)/python -m pytest $(NBVAL_ARGS) $(JUNIT_ARG) chapters
 
-# The same chapters again with PyTorch, NumPy and OpenBLAS forced to the kernels every x86-64 CPU
-# has (tools/kernels.py): stored outputs must not depend on the SIMD level of the machine that ran them.
+# The same chapters again with every library that picks SIMD kernels at run time (PyTorch, MKL,
+# oneDNN, NumPy, every OpenBLAS, faiss, Arrow) forced down to AVX2, then to the kernels every x86-64
+# CPU has (tools/kernels.py): stored outputs must not depend on the SIMD level of the machine that ran them.
+test-notebooks-avx2: setup
+	$(BIN)/python tools/kernels.py avx2 $(BIN)/python -m pytest $(NBVAL_ARGS) $(JUNIT_ARG) chapters
+
 test-notebooks-portable: setup
-	$(BIN)/python tools/kernels.py portable $(BIN)/python -m pytest $(NBVAL_ARGS) chapters
+	$(BIN)/python tools/kernels.py portable $(BIN)/python -m pytest $(NBVAL_ARGS) $(JUNIT_ARG) chapters
 
 # How far printed numbers move between kernel settings (to size a cell's tolerance): see tools/kernel_spread.py.
 spread: setup
@@ -72,7 +88,7 @@ spread: setup
 
 # Builds the book as `make book` does, then checks every page in headless Chromium (README).
 test-browser: setup
-	$(BIN)/python -m pytest -p no:cacheprovider tests/browser
+	$(BIN)/python -m pytest -p no:cacheprovider tests/browser $(JUNIT_ARG)
 
 execute: setup
 	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)

@@ -6,11 +6,12 @@ chapters verify on any CPU (their last digits move with the SIMD kernels).
 
 It lives at the repository root because `pytest --nbval chapters` collects only conftest files
 above the chapters (tests/conftest.py is not one of them). While nbval re-runs a notebook we add
-up the time of its cells and report it against EMBEDLAB_CHAPTER_BUDGET_S (default 90 s, the book's
-promise for 2 idle CPU cores). The session fails only for a chapter past EMBEDLAB_BUDGET_SLACK
-(default 2) times the budget: machine speed drifts 2-3x within a day, and a test may guard a budget
-only with slack that noise cannot cross. The promise itself is measured by `make execute` on an
-idle machine and checked by tests/test_chapters.py.
+up the time of its cells and *report* it against EMBEDLAB_CHAPTER_BUDGET_S (default 90 s, the
+book's promise for 2 idle CPU cores); it never fails the session. A re-run under nbval measures the
+machine's load as much as the chapter (a busy laptop or CI runner, another job on the other core:
+397 s for a 57 s chapter was seen), so no verdict can come from it. The promise is guarded where
+it can be measured: `make execute` stores each chapter's run time from an idle machine, and
+tests/test_chapters.py fails when a stored time is over the budget.
 """
 
 from __future__ import annotations
@@ -44,25 +45,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _notebook_seconds:
         return
     budget = float(os.environ.get("EMBEDLAB_CHAPTER_BUDGET_S", "90"))
-    # These machines drift 2-3x in speed within a day: over the budget is reported, and only a
-    # chapter past SLACK x budget (a regression no slow period explains) fails the session.
-    slack = float(os.environ.get("EMBEDLAB_BUDGET_SLACK", "2"))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    over = {p: s for p, s in _notebook_seconds.items() if s > budget}
-    failed = {p: s for p, s in over.items() if s > slack * budget}
-    if reporter is not None:
-        reporter.write_sep("-", f"chapter run times under nbval (budget {budget:.0f} s)")
-        for p, s in sorted(_notebook_seconds.items()):
-            flag = "   FAILED: over slack x budget" if p in failed else "   OVER BUDGET" if p in over else ""
-            reporter.write_line(f"{s:7.1f} s  {p}{flag}")
-        if over and not failed:
-            reporter.write_line(
-                f"over the {budget:.0f} s budget (reported, not failed below {slack * budget:.0f} s; "
-                "check `make execute` on an idle machine): " + ", ".join(sorted(over)), yellow=True
-            )
-    if failed:
-        if reporter is not None:
-            reporter.write_line(
-                f"chapters over {slack:g} x the {budget:.0f} s budget: {sorted(failed)}", red=True
-            )
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if reporter is None:
+        return
+    over = sorted(p for p, s in _notebook_seconds.items() if s > budget)
+    reporter.write_sep("-", f"chapter run times under nbval (budget {budget:.0f} s on an idle machine)")
+    for p, s in sorted(_notebook_seconds.items()):
+        reporter.write_line(f"{s:7.1f} s  {p}{'   over budget (reported)' if p in over else ''}")
+    if over:
+        reporter.write_line(
+            f"over the {budget:.0f} s budget in this run (reported, never failed: this machine may be busy; "
+            "the budget is checked on the stored run times that `make execute` measures on an idle machine): "
+            + ", ".join(over), yellow=True
+        )

@@ -130,8 +130,19 @@ def test_config_checks_and_round_trip():
 
 
 def test_launch_timeout_is_enforced():
+    # a run that never ends by itself (10^9 steps): the verdict cannot depend on the machine's speed
+    before = {p.name for p in Path("/proc").glob("[0-9]*")}
     with pytest.raises(TimeoutError, match="timeout"):
-        launch(2, CFG, timeout=0.5)
+        launch(2, DDPConfig(**{**CFG.__dict__, "steps": 10**9}), timeout=5)
+    # torchrun starts each worker in a session of its own: none of them may outlive the timeout
+    left = []
+    for pid in {p.name for p in Path("/proc").glob("[0-9]*")} - before:
+        try:
+            if "embedlab.distributed" in (Path("/proc") / pid / "cmdline").read_bytes().decode(errors="replace"):
+                left.append(pid)
+        except OSError:
+            pass
+    assert not left, f"workers left running after the timeout: {left}"
 
 
 def test_main_without_torchrun_is_the_single_process_run(tmp_path):

@@ -60,18 +60,25 @@ def test_repository_url_lives_in_config_and_drives_the_bootstrap():
     assert ch.repo_url() in ch.bootstrap_source(["embedlab"])
 
 
-def test_make_test_lints_and_checks_the_chapters_under_portable_kernels():
+def test_make_test_runs_every_stage_and_checks_the_chapters_under_every_kernel_setting():
     makefile = (ROOT / "Makefile").read_text()
-    test_deps = re.search(r"^test:(.*)$", makefile, flags=re.M).group(1).split()
-    for target in ("lint", "test-unit", "test-notebooks", "test-notebooks-portable", "test-browser"):
-        assert target in test_deps, f"make test does not run {target}"
-    portable = re.search(r"^test-notebooks-portable:.*\n\t(.*)$", makefile, flags=re.M).group(1)
-    assert "tools/kernels.py portable" in portable and "$(NBVAL_ARGS)" in portable
+    stages = re.search(r"^TEST_STAGES\s*:=(.*)$", makefile, flags=re.M).group(1).split()
+    assert stages == ["lint", "test-unit", "test-notebooks", "test-notebooks-avx2", "test-notebooks-portable",
+                      "test-browser"]
+    recipe = re.search(r"^test: setup\n\t(.*)$", makefile, flags=re.M).group(1)
+    assert recipe == "$(BIN)/python tools/stages.py $(TEST_STAGES)"  # all stages, even after a failure
+    for setting in ("avx2", "portable"):
+        line = re.search(rf"^test-notebooks-{setting}:.*\n\t(.*)$", makefile, flags=re.M).group(1)
+        assert f"tools/kernels.py {setting}" in line and "$(NBVAL_ARGS)" in line and "$(JUNIT_ARG)" in line
+    for stage in stages[1:]:  # every pytest stage reports its failing ids to the summary
+        line = re.search(rf"^{stage}:.*\n\t(.*)$", makefile, flags=re.M).group(1)
+        assert "$(JUNIT_ARG)" in line, stage
+    assert re.search(r"^export OMP_WAIT_POLICY \?= PASSIVE$", makefile, flags=re.M), "busy machines: see CONTRIBUTING"
     assert "ruff" in _constraints(), "ruff must be pinned in constraints.txt"
 
 
 def test_kernel_settings_reach_the_libraries():
-    """Each setting of tools/kernels.py really changes what torch, NumPy and OpenBLAS run."""
+    """Each setting of tools/kernels.py really changes what torch, NumPy, faiss, Arrow and every OpenBLAS run."""
     import kernels  # tools/kernels.py
 
     shown = {s: kernels.describe(s) for s in ("avx2", "portable")}
@@ -79,5 +86,7 @@ def test_kernel_settings_reach_the_libraries():
     if not kernels.X86:  # elsewhere only PyTorch's kernels are forced (see tools/kernels.py)
         return
     assert shown["portable"].startswith("torch DEFAULT") and "numpy SIMD baseline" in shown["portable"]
-    assert "Nehalem" in shown["portable"]
+    assert "OpenBLAS ['Nehalem']" in shown["portable"]  # every copy (NumPy's, SciPy's, faiss's), not one
+    assert "faiss NONE" in shown["portable"] and "arrow none" in shown["portable"]
     assert "AVX512" not in shown["avx2"].split(";")[0] and "X86_V4" not in shown["avx2"]
+    assert "faiss AVX2" in shown["avx2"] and "arrow avx2" in shown["avx2"] and "OpenBLAS ['Haswell']" in shown["avx2"]

@@ -6,9 +6,31 @@ order and the last digits of printed numbers move. The suite re-runs the chapter
 that force each library's dispatcher down to a lower instruction set, on the same machine:
 
 - ``native``: whatever the machine picks.
-- ``avx2``: PyTorch's ATen, MKL and oneDNN capped at AVX2; NumPy's own loops and OpenBLAS too.
+- ``avx2``: PyTorch's ATen, MKL and oneDNN capped at AVX2; NumPy's own loops, every OpenBLAS,
+  faiss and Arrow too.
 - ``portable``: the kernels every x86-64 CPU has (ATen's ``default``, SSE4.x in MKL/oneDNN,
-  NumPy's baseline, OpenBLAS's Nehalem kernels).
+  NumPy's baseline, OpenBLAS's Nehalem kernels, faiss's and Arrow's scalar code).
+
+**Which libraries dispatch at run time** (audited for every library a chapter imports; re-audit
+when a chapter adds one, and add its variable here):
+
+=================  ==========================================  ==================================
+library            how it picks kernels                        forced by
+=================  ==========================================  ==================================
+PyTorch (ATen)     CPU capability at start                     ``ATEN_CPU_CAPABILITY``
+MKL (in PyTorch)   CPUID at first call                         ``MKL_ENABLE_INSTRUCTIONS``
+oneDNN (PyTorch)   CPUID at first call                         ``ONEDNN_MAX_CPU_ISA``
+NumPy              its own dispatch per loop                   ``NPY_DISABLE_CPU_FEATURES``
+OpenBLAS           one copy each in NumPy, SciPy and faiss     ``OPENBLAS_CORETYPE`` (all copies)
+                   (``DYNAMIC_ARCH``); scikit-learn, gensim
+                   and implicit call SciPy's copy
+faiss >= 1.12      dynamic dispatch inside one library         ``FAISS_SIMD_LEVEL``
+faiss < 1.12       loader picks ``swigfaiss_avx2``/``_avx512``  ``FAISS_OPT_LEVEL``
+Arrow (pyarrow)    its own dispatch (reads GloVe's index)      ``ARROW_USER_SIMD_LEVEL``
+=================  ==========================================  ==================================
+
+Compiled once for the baseline, no run-time choice: scikit-surprise, implicit's and gensim's own
+Cython loops, scikit-learn's Cython loops, SciPy outside BLAS, pytrec_eval.
 
 Run a command under a setting::
 
@@ -35,6 +57,9 @@ SETTINGS: dict[str, dict[str, str]] = {
         "ONEDNN_MAX_CPU_ISA": "AVX2",
         "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
         "OPENBLAS_CORETYPE": "Haswell",
+        "FAISS_SIMD_LEVEL": "AVX2",
+        "FAISS_OPT_LEVEL": "AVX2",
+        "ARROW_USER_SIMD_LEVEL": "AVX2",
     },
     "portable": {
         "ATEN_CPU_CAPABILITY": "default",
@@ -42,23 +67,39 @@ SETTINGS: dict[str, dict[str, str]] = {
         "ONEDNN_MAX_CPU_ISA": "SSE41",
         "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
         "OPENBLAS_CORETYPE": "Nehalem",
+        "FAISS_SIMD_LEVEL": "NONE",
+        "FAISS_OPT_LEVEL": "generic",
+        "ARROW_USER_SIMD_LEVEL": "NONE",
     },
 }
 
-_SHOW = (
-    "import numpy, torch, threadpoolctl\n"
-    "m = numpy._core._multiarray_umath\n"
-    "on = [f for f in m.__cpu_dispatch__ if m.__cpu_features__.get(f)]\n"
-    "blas = [i.get('architecture') for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']\n"
-    "print(f'torch {torch.backends.cpu.get_cpu_capability()}; numpy SIMD {on or \"baseline\"}; '\n"
-    "      f'OpenBLAS {blas}')\n"
-)
+# One line per library; a library that is not installed says so instead of failing.
+_SHOW = """\
+import importlib.util
+import numpy, torch, threadpoolctl
+m = numpy._core._multiarray_umath if hasattr(numpy, '_core') else numpy.core._multiarray_umath
+on = [f for f in m.__cpu_dispatch__ if m.__cpu_features__.get(f)]
+parts = [f'torch {torch.backends.cpu.get_cpu_capability()}', f'numpy SIMD {on or "baseline"}']
+if importlib.util.find_spec('faiss'):
+    import faiss
+    level = faiss.SIMDConfig.get_level_name() if hasattr(faiss, 'SIMDConfig') else faiss.__name__
+    parts.append(f'faiss {level}')
+if importlib.util.find_spec('pyarrow'):
+    import pyarrow
+    parts.append(f'arrow {pyarrow.runtime_info().simd_level}')
+if importlib.util.find_spec('scipy'):
+    import scipy.linalg  # loads SciPy's own OpenBLAS, the one scikit-learn, gensim and implicit use
+blas = sorted({i.get('architecture') or '?' for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'})
+parts.append(f'OpenBLAS {blas}')
+print('; '.join(parts))
+"""
 
 
 # NumPy's feature names and OpenBLAS's core types above are x86 names: elsewhere (ARM) NumPy refuses
 # unknown features at import, so there only PyTorch's portable ATen kernels are forced.
 X86 = platform.machine().lower() in {"x86_64", "amd64"}
-_X86_ONLY = {"NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA"}
+_X86_ONLY = {"NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA",
+             "FAISS_OPT_LEVEL", "FAISS_SIMD_LEVEL", "ARROW_USER_SIMD_LEVEL"}
 
 
 def environment(setting: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -73,7 +114,7 @@ def environment(setting: str, base: dict[str, str] | None = None) -> dict[str, s
 
 
 def describe(setting: str) -> str:
-    """What torch, NumPy and OpenBLAS report in a fresh interpreter under ``setting``."""
+    """What torch, NumPy, faiss, Arrow and OpenBLAS report in a fresh interpreter under ``setting``."""
     out = subprocess.run(
         [sys.executable, "-c", _SHOW], env=environment(setting), capture_output=True, text=True, check=True
     )

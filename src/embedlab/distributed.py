@@ -384,14 +384,13 @@ def launch(nproc: int, cfg: DDPConfig, *, timeout: float = 300.0, record_gradien
         out, grad_out = Path(tmp) / "result.json", Path(tmp) / "gradient.pt"
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                    *target, *cfg.to_argv(), "--out", str(out), *(["--grad-out", str(grad_out)] * record_gradient)]
-        # A session of its own, so that a timeout kills torchrun's workers too, not only torchrun.
+        # A session of its own, so that a timeout can find and stop everything torchrun started.
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                 start_new_session=True)
         try:
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            _stop_tree(proc)
             raise TimeoutError(f"torchrun with {nproc} processes ran past timeout={timeout} s") from None
         if proc.returncode != 0 or not out.is_file():
             raise RuntimeError(f"torchrun with {nproc} processes failed (exit {proc.returncode}):\n{log[-3000:]}")
@@ -399,6 +398,46 @@ def launch(nproc: int, cfg: DDPConfig, *, timeout: float = 300.0, record_gradien
         if record_gradient:
             result["gradient"] = torch.load(grad_out, weights_only=True)
     return result
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (Linux's /proc; elsewhere none are found)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _stop_tree(proc: subprocess.Popen) -> None:
+    """Stop torchrun and its workers. torchrun starts each worker in a session of its own, so killing
+    torchrun's process group is not enough: a worker would live on, holding the log pipe open (and
+    ``communicate`` would wait for it forever). SIGTERM lets torchrun stop its workers itself; whatever
+    is left a few seconds later is killed by pid."""
+    tree = _descendants(proc.pid)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    for pid in [proc.pid, *tree, *_descendants(proc.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.communicate()
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ __all__ = [
     "list_exercises",
 ]
 
-DEFAULT_TIMEOUT: float = 30.0
+DEFAULT_TIMEOUT: float = 60.0
 """Seconds one hidden case may run before the check gives up on it."""
 
 

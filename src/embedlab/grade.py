@@ -321,7 +321,7 @@ async def _execute(nb: Any, workdir: Path, kernel_dirs: str, ids: list[str], set
     specs = KernelSpecManager(kernel_dirs=[kernel_dirs])
     km = AsyncKernelManager(kernel_name="embedlab-grade", kernel_spec_manager=specs)
     client = _client_class()(nb, km=km, timeout=1, allow_errors=True, record_timing=False,
-                             iopub_timeout=10, startup_timeout=120)
+                             iopub_timeout=60, startup_timeout=120)
     client.cap, client.grading_index = settings["max_output"], n_student
     log = open(workdir.parent / f"{workdir.name}.kernel.log", "wb")  # noqa: SIM115 - closed below
     pgid = None
