@@ -463,3 +463,10 @@ def test_real_relations():
     assert {("dog", "canine"), ("canine", "carnivore"), ("puppy", "dog")} <= pairs
     assert ("canine", "dog") not in pairs
     assert wn.sense_counts(nouns)["dog"] == 7  # WordNet 3.0: seven noun senses of "dog"
+
+
+def test_the_setup_page_gives_the_same_install_commands():
+    page = (Path(__file__).resolve().parents[1] / "book" / "setup.md").read_text(encoding="utf-8")
+    for platform in ("Debian/Ubuntu", "macOS", "Windows"):
+        assert f"`{wn.INSTALL[platform]}`" in page, platform
+    assert wn.ENV_VAR in page
