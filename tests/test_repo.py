@@ -1,5 +1,6 @@
 """Repository promises: lower-bound pins only in the package, exact pins only for make/Binder,
-one repository URL, and CI running exactly `make test`."""
+one repository URL, CI running exactly `make test`, and Binder getting the Debian packages the
+chapters need."""
 
 from __future__ import annotations
 
@@ -42,6 +43,73 @@ def test_environment_yml_matches_constraints_and_uses_cpu_torch():
     assert "whl/cpu" in env, "Binder must install a CPU-only torch"
     torch_make = re.search(r"^TORCH_VERSION\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(), flags=re.M).group(1)
     assert pins["torch"] == torch_make == dict(found)["torch"]
+
+
+def _packages_in(requirements: list[str]) -> set[str]:
+    return {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower().replace("_", "-") for r in requirements}
+
+
+def test_binder_has_every_package_the_chapters_import_and_the_readmes_python():
+    """postBuild installs embedlab with --no-deps, so environment.yml must pin every core and
+    `course` requirement itself; its Python is the one the README names; recbole's pin is the Makefile's."""
+    env = (ROOT / "environment.yml").read_text()
+    pinned = {name.lower().replace("_", "-") for name in re.findall(r"^\s+- ([A-Za-z0-9_.-]+)==", env, flags=re.M)}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = _packages_in(project["dependencies"] + project["optional-dependencies"]["course"])
+    assert needed <= pinned, f"environment.yml lacks {sorted(needed - pinned)}"
+    readme_python = re.search(r"Python (3\.\d+)\+", (ROOT / "README.md").read_text()).group(1)
+    assert re.search(rf"^\s+- python={re.escape(readme_python)}$", env, flags=re.M), "environment.yml's python"
+    recbole = re.compile(r"recbole==(\S+?)\"?$", flags=re.M)
+    assert recbole.findall((ROOT / "postBuild").read_text()) == recbole.findall((ROOT / "Makefile").read_text())
+
+
+def _apt_txt() -> list[str]:
+    """Package names in apt.txt, read as repo2docker reads it: '#' starts a comment, one name a line."""
+    lines = (line.partition("#")[0].strip() for line in (ROOT / "apt.txt").read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def _chapter_debian_packages() -> dict[str, set[str]]:
+    """{Debian package: the chapters whose bootstrap cell installs it} (tools/chapters.py's map)."""
+    out: dict[str, set[str]] = {}
+    for path in ch.chapter_paths():
+        source = "".join(ch.read_nb(path)["cells"][0]["source"])
+        for package in ch.bootstrap_debian(source) or {}:
+            out.setdefault(package, set()).add(path.stem)
+    return out
+
+
+def _ci_debian_packages() -> set[str]:
+    """The Debian packages .ci/run installs when missing (its `missing+=(name)` lines)."""
+    return set(re.findall(r"missing\+=\(([a-z0-9.+-]+)\)", (ROOT / ".ci" / "run").read_text()))
+
+
+# Debian packages .ci/run installs that readers do not need: they build or test the book.
+BUILD_AND_TEST_ONLY = {
+    "chromium": "the browser tests (tests/browser)",
+    "npm": "make book's offline MathJax and widget manager (tools/offline_assets.py)",
+}
+
+
+def test_apt_txt_lists_the_debian_packages_the_chapters_need():
+    """The rule: apt.txt (Binder) lists exactly the Debian packages that a chapter's bootstrap cell
+    installs, since Binder's user is not root and the cell cannot install them there; .ci/run installs
+    each of them too, so that CI runs the chapters with them. What else .ci/run installs is for
+    building or testing the book, never for readers, and stays out of apt.txt (Binder's image stays
+    small): each such package is named, with its reason, in BUILD_AND_TEST_ONLY, so a new one in
+    .ci/run fails here until someone decides which kind it is."""
+    apt = _apt_txt()
+    chapters = _chapter_debian_packages()
+    ci = _ci_debian_packages()
+    assert chapters, "no chapter bootstrap cell installs a Debian package: the parsing is broken"
+    assert "wordnet-base" in chapters and {"10_retrieval", "11_limits"} <= chapters["wordnet-base"]
+    assert len(apt) == len(set(apt)), f"apt.txt lists a package twice: {apt}"
+    assert set(apt) == set(chapters), f"apt.txt {sorted(apt)} vs the chapters' bootstrap cells {sorted(chapters)}"
+    assert set(chapters) <= ci, f".ci/run does not install {sorted(set(chapters) - ci)}"
+    assert ci - set(chapters) == set(BUILD_AND_TEST_ONLY), (
+        f"{sorted(ci - set(chapters) - set(BUILD_AND_TEST_ONLY))}: needed by readers (apt.txt and a bootstrap "
+        "cell) or only by the build and tests (BUILD_AND_TEST_ONLY)?")
+    assert not set(apt) & set(BUILD_AND_TEST_ONLY)
 
 
 def test_ci_runs_exactly_make_test():

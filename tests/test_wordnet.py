@@ -1,8 +1,13 @@
-"""embedlab.data.wordnet: the parser on hand-written files in Debian's format, the reverse
+"""embedlab.data.wordnet: the parser on hand-written files in Debian's format, where the files are
+found (Debian's folder, NLTK's folder and zip, a named folder) and in which order, the reverse
 dictionary's filters, splits and determinism, and (where wordnet-base is installed) the real files."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +82,166 @@ def test_adjective_markers_and_verb_frames(root):
 
 
 def test_missing_files_name_the_fix(tmp_path):
-    with pytest.raises(DataError, match=r"data\.noun not found.*apt-get install wordnet-base.*!apt-get -qq"):
+    with pytest.raises(DataError, match=r"(?s)data\.noun not found.*apt-get install wordnet-base.*!apt-get -qq"):
         wn.load_wordnet(root=tmp_path)
+
+
+# ----------------------------------------------------------------------- where the files are found
+
+
+def _wordnet(tag: str, header: str = LICENCE) -> str:
+    """A one-synset data.noun whose gloss says where it was put."""
+    return header + _line(1740, "03", "n", ["entity"], [], tag)
+
+
+def _put(place: Path, tag: str, names: tuple[str, ...] = ("noun",)) -> Path:
+    """Write data.<name> into a folder, or into NLTK's zip layout (files under wordnet/) for a .zip."""
+    place.parent.mkdir(parents=True, exist_ok=True)
+    if place.suffix == ".zip":
+        with zipfile.ZipFile(place, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("wordnet/", "")
+            for name in names:
+                z.writestr(f"wordnet/data.{name}", _wordnet(tag))
+    else:
+        place.mkdir(exist_ok=True)
+        for name in names:
+            (place / f"data.{name}").write_text(_wordnet(tag), encoding="utf-8")
+    return place
+
+
+def _gloss(**kwargs) -> str:
+    (s,) = wn.load_wordnet("noun", **kwargs)
+    return s.gloss
+
+
+@pytest.fixture
+def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Every place the search looks at, moved under tmp_path (and empty): the machine's own copies
+    (Debian's, ~/nltk_data, the system roots) must not decide these tests."""
+    p = {name: tmp_path / name for name in ("debian", "home", "nltk_env", "prefix", "sys1", "sys2", "named")}
+    monkeypatch.delenv(wn.ENV_VAR, raising=False)
+    monkeypatch.setenv("HOME", str(p["home"]))
+    monkeypatch.setenv("NLTK_DATA", str(p["nltk_env"]))
+    monkeypatch.setattr(sys, "prefix", str(p["prefix"]))
+    monkeypatch.setattr(wn, "DEBIAN", p["debian"])
+    monkeypatch.setattr(wn, "NLTK_SYSTEM_ROOTS", (str(p["sys1"]), str(p["sys2"])))
+    return p
+
+
+posix_only = pytest.mark.skipif(os.name == "nt", reason="NLTK's roots on POSIX")
+
+
+@posix_only
+def test_the_search_path_is_debians_folder_then_nltks_roots_in_nltks_order(places, monkeypatch):
+    p = places
+    nltk_roots = [p["nltk_env"], p["home"] / "nltk_data", p["prefix"] / "nltk_data",
+                  p["prefix"] / "share" / "nltk_data", p["prefix"] / "lib" / "nltk_data", p["sys1"], p["sys2"]]
+    assert wn.nltk_data_roots() == nltk_roots
+    expected = [p["debian"]]
+    for r in nltk_roots:
+        expected += [r / "corpora" / "wordnet", r / "corpora" / "wordnet.zip"]  # the folder before the zip
+    assert wn.wordnet_search_path() == expected
+    monkeypatch.setenv("NLTK_DATA", os.pathsep.join([str(p["named"]), "", "~/more"]))  # several, ~ expanded
+    assert wn.nltk_data_roots()[:3] == [p["named"], p["home"] / "more", p["home"] / "nltk_data"]
+    # the real constants are NLTK's (nltk.data.path in NLTK 3.x, checked against its source)
+    monkeypatch.undo()
+    assert wn.DEBIAN == Path("/usr/share/wordnet")
+    assert wn.NLTK_SYSTEM_ROOTS == ("/usr/share/nltk_data", "/usr/local/share/nltk_data", "/usr/lib/nltk_data",
+                                    "/usr/local/lib/nltk_data")  # fmt: skip
+
+
+@posix_only
+@pytest.mark.parametrize("layout", [
+    "debian", "nltk_env/corpora/wordnet", "nltk_env/corpora/wordnet.zip", "home/nltk_data/corpora/wordnet",
+    "home/nltk_data/corpora/wordnet.zip", "prefix/share/nltk_data/corpora/wordnet.zip", "sys2/corpora/wordnet",
+])  # fmt: skip
+def test_each_layout_is_found(places, tmp_path, layout):
+    where = _put(tmp_path / layout, layout)
+    assert wn.find_wordnet("noun") == where
+    assert _gloss() == layout
+
+
+@posix_only
+def test_precedence_argument_variable_debian_then_nltk(places, tmp_path, monkeypatch):
+    order = ["argument", "variable", "debian", "nltk_env/corpora/wordnet", "nltk_env/corpora/wordnet.zip",
+             "home/nltk_data/corpora/wordnet", "home/nltk_data/corpora/wordnet.zip", "prefix/nltk_data/corpora/wordnet",
+             "sys1/corpora/wordnet.zip", "sys2/corpora/wordnet"]  # fmt: skip
+    made = {tag: _put(tmp_path / tag, tag) for tag in order}
+    monkeypatch.setenv(wn.ENV_VAR, str(made["variable"]))
+    assert _gloss(root=made["argument"]) == "argument"  # the argument beats the variable
+    for tag in order[1:]:
+        assert _gloss() == tag
+        assert wn.find_wordnet("noun") == made[tag]
+        if tag == "variable":
+            monkeypatch.delenv(wn.ENV_VAR)
+        shutil.rmtree(made[tag]) if made[tag].is_dir() else made[tag].unlink()
+    with pytest.raises(DataError, match="not found; searched"):
+        wn.load_wordnet()
+
+
+def test_a_named_place_may_be_any_layout(places, tmp_path, monkeypatch):
+    data = _put(tmp_path / "data", "the files")
+    nltk_folder = _put(tmp_path / "nltk_data" / "corpora" / "wordnet", "nltk folder").parents[1]
+    nltk_zip = _put(tmp_path / "zipped" / "corpora" / "wordnet.zip", "nltk zip")
+    for root, tag in [(data, "the files"), (nltk_folder, "nltk folder"), (nltk_zip.parents[1], "nltk zip"),
+                      (nltk_zip, "nltk zip"), (str(data), "the files")]:  # fmt: skip
+        assert _gloss(root=root) == tag
+        monkeypatch.setenv(wn.ENV_VAR, str(root))
+        assert _gloss() == tag
+
+
+def test_a_named_place_without_wordnet_is_an_error_not_a_fallback(places, tmp_path, monkeypatch):
+    _put(places["debian"], "debian")
+    assert _gloss() == "debian"
+    with pytest.raises(DataError, match=r"(?s)data\.noun not found in the place root=.*empty.*/corpora/wordnet\.zip"):
+        _gloss(root=tmp_path / "empty")
+    monkeypatch.setenv(wn.ENV_VAR, str(tmp_path / "empty"))
+    with pytest.raises(DataError, match=rf"not found in the place {wn.ENV_VAR}="):
+        _gloss()
+    monkeypatch.setenv(wn.ENV_VAR, "")  # set but empty: not a name
+    assert _gloss() == "debian"
+
+
+def test_the_first_place_with_every_requested_file_is_used(places, tmp_path):
+    _put(places["debian"], "debian", ("noun",))
+    both = _put(places["home"] / "nltk_data" / "corpora" / "wordnet.zip", "nltk", ("noun", "verb"))
+    assert wn.find_wordnet("noun") == places["debian"]
+    assert wn.find_wordnet(("noun", "verb")) == both
+    assert {s.gloss for s in wn.load_wordnet(("noun", "verb"))} == {"nltk"}
+    with pytest.raises(DataError, match=r"data\.noun, data\.adv not found"):
+        wn.find_wordnet(("noun", "adv"))
+    with pytest.raises(ValueError, match="pos must name"):
+        wn.find_wordnet("nouns")
+
+
+def test_the_error_lists_the_places_and_one_install_command_per_platform(places):
+    with pytest.raises(DataError) as info:
+        wn.load_wordnet()
+    message = str(info.value)
+    searched = [str(p) for p in wn.wordnet_search_path()]
+    assert [message.index(p + "\n") for p in searched] == sorted(message.index(p + "\n") for p in searched)
+    for platform in ("Debian/Ubuntu", "Colab", "Binder", "macOS", "Windows"):
+        assert f"  {platform}:" in message and wn.INSTALL[platform] in message
+    assert "sudo apt-get install wordnet-base" in message  # Debian's package name (apt-cache policy wordnet-base)
+    assert "!apt-get -qq install wordnet-base" in message  # Colab runs as root, on Ubuntu
+    for platform in ("Binder", "macOS", "Windows"):  # NLTK's downloader, from PyPI's nltk
+        assert "pip install" in wn.INSTALL[platform] and "-m nltk.downloader wordnet" in wn.INSTALL[platform]
+    assert wn.ENV_VAR in message and "WordNet 3.1" in message and "brew install" not in message
+
+
+def test_a_zip_that_is_not_one_and_another_wordnet_version_are_refused(places, tmp_path):
+    bad = places["home"] / "nltk_data" / "corpora" / "wordnet.zip"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="cannot read the zip archive .*wordnet.zip"):
+        wn.load_wordnet()
+    header = LICENCE + "  4 WordNet 3.1 Copyright 2011 by Princeton University.  All rights reserved.  \n"
+    (tmp_path / "wn31").mkdir()
+    (tmp_path / "wn31" / "data.noun").write_text(_wordnet("x", header), encoding="utf-8")
+    with pytest.raises(DataError, match=r"wn31.data\.noun is WordNet 3\.1; the course needs WordNet 3\.0"):
+        wn.load_wordnet(root=tmp_path / "wn31")
+    (tmp_path / "wn31" / "data.noun").write_text(_wordnet("x", header.replace("3.1", "3.0")), encoding="utf-8")
+    assert _gloss(root=tmp_path / "wn31") == "x"
 
 
 def test_malformed_lines_and_bad_pos(root):
@@ -194,6 +357,23 @@ def test_real_files_have_wordnet_30s_counts():
 
 
 @needs_wordnet
+def test_real_files_read_the_same_from_nltks_folder_and_zip(places, tmp_path):
+    debian = {pos: wn.load_wordnet(pos, REAL) for pos in ("verb", "adv")}  # the two small files
+    folder = tmp_path / "nltk_data" / "corpora" / "wordnet"
+    folder.mkdir(parents=True)
+    archive = folder.with_suffix(".zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for pos in debian:
+            shutil.copy(REAL / f"data.{pos}", folder)
+            z.write(REAL / f"data.{pos}", f"wordnet/data.{pos}")
+    for root in (folder, folder.parents[1], archive):
+        assert {pos: wn.load_wordnet(pos, root) for pos in debian} == debian
+    shutil.copytree(folder.parents[1], places["home"] / "nltk_data")  # NLTK's default download folder
+    assert wn.find_wordnet(("verb", "adv")) == places["home"] / "nltk_data" / "corpora" / "wordnet"
+    assert wn.load_wordnet("adv") == debian["adv"]
+
+
+@needs_wordnet
 def test_real_noun_task():
     syn = wn.load_wordnet()
     dog = next(s for s in syn if s.offset == 2084071)
@@ -283,3 +463,10 @@ def test_real_relations():
     assert {("dog", "canine"), ("canine", "carnivore"), ("puppy", "dog")} <= pairs
     assert ("canine", "dog") not in pairs
     assert wn.sense_counts(nouns)["dog"] == 7  # WordNet 3.0: seven noun senses of "dog"
+
+
+def test_the_setup_page_gives_the_same_install_commands():
+    page = (Path(__file__).resolve().parents[1] / "book" / "setup.md").read_text(encoding="utf-8")
+    for platform in ("Debian/Ubuntu", "macOS", "Windows"):
+        assert f"`{wn.INSTALL[platform]}`" in page, platform
+    assert wn.ENV_VAR in page

@@ -10,7 +10,7 @@ Where each concept lives (one home each; import it from there)::
     corpus, tokenize, Vocabulary, word pairs, GloVe, download  embedlab.data (a package)   1
     MovieLens-100K (recbole copy or checked download),        embedlab.data.movielens     9
       splits, synthetic ratings
-    WordNet synsets (Debian's wordnet-base files), the        embedlab.data.wordnet       10, 11
+    WordNet 3.0 synsets (Debian's or NLTK's files), the       embedlab.data.wordnet       10, 11
       reverse dictionary: definitions as queries, words
       as documents, disjoint test/validation/train synsets;
       lexicographer files, hypernym pairs, sense counts

@@ -3,10 +3,31 @@
 Taught in chapter 10 (retrieval). A *reverse dictionary* is semantic search with a judged
 answer: the query is a definition (WordNet's gloss, "a domesticated carnivorous mammal ..."),
 the documents are words, and the correct documents are the lemmas of the definition's synset
-("dog", "domestic dog"). Nothing is shipped: the files come from Debian's ``wordnet-base``
-package (WordNet 3.0, Princeton's licence, which allows redistribution), read from
-``/usr/share/wordnet/data.{noun,verb,adj,adv}`` by a parser written here. NLTK's reader is not
-used because it does not read Debian's copy.
+("dog", "domestic dog"). Nothing is shipped: the files are WordNet 3.0's database files
+``data.{noun,verb,adj,adv}`` (Princeton's licence, which allows redistribution), read by a parser
+written here. NLTK's reader is not used, because it does not read Debian's copy; NLTK's
+*files* are read, by the same parser.
+
+**Where the files are found** (:func:`find_wordnet`), in this order:
+
+1. the folder named by the ``root`` argument, if given;
+2. else the folder named by the environment variable ``EMBEDLAB_WORDNET``, if set;
+3. else Debian's ``wordnet-base`` package, ``/usr/share/wordnet`` (what the chapters were run with);
+4. else NLTK's download, ``corpora/wordnet/`` and then the zip archive ``corpora/wordnet.zip``
+   (whose files sit in ``wordnet/``; NLTK's downloader leaves WordNet zipped) under each of
+   NLTK's data roots in NLTK's own order (``nltk.data.path``, computed here without importing
+   NLTK): every folder in ``$NLTK_DATA``, ``~/nltk_data``, ``nltk_data``, ``share/nltk_data`` and
+   ``lib/nltk_data`` under ``sys.prefix``, then ``/usr/share/nltk_data``,
+   ``/usr/local/share/nltk_data``, ``/usr/lib/nltk_data``, ``/usr/local/lib/nltk_data`` (on Windows
+   ``%APPDATA%\\nltk_data``, ``C:\\nltk_data``, ``D:\\nltk_data``, ``E:\\nltk_data`` instead).
+
+A folder named by the argument or the variable may hold the data files themselves (Debian's
+layout), or be an ``nltk_data`` folder (its ``corpora/wordnet/`` or ``corpora/wordnet.zip`` is
+read), or be NLTK's ``wordnet.zip`` itself. A place that is named but holds no WordNet is an error,
+never a reason to look elsewhere. The first place that holds every requested file is used, and
+its files must be WordNet 3.0: a file whose licence header names another version (Homebrew's
+``wordnet`` is 3.1, with other offsets and counts) is refused. When nothing is found, the error
+lists the places searched and one install command per platform (:data:`INSTALL`).
 
 **The file format** (WordNet's ``wndb(5)``). Lines that start with two spaces are the licence.
 A data line is::
@@ -36,12 +57,18 @@ answer, and the 5,000 test queries (seed 0) have 1.36 correct words each among 6
 (``noun.animal``, ``noun.food``, ...: a coarse semantic class no embedding was trained on) and
 its hypernym pointers (``@``: "dog" is a kind of "canine"). :func:`hypernym_pairs` turns them
 into directed word pairs, :func:`sense_counts` counts the senses of each word (its polysemy).
+
+One module of about 470 lines, past the house's 400: finding, parsing and the tasks built on
+the synsets are one dataset's loader, as for the other datasets of :mod:`embedlab.data`.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 import re
+import sys
+import zipfile
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,11 +77,29 @@ import numpy as np
 
 from embedlab.data import DataError
 
-__all__ = ["POS", "LEXNAMES", "Synset", "load_wordnet", "contains_answer", "Split", "ReverseDictionary",
-           "reverse_dictionary", "hypernym_pairs", "sense_counts"]
+__all__ = ["POS", "LEXNAMES", "ENV_VAR", "INSTALL", "Synset", "nltk_data_roots", "wordnet_search_path",
+           "find_wordnet", "load_wordnet", "contains_answer", "Split", "ReverseDictionary", "reverse_dictionary",
+           "hypernym_pairs", "sense_counts"]
 
 POS = ("noun", "verb", "adj", "adv")  # the four data files, data.<pos>
-_INSTALL = "install Debian's WordNet files: apt-get install wordnet-base (on Colab: !apt-get -qq install wordnet-base)"
+ENV_VAR = "EMBEDLAB_WORDNET"  # a folder (or NLTK's wordnet.zip) the reader names
+DEBIAN = Path("/usr/share/wordnet")  # Debian's and Ubuntu's wordnet-base
+# NLTK's system-wide data roots after those under sys.prefix (nltk.data.path, NLTK 3.x).
+NLTK_SYSTEM_ROOTS = ("/usr/share/nltk_data", "/usr/local/share/nltk_data", "/usr/lib/nltk_data",
+                     "/usr/local/lib/nltk_data")
+NLTK_WINDOWS_ROOTS = (r"C:\nltk_data", r"D:\nltk_data", r"E:\nltk_data")
+_ZIP_DIR = "wordnet/"  # where NLTK's corpora/wordnet.zip keeps the files
+# One command per platform that installs WordNet 3.0's files where find_wordnet looks. Debian's package
+# is wordnet-base; NLTK's downloader puts WordNet into ~/nltk_data (%APPDATA%\nltk_data on Windows).
+# Not Homebrew's `wordnet` formula: it installs WordNet 3.1, whose offsets and counts differ.
+INSTALL = {
+    "Debian/Ubuntu": "sudo apt-get install wordnet-base",
+    "Colab": "!apt-get -qq install wordnet-base",
+    "Binder": "!pip install -q nltk && python -m nltk.downloader wordnet",
+    "macOS": "python3 -m pip install nltk && python3 -m nltk.downloader wordnet",
+    "Windows": "py -m pip install nltk && py -m nltk.downloader wordnet",
+}
+_VERSION = re.compile(r"WordNet (\d+(?:\.\d+)*) Copyright")  # in the licence header of every data file
 _MARKER = re.compile(r"\((?:a|p|ip)\)$")  # adjective markers: attributive, predicative, immediately postnominal
 _EXAMPLE = re.compile(r"[;:]\s*\"")  # where the first example starts
 # The lexicographer files by number (WordNet's lexnames(5); Debian does not ship the lexnames file).
@@ -89,35 +134,157 @@ class Synset:
     hypernyms: tuple[int, ...] = ()
 
 
-def load_wordnet(pos: Sequence[str] | str = ("noun",), root: str | Path = "/usr/share/wordnet") -> list[Synset]:
-    """Every synset of the parts of speech ``pos`` (names from :data:`POS`), in file order.
+def nltk_data_roots() -> list[Path]:
+    """NLTK's data roots (``nltk.data.path`` as NLTK builds it), in NLTK's order, without importing NLTK.
 
-    WordNet 3.0 has 82,115 noun, 13,767 verb, 18,156 adjective and 3,621 adverb synsets.
+    Each folder in ``$NLTK_DATA`` (``os.pathsep``-separated), ``~/nltk_data``, then ``nltk_data``,
+    ``share/nltk_data`` and ``lib/nltk_data`` under ``sys.prefix``, then :data:`NLTK_SYSTEM_ROOTS`
+    (on Windows: ``%APPDATA%\\nltk_data`` and :data:`NLTK_WINDOWS_ROOTS` instead). NLTK's
+    downloader writes to the first of these that exists and is writable, else to ``~/nltk_data``
+    (``%APPDATA%\\nltk_data`` on Windows).
+    """
+    roots = [Path(os.path.expanduser(d)) for d in os.environ.get("NLTK_DATA", "").split(os.pathsep) if d]
+    if os.path.expanduser("~/") != "~/":  # a home folder is known
+        roots.append(Path(os.path.expanduser("~/nltk_data")))
+    prefix = Path(sys.prefix)
+    roots += [prefix / "nltk_data", prefix / "share" / "nltk_data", prefix / "lib" / "nltk_data"]
+    if os.name == "nt":
+        roots.append(Path(os.environ.get("APPDATA", "C:\\")) / "nltk_data")
+        roots += [Path(r) for r in NLTK_WINDOWS_ROOTS]
+    else:
+        roots += [Path(r) for r in NLTK_SYSTEM_ROOTS]
+    return list(dict.fromkeys(roots))
+
+
+def wordnet_search_path() -> list[Path]:
+    """Where :func:`find_wordnet` looks when neither ``root`` nor ``EMBEDLAB_WORDNET`` names a place.
+
+    Debian's folder first, then for each of :func:`nltk_data_roots` its ``corpora/wordnet``
+    folder and its ``corpora/wordnet.zip``. A ``.zip`` entry is NLTK's archive (files in ``wordnet/``).
+    """
+    out = [DEBIAN]
+    for root in nltk_data_roots():
+        out += [root / "corpora" / "wordnet", root / "corpora" / "wordnet.zip"]
+    return out
+
+
+def _named(place: Path) -> list[Path]:
+    """The candidates a folder named by the reader stands for: itself, or the layouts of an nltk_data folder."""
+    if place.suffix == ".zip":
+        return [place]
+    return [place, place / "corpora" / "wordnet", place / "corpora" / "wordnet.zip"]
+
+
+def _members(candidate: Path) -> set[str] | None:
+    """The file names a candidate holds (``data.noun`` ...), or None if it is not there."""
+    if candidate.suffix == ".zip":
+        if not candidate.is_file():
+            return None
+        try:
+            with zipfile.ZipFile(candidate) as z:
+                names = z.namelist()
+        except (OSError, zipfile.BadZipFile) as e:
+            raise DataError(f"cannot read the zip archive {candidate}: {e}") from e
+        return {n[len(_ZIP_DIR) :] for n in names if n.startswith(_ZIP_DIR) and "/" not in n[len(_ZIP_DIR) :]}
+    if not candidate.is_dir():
+        return None
+    return {p.name for p in candidate.iterdir() if p.is_file()}
+
+
+def _not_found(names: Sequence[str], searched: Sequence[Path], named: str | None) -> DataError:
+    files = ", ".join(f"data.{n}" for n in names)
+    where = "\n".join(f"  {p}" for p in searched)
+    if named:
+        head = f"WordNet's {files} not found in the place {named} names; looked in:\n{where}\n"
+    else:
+        head = f"WordNet 3.0's {files} not found; searched, in this order:\n{where}\n"
+    commands = "\n".join(f"  {platform + ':':<15}{command}" for platform, command in INSTALL.items())
+    return DataError(
+        f"{head}Install WordNet 3.0 with the command for your platform:\n{commands}\n"
+        "(run pip in the Python environment that runs the course, e.g. after `source .venv/bin/activate`), "
+        f"or set {ENV_VAR} (or pass root=) to a folder that holds the data files (data.noun ...), an "
+        "nltk_data folder, or NLTK's wordnet.zip. Not Homebrew's wordnet formula: it is WordNet 3.1."
+    )
+
+
+def find_wordnet(pos: Sequence[str] | str = POS, root: str | Path | None = None) -> Path:
+    """The folder, or NLTK's zip archive, that :func:`load_wordnet` reads ``data.<pos>`` from.
+
+    The order is the module's (see its docstring): ``root`` if given, else ``$EMBEDLAB_WORDNET`` if
+    set, else :func:`wordnet_search_path`; the first candidate that holds every requested file.
+    A named place (``root`` or the variable) is either the folder holding the files, an
+    ``nltk_data`` folder, or a ``.zip`` archive laid out as NLTK's (files in ``wordnet/``).
 
     Raises:
         ValueError: for an unknown part of speech.
-        DataError: when a file is missing (the message says how to install it) or a line is
-            malformed (the message names the file and line).
+        DataError: when no candidate holds the files (the message lists the places searched and
+            an install command per platform), or a zip archive cannot be read.
     """
+    names = _pos_names(pos)
+    if root is not None:
+        named, candidates = f"root={str(root)!r}", _named(Path(root))
+    elif os.environ.get(ENV_VAR):
+        named, candidates = f"{ENV_VAR}={os.environ[ENV_VAR]!r}", _named(Path(os.environ[ENV_VAR]))
+    else:
+        named, candidates = None, wordnet_search_path()
+    for candidate in candidates:
+        held = _members(candidate)
+        if held is not None and all(f"data.{n}" in held for n in names):
+            return candidate
+    raise _not_found(names, candidates, named)
+
+
+def _pos_names(pos: Sequence[str] | str) -> tuple[str, ...]:
     names = (pos,) if isinstance(pos, str) else tuple(pos)
     if not names or any(p not in POS for p in names):
         raise ValueError(f"pos must name parts of speech from {POS}, got {pos!r}")
-    out: list[Synset] = []
-    for name in dict.fromkeys(names):  # each file once, in the order given
-        path = Path(root) / f"data.{name}"
-        if not path.is_file():
-            raise DataError(f"WordNet file {path} not found; {_INSTALL}")
+    return tuple(dict.fromkeys(names))  # each file once, in the order given
+
+
+def _read(source: Path, name: str) -> tuple[str, str]:
+    """``(text, shown path)`` of ``data.<name>`` in a folder or in NLTK's zip archive."""
+    if source.suffix == ".zip":
+        shown = f"{source}/{_ZIP_DIR}data.{name}"
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise DataError(f"cannot read {path}: {e}") from e
-        for number, line in enumerate(lines, start=1):
+            with zipfile.ZipFile(source) as z:
+                return z.read(f"{_ZIP_DIR}data.{name}").decode("utf-8"), shown
+        except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+            raise DataError(f"cannot read {shown}: {e}") from e
+    path = source / f"data.{name}"
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read {path}: {e}") from e
+
+
+def load_wordnet(pos: Sequence[str] | str = ("noun",), root: str | Path | None = None) -> list[Synset]:
+    """Every synset of the parts of speech ``pos`` (names from :data:`POS`), in file order.
+
+    ``root``: where the files are (see :func:`find_wordnet`); by default ``$EMBEDLAB_WORDNET``,
+    then Debian's ``/usr/share/wordnet``, then NLTK's download. WordNet 3.0 has 82,115 noun,
+    13,767 verb, 18,156 adjective and 3,621 adverb synsets.
+
+    Raises:
+        ValueError: for an unknown part of speech.
+        DataError: when the files are not found (the message says how to install them), are not
+            WordNet 3.0, or a line is malformed (the message names the file and line).
+    """
+    names = _pos_names(pos)
+    source = find_wordnet(names, root)
+    out: list[Synset] = []
+    for name in names:
+        text, shown = _read(source, name)
+        for number, line in enumerate(text.splitlines(), start=1):
             if line.startswith("  ") or not line.strip():  # the licence header
+                version = _VERSION.search(line)
+                if version and version.group(1) != "3.0":
+                    raise DataError(f"{shown} is WordNet {version.group(1)}; the course needs WordNet 3.0 "
+                                    "(other versions have other offsets and counts)")  # fmt: skip
                 continue
             try:
                 out.append(_parse(line, name))
             except (ValueError, IndexError) as e:
-                raise DataError(f"malformed line {number} of {path}: {e}: {line[:80]!r}") from None
+                raise DataError(f"malformed line {number} of {shown}: {e}: {line[:80]!r}") from None
     return out
 
 
