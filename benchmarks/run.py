@@ -12,6 +12,7 @@ tools/render_benchmarks.py rewrites book/benchmarks.md and its figure (commit al
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -35,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for name in args.names or list(known):
         start = time.perf_counter()
-        code = subprocess.run([sys.executable, str(known[name]), *extra], cwd=harness.ROOT).returncode
+        # OpenMP threads sleep rather than spin while they wait (as in make test and the chapters): with
+        # another program on a core, spinning made PyTorch at 2 threads 7-30x slower (CONTRIBUTING.md).
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        code = subprocess.run([sys.executable, str(known[name]), *extra], cwd=harness.ROOT, env=env).returncode
         print(f"== {name}: {'ok' if code == 0 else f'FAILED (exit {code})'} in {time.perf_counter() - start:.0f} s\n")
         if code:
             failed.append(name)

@@ -45,7 +45,7 @@ def bootstrap_source(modules: list[str] | None = None, debian: dict[str, str] | 
     apt = ""
     if debian:
         apt = (
-            "import os, shutil\n"
+            "import shutil\n"
             f"missing = [p for p, f in {debian!r}.items() if not os.path.exists(f)]\n"
             "if missing and shutil.which('apt-get') and os.geteuid() == 0:\n"
             "    install = ['apt-get', 'install', '-y', '-qq', *missing]\n"
@@ -55,7 +55,9 @@ def bootstrap_source(modules: list[str] | None = None, debian: dict[str, str] | 
         )
     return (
         "# Setup for Colab, Binder or any fresh kernel: installs the course package only if it is missing.\n"
-        "import importlib.util, subprocess, sys\n"
+        "import importlib.util, os, subprocess, sys\n"
+        "# A laptop is never idle: OpenMP threads spin-waiting for a busy core made PyTorch up to 30x slower.\n"
+        "os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # they sleep instead (read when torch loads)\n"
         f"if any(importlib.util.find_spec(m) is None for m in {modules!r}):\n"
         "    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q',\n"
         f"                    'embedlab[course] @ git+{repo_url()}'], check=True)\n"
