@@ -175,5 +175,6 @@ def test_arithmetic_at_scale_by_hand():
 
 def test_measured_rate_is_a_plausible_number():
     rate = measure_madds_per_second(n_keys=20_000, dim=32, n_queries=64, repeats=2)
-    assert 1e7 < rate < 1e13  # a CPU core does 1e9-1e11 multiply-adds per second
+    # a CPU core does 1e9-1e11 multiply-adds per second; the bounds leave room for a machine 1,000x busier
+    assert 1e6 < rate < 1e13
     assert torch.get_num_threads() >= 1

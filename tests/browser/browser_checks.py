@@ -25,8 +25,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-MATHJAX_TIMEOUT_MS = 30_000
-WIDGET_TIMEOUT_MS = 30_000
+MATHJAX_TIMEOUT_MS = 60_000  # limits, never verdicts: generous for a busy machine
+WIDGET_TIMEOUT_MS = 60_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ class LinkCache:
     def get(self, url: str) -> tuple[int, set[str]]:
         if url not in self._pages:
             try:
-                with urllib.request.urlopen(url, timeout=30) as resp:
+                with urllib.request.urlopen(url, timeout=60) as resp:
                     status, body = resp.status, resp.read()
             except urllib.error.HTTPError as exc:
                 status, body = exc.code, b""
@@ -430,8 +430,8 @@ def check_dropdowns(visit: Visit, min_solutions: int = 0) -> list[str]:
         toggle = page.locator(".toggle").nth(t["i"])
         button = toggle.locator(".toggle-button")
         try:
-            (button if button.count() else toggle.locator(".admonition-title")).first.click(timeout=5_000)
-            page.wait_for_function(_TOGGLE_OPEN_JS, arg=t["i"], timeout=5_000)
+            (button if button.count() else toggle.locator(".admonition-title")).first.click(timeout=60_000)
+            page.wait_for_function(_TOGGLE_OPEN_JS, arg=t["i"], timeout=60_000)
         except PlaywrightTimeout:
             problems.append(f"dropdown {t['id']!r} does not open when clicked")
     for d in info["details"]:
@@ -439,9 +439,9 @@ def check_dropdowns(visit: Visit, min_solutions: int = 0) -> list[str]:
             continue
         details = page.locator("details").nth(d["i"])
         try:
-            details.locator("summary").first.click(timeout=5_000)
+            details.locator("summary").first.click(timeout=60_000)
             page.wait_for_function(
-                "i => document.querySelectorAll('details')[i].open", arg=d["i"], timeout=5_000
+                "i => document.querySelectorAll('details')[i].open", arg=d["i"], timeout=60_000
             )
         except PlaywrightTimeout:
             problems.append(f"<details> #{d['i']} does not open when its summary is clicked")
@@ -556,8 +556,11 @@ _THEME_JS = """
 """
 
 
-def check_dark_mode(visit: Visit) -> list[str]:
-    """The theme switch turns the page dark: data-theme="dark" and a dark background."""
+def check_dark_mode(visit: Visit, timeout_ms: int = 60_000) -> list[str]:
+    """The theme switch turns the page dark: data-theme="dark" and a dark background.
+
+    ``timeout_ms`` bounds each wait for the page to react; the checks that show a breakage is caught
+    pass a short one, since there the reaction never comes."""
     page = visit.page
     start = page.evaluate(_THEME_JS)
     button = page.locator(".theme-switch-button").locator("visible=true").first
@@ -568,7 +571,17 @@ def check_dark_mode(visit: Visit) -> list[str]:
         if now["theme"] == "dark":
             break
         button.click()
-        page.wait_for_timeout(100)
+        try:  # wait for the switch to act (a fixed pause would make the verdict depend on speed)
+            page.wait_for_function("t => document.documentElement.dataset.theme !== t", arg=now["theme"],
+                                   timeout=timeout_ms)
+        except PlaywrightTimeout:
+            break
+        now = page.evaluate(_THEME_JS)
+    if now["theme"] == "dark":
+        try:  # the background may fade (a CSS transition): wait for it rather than for a fixed time
+            page.wait_for_function(f"() => ({_THEME_JS})().lum < 0.35", timeout=timeout_ms)
+        except PlaywrightTimeout:
+            pass
         now = page.evaluate(_THEME_JS)
     problems = []
     if now["theme"] != "dark":
@@ -587,7 +600,7 @@ def check_search(browser: Browser, base_url: str, word: str, expect_docname: str
             visit.page.wait_for_function(
                 "() => { const h = document.querySelector('#search-results h2');"
                 " return h && h.textContent.trim() === 'Search Results'; }",
-                timeout=30_000,
+                timeout=60_000,
             )
         except PlaywrightTimeout:
             return [f"the search for {word!r} never finished"]

@@ -121,7 +121,7 @@ def test_widgets_without_the_manager_are_caught(browser, fixture_url):
 def test_dark_mode_without_the_theme_script_is_caught(browser, fixture_url):
     url = f"{fixture_url}intro.html"
     with checks.open_page(browser, url, block=[r"/scripts/pydata-sphinx-theme\.js"]) as visit:
-        problems = checks.check_dark_mode(visit)
+        problems = checks.check_dark_mode(visit, timeout_ms=3_000)  # the switch never acts: a short wait
     assert problems and "dark" in problems[0], problems
 
 
