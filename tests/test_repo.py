@@ -4,9 +4,10 @@ one repository URL, and CI running exactly `make test`."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
-import tomllib
+import pytest
 
 import chapters as ch  # tools/chapters.py
 
@@ -27,7 +28,7 @@ def test_package_requirements_are_lower_bounds_only():
     reqs = list(project["dependencies"]) + [r for extra in project["optional-dependencies"].values() for r in extra]
     for req in reqs:
         assert "==" not in req and "~=" not in req, f"exact pin in pyproject.toml: {req}"
-    assert "torch>=2.2" in project["dependencies"]
+    assert "torch>=2.5" in project["dependencies"]
 
 
 def test_environment_yml_matches_constraints_and_uses_cpu_torch():
@@ -78,6 +79,14 @@ def test_kernel_settings_reach_the_libraries():
     assert shown["portable"].startswith("torch DEFAULT")
     if not kernels.X86:  # elsewhere only PyTorch's kernels are forced (see tools/kernels.py)
         return
+    import numpy as np
+
+    umath = (getattr(np, "_core", None) or np.core)._multiarray_umath
+    names = kernels.SETTINGS["portable"]["NPY_DISABLE_CPU_FEATURES"].split()
+    if not set(names) <= set(umath.__cpu_dispatch__) | set(umath.__cpu_baseline__):
+        # NumPy 1.x (pyproject.toml allows 1.24; make test-lowest) names its kernels AVX2, AVX512F, ...:
+        # it warns and ignores the whole variable. make test pins the NumPy these names are for.
+        pytest.skip(f"NumPy {np.__version__} does not know the CPU feature groups {names}")
     assert shown["portable"].startswith("torch DEFAULT") and "numpy SIMD baseline" in shown["portable"]
     assert "Nehalem" in shown["portable"]
     assert "AVX512" not in shown["avx2"].split(";")[0] and "X86_V4" not in shown["avx2"]

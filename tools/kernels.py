@@ -47,7 +47,8 @@ SETTINGS: dict[str, dict[str, str]] = {
 
 _SHOW = (
     "import numpy, torch, threadpoolctl\n"
-    "m = numpy._core._multiarray_umath\n"
+    "m = getattr(numpy, '_core', None) or numpy.core  # numpy.core before NumPy 2\n"
+    "m = m._multiarray_umath\n"
     "on = [f for f in m.__cpu_dispatch__ if m.__cpu_features__.get(f)]\n"
     "blas = [i.get('architecture') for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']\n"
     "print(f'torch {torch.backends.cpu.get_cpu_capability()}; numpy SIMD {on or \"baseline\"}; '\n"
