@@ -31,6 +31,25 @@ def test_package_requirements_are_lower_bounds_only():
     assert "torch>=2.5" in project["dependencies"]
 
 
+def test_make_test_lowest_pins_every_declared_dependency_at_its_bound():
+    import lowest  # tools/lowest.py
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = list(pyproject["project"]["optional-dependencies"])
+    bounds = lowest.lower_bounds(pyproject, extras)
+    reqs = list(pyproject["project"]["dependencies"]) + [
+        r for extra in pyproject["project"]["optional-dependencies"].values() for r in extra
+    ]
+    names = {lowest._key(re.match(r"[A-Za-z0-9._-]+", r).group()) for r in reqs} - {"embedlab"}
+    assert set(bounds) == names
+    assert bounds["torch"] == "2.5" and bounds["jupyter-book"] == "1.0"  # ">=1.0,<2": the lower bound
+    assert lowest.main(["--python"]) == 0
+    with pytest.raises(ValueError, match="lower bound"):
+        lowest.lower_bounds({"project": {"name": "x", "dependencies": ["numpy"]}}, [])
+    with pytest.raises(KeyError, match="extra"):
+        lowest.lower_bounds({"project": {"name": "x", "dependencies": []}}, ["nope"])
+
+
 def test_environment_yml_matches_constraints_and_uses_cpu_torch():
     env = (ROOT / "environment.yml").read_text()
     pins = _constraints()

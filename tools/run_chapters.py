@@ -46,6 +46,14 @@ def main(names: list[str]) -> int:
         if missing := wanted - {p.stem for p in paths}:
             print(f"unknown chapters: {sorted(missing)}", file=sys.stderr)
             return 2
+    # The kernel must be this environment's (make test-lowest installs it with --sys-prefix); a user-wide
+    # "python3" kernel elsewhere would run the chapters on other versions without a word.
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    kernel_python = KernelSpecManager().get_kernel_spec("python3").argv[0]
+    if Path(kernel_python).absolute().parent.parent != Path(sys.prefix).absolute():
+        print(f"the python3 kernel runs {kernel_python}, not a Python of {sys.prefix}", file=sys.stderr)
+        return 2
     failed, total = [], 0.0
     with tempfile.TemporaryDirectory(prefix="embedlab-chapters-") as tmp:
         for path in paths:
