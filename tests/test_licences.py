@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE, TEXT = ROOT / "LICENSE", ROOT / "LICENSE-TEXT"

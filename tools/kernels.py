@@ -75,14 +75,16 @@ SETTINGS: dict[str, dict[str, str]] = {
 
 # One line per library; a library that is not installed says so instead of failing.
 _SHOW = """\
-import importlib.util
+import importlib.util, sys
 import numpy, torch, threadpoolctl
 m = numpy._core._multiarray_umath if hasattr(numpy, '_core') else numpy.core._multiarray_umath
 on = [f for f in m.__cpu_dispatch__ if m.__cpu_features__.get(f)]
 parts = [f'torch {torch.backends.cpu.get_cpu_capability()}', f'numpy SIMD {on or "baseline"}']
 if importlib.util.find_spec('faiss'):
     import faiss
-    level = faiss.SIMDConfig.get_level_name() if hasattr(faiss, 'SIMDConfig') else faiss.__name__
+    old = [m for m in ('swigfaiss_avx512_spr', 'swigfaiss_avx512', 'swigfaiss_avx2', 'swigfaiss')
+           if 'faiss.' + m in sys.modules]  # before faiss 1.12 the loader imports one compiled variant
+    level = faiss.SIMDConfig.get_level_name() if hasattr(faiss, 'SIMDConfig') else old[0]
     parts.append(f'faiss {level}')
 if importlib.util.find_spec('pyarrow'):
     import pyarrow
