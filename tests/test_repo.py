@@ -5,6 +5,7 @@ chapters need."""
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -194,3 +195,13 @@ def test_kernel_settings_reach_the_libraries():
         pytest.skip(f"NumPy {np.__version__} does not know the CPU feature groups {names}")
     assert "numpy SIMD baseline" in shown["portable"]
     assert "X86_V4" not in shown["avx2"]
+
+
+def test_make_help_lists_every_target():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = {t for t in re.findall(r"^([a-z][a-z0-9-]*):(?!=)", makefile, flags=re.M)} - {"help"}
+    shown = subprocess.run(["make", "--no-print-directory", "-s", "help"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout
+    listed = set(re.findall(r"make ([a-z][a-z0-9-]*)", shown))
+    assert targets <= listed, f"make help does not list {sorted(targets - listed)}"
+    assert listed <= targets, f"make help lists targets that do not exist: {sorted(listed - targets)}"
