@@ -25,7 +25,8 @@ OpenBLAS           one copy each in NumPy, SciPy and faiss     ``OPENBLAS_CORETY
                    (``DYNAMIC_ARCH``); scikit-learn, gensim
                    and implicit call SciPy's copy
 faiss >= 1.12      dynamic dispatch inside one library         ``FAISS_SIMD_LEVEL``
-faiss < 1.12       loader picks ``swigfaiss_avx2``/``_avx512``  ``FAISS_OPT_LEVEL``
+faiss 1.8-1.11     loader picks ``swigfaiss_avx2``/``_avx512``  ``FAISS_OPT_LEVEL``
+faiss <= 1.7       loader picks ``swigfaiss_avx2`` or not      ``FAISS_DISABLE_CPU_FEATURES``
 Arrow (pyarrow)    its own dispatch (reads GloVe's index)      ``ARROW_USER_SIMD_LEVEL``
 =================  ==========================================  ==================================
 
@@ -69,6 +70,7 @@ SETTINGS: dict[str, dict[str, str]] = {
         "OPENBLAS_CORETYPE": "Nehalem",
         "FAISS_SIMD_LEVEL": "NONE",
         "FAISS_OPT_LEVEL": "generic",
+        "FAISS_DISABLE_CPU_FEATURES": "AVX2",
         "ARROW_USER_SIMD_LEVEL": "NONE",
     },
 }
@@ -101,7 +103,7 @@ print('; '.join(parts))
 # unknown features at import, so there only PyTorch's portable ATen kernels are forced.
 X86 = platform.machine().lower() in {"x86_64", "amd64"}
 _X86_ONLY = {"NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA",
-             "FAISS_OPT_LEVEL", "FAISS_SIMD_LEVEL", "ARROW_USER_SIMD_LEVEL"}
+             "FAISS_OPT_LEVEL", "FAISS_SIMD_LEVEL", "FAISS_DISABLE_CPU_FEATURES", "ARROW_USER_SIMD_LEVEL"}
 
 
 def environment(setting: str, base: dict[str, str] | None = None) -> dict[str, str]:
