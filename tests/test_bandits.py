@@ -235,3 +235,21 @@ def test_replay_errors_name_the_argument():
 def test_replay_refuses_an_empty_log():
     with pytest.raises(ValueError, match="empty"):
         replay(np.zeros((2, 5)), np.array([], dtype=int), np.array([], dtype=int), k=2)
+
+
+# -- issue 21: one temperature rule (embedlab.probability.check_temperature) ----------------------
+def test_boltzmann_refuses_a_temperature_whose_reciprocal_overflows():
+    for t in (5e-324, 1e-310):
+        with pytest.raises(ValueError, match="temperature is too small"):
+            Boltzmann(temperature=t)
+
+
+def test_boltzmann_at_the_smallest_accepted_temperature_is_greedy():
+    counts = np.array([[2, 2, 2, 2], [1, 1, 1, 1]])
+    sums = np.array([[1.0, 2.0, 0.0, 2.0], [0.0, 0.0, 1.0, 0.0]])
+    for t in (2.0**-1023, 1e-300):
+        p = Boltzmann(temperature=t).probabilities(counts, sums, 0)
+        assert np.isfinite(p).all()
+        np.testing.assert_array_equal(p, [[0, 0.5, 0, 0.5], [0, 0, 1, 0]])  # ties share the mass
+        p = Boltzmann(temperature=t, anneal=True).probabilities(counts, sums, 1000)
+        np.testing.assert_array_equal(p, [[0, 0.5, 0, 0.5], [0, 0, 1, 0]])

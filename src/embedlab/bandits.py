@@ -128,14 +128,25 @@ class Boltzmann:
     prior: float = 1.0
 
     def __post_init__(self) -> None:
-        self.temperature = _number(self.temperature, "temperature", low_ok=False)
+        from .probability import check_temperature  # lazy, like replay's: torch loads only when needed
+
+        # the one temperature rule (embedlab.probability): finite, > 0, and 1/T finite
+        self.temperature = float(check_temperature(self.temperature))
 
     def temperature_at(self, t: int) -> float:
         return self.temperature / math.log(t + 2) if self.anneal else self.temperature
 
     def probabilities(self, counts: np.ndarray, sums: np.ndarray, t: int) -> np.ndarray:
         """The softmax over empirical means at step ``t``: (R, K), rows summing to 1."""
-        z = _means(counts, sums, self.prior) / self.temperature_at(t)  # (R, K)
+        means = _means(counts, sums, self.prior)  # (R, K)
+        temp = self.temperature_at(t)
+        with np.errstate(over="ignore"):
+            z = means / temp
+        if not np.isfinite(z).all():
+            # a tiny T overflowed means / T: take the T -> 0 limit, uniform over the best arms
+            # (shifting first leaves 0 for them and -inf or a large negative for the rest)
+            with np.errstate(over="ignore"):
+                z = (means - means.max(axis=1, keepdims=True)) / temp
         z = z - z.max(axis=1, keepdims=True)  # log-sum-exp shift: no overflow at small T
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
