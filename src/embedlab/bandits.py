@@ -233,7 +233,7 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
 
     Policies over the current scores ``s``:
 
-    * ``"greedy"``: the top ``k``.
+    * ``"greedy"``: the top ``k`` (equal scores by lower item id, :func:`embedlab.ranking.rank_items`).
     * ``"epsilon"``: the top ``k``, each slot replaced with probability ``epsilon`` by a uniformly
       drawn item not in the slate.
     * ``"boltzmann"``: ``k`` items drawn without replacement from ``softmax(s / temperature)``
@@ -248,6 +248,7 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
     import torch
 
     from .probability import check_temperature, sample_without_replacement
+    from .ranking import rank_items
 
     S = np.asarray(scores, dtype=np.float64)
     if S.ndim != 2 or not np.isfinite(S).all():
@@ -291,7 +292,9 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
             slate = sample_without_replacement(torch.from_numpy(row)[None], k, temperature=temperature,
                                                generator=gen)[0].numpy()
         else:
-            slate = np.argpartition(-row, k)[:k]
+            # the package's one top-k rule (embedlab.ranking): best first, equal scores by lower item
+            # id; np.argpartition would leave ties at the slate boundary to its kernel
+            slate = rank_items(row[None], k)[0]
             if policy == "epsilon":
                 swap = rng.random(k) < epsilon
                 if swap.any():
