@@ -263,3 +263,33 @@ def test_errors_name_the_argument():
         IVFIndex(8).search(keys[:2], 3)
     with pytest.raises(RuntimeError, match="no search"):
         _ = RandomHyperplaneLSH(8).candidates_per_query
+
+
+# -- issue 21: duplicate keys give identical centroids; keys and queries must break the tie alike ---
+@pytest.mark.parametrize("n_lists", [8, 12, 20])
+def test_ivf_with_duplicate_keys_finds_a_query_equal_to_a_key_like_faiss(n_lists):
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(6, 16)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    keys = np.repeat(base, 10, axis=0)  # 6 distinct vectors, 10 copies each: k-means repeats centroids
+    ours = IVFIndex(n_lists, seed=0).build(keys)
+    c = ours.centroids.numpy()
+    assert any(np.array_equal(c[i], c[j]) for i in range(n_lists) for j in range(i))  # the case at hand
+    ref = faiss.IndexIVFFlat(faiss.IndexFlatIP(16), 16, n_lists, faiss.METRIC_INNER_PRODUCT)
+    ref.train(keys)
+    ref.add(keys)
+    ref.nprobe = 1
+    d_ref, i_ref = ref.search(keys, 1)
+    scores, ids = ours.search(keys, 1, nprobe=1)
+    # faiss finds every query (a copy of it: all ten score 1); so must we, with the same score
+    np.testing.assert_allclose(scores[:, 0].numpy(), d_ref[:, 0], rtol=0, atol=1e-6)
+    assert np.array_equal(keys[ids[:, 0].numpy()], keys[i_ref[:, 0]])
+    # and the probed cell of a query is the cell its key was filed in, the lower id of a tie
+    cell_of_key = np.empty(len(keys), dtype=np.int64)
+    for cell in range(n_lists):
+        cell_of_key[ours.ids[ours.offsets[cell]:ours.offsets[cell + 1]].numpy()] = cell
+    probed = ours.probe(keys, 1)[:, 0].numpy()
+    np.testing.assert_array_equal(probed, cell_of_key)
+    first = {}
+    lowest = np.array([first.setdefault(row.tobytes(), j) for j, row in enumerate(c)])
+    assert np.array_equal(lowest[probed], probed)  # never a higher copy of an identical centroid

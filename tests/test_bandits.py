@@ -237,3 +237,50 @@ def test_replay_errors_name_the_argument():
 def test_replay_refuses_an_empty_log():
     with pytest.raises(ValueError, match="empty"):
         replay(np.zeros((2, 5)), np.array([], dtype=int), np.array([], dtype=int), k=2)
+
+
+# -- issue 21: one temperature rule (embedlab.probability.check_temperature) ----------------------
+def test_boltzmann_refuses_a_temperature_whose_reciprocal_overflows():
+    for t in (5e-324, 1e-310):
+        with pytest.raises(ValueError, match="temperature is too small"):
+            Boltzmann(temperature=t)
+
+
+def test_boltzmann_at_the_smallest_accepted_temperature_is_greedy():
+    counts = np.array([[2, 2, 2, 2], [1, 1, 1, 1]])
+    sums = np.array([[1.0, 2.0, 0.0, 2.0], [0.0, 0.0, 1.0, 0.0]])
+    for t in (2.0**-1023, 1e-300):
+        p = Boltzmann(temperature=t).probabilities(counts, sums, 0)
+        assert np.isfinite(p).all()
+        np.testing.assert_array_equal(p, [[0, 0.5, 0, 0.5], [0, 0, 1, 0]])  # ties share the mass
+        p = Boltzmann(temperature=t, anneal=True).probabilities(counts, sums, 1000)
+        np.testing.assert_array_equal(p, [[0, 0.5, 0, 0.5], [0, 0, 1, 0]])
+
+
+# -- issue 21: ties at the slate boundary go to the lower item id (embedlab.ranking's rule) --------
+def _greedy_reference(scores, users, items, k):
+    """Greedy replay by hand: Python's sort by (-score, id), accepted items removed."""
+    accepted = set()
+    hits, shown = [], set()
+    for u, i in zip(users.tolist(), items.tolist()):
+        ranked = sorted((j for j in range(scores.shape[1]) if (u, j) not in accepted), key=lambda j: (-scores[u, j], j))
+        slate = ranked[:k]
+        shown.update(slate)
+        hits.append(i in slate)
+        if i in slate:
+            accepted.add((u, i))
+    return np.array(hits), len(shown)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 8])
+def test_greedy_slates_break_ties_by_lower_item_id(k):
+    rng = np.random.default_rng(7)
+    n_users, n_items = 12, 30
+    scores = rng.integers(0, 3, size=(n_users, n_items)).astype(float)  # three levels: ties everywhere
+    users, items = rng.integers(0, n_users, 400), rng.integers(0, n_items, 400)
+    hits, shown = _greedy_reference(scores, users, items, k)
+    r = replay(scores, users, items, policy="greedy", k=k)
+    np.testing.assert_array_equal(r.hits, hits)
+    assert r.shown_items == shown and hits.sum() > 5
+    # epsilon = 0 is the same policy
+    np.testing.assert_array_equal(replay(scores, users, items, policy="epsilon", epsilon=0.0, k=k).hits, hits)

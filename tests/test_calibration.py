@@ -221,3 +221,60 @@ def test_event_calibration_errors():
     with pytest.raises(ValueError, match="2 columns"):
         fit_confidence(np.stack([score, margin], 1), correct, "logistic")(score)
     assert confidence_ece(conf, correct, np.int64(5)) >= 0  # NumPy scalars accepted
+
+
+# -- issue 21: a confidence on an inner edge b/B opens the bin above, in float32 and float64 --------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, torch.float32, torch.float64])
+def test_ece_of_the_probe_does_not_depend_on_the_dtype(dtype):
+    rows = [[0.6, 0.4], [0.55, 0.45]]
+    p = torch.tensor(rows, dtype=dtype) if isinstance(dtype, torch.dtype) else np.array(rows, dtype=dtype)
+    # 0.6 opens bin 6 (right, conf 0.6), 0.55 is in bin 5 (wrong, conf 0.55): (0.4 + 0.55) / 2 =
+    # 0.475. With 0.6 below its edge both share bin 5 (acc 0.5, conf 0.575): 0.075.
+    assert expected_calibration_error(p, np.array([0, 1]), 10) == pytest.approx(0.475, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_inner_edge_opens_the_bin_above(dtype):
+    # three confidences: half a bin below the edge b/B, on it (b/B as written, in the dtype), half a
+    # bin above. The documented rule puts the edge value with the one above: counts (1, 2).
+    for n_bins in range(2, 21):
+        for b in range(1, n_bins):
+            edge = b / n_bins
+            conf = np.array([edge - 0.5 / n_bins, edge, edge + 0.5 / n_bins], dtype=dtype)
+            bins = confidence_bins(conf, np.array([True, False, True]), n_bins)
+            assert bins.count.tolist() == [1, 2], (b, n_bins, dtype)
+            assert bins.confidence[1] == pytest.approx((float(conf[1]) + float(conf[2])) / 2)
+            # the edges are b/B itself, whatever the dtype rounds it to
+            assert bins.edges[b] == float(dtype(edge))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_confidence_zero_and_one_go_to_the_first_and_last_bins(dtype):
+    for n_bins in (1, 2, 10, 20):
+        bins = confidence_bins(np.array([0.0, 1.0], dtype=dtype), np.array([False, True]), n_bins)
+        assert bins.count.tolist() == ([2] if n_bins == 1 else [1, 1])
+        assert bins.edges[0] == 0.0 and bins.edges[-1] == 1.0
+        assert confidence_ece(np.array([0.0, 1.0], dtype=dtype), np.array([False, True]), n_bins) == 0.0
+
+
+def test_edges_where_torchmetrics_disagrees_with_the_documented_rule():
+    # torchmetrics casts confidences to float32 and bins them with torch.linspace(0, 1, B + 1) in
+    # float32 and bucketize(right=True): the same rule (an edge value opens the bin above), but
+    # float32 linspace lands one ulp above b/B at these ten inner edges (B <= 20), so torchmetrics
+    # puts a confidence of exactly b/B in the bin below. Away from edges the two agree
+    # (test_ece_equal_width_matches_torchmetrics); at edges we follow the documented rule.
+    off = [(3, 7), (5, 12), (3, 13), (6, 13), (3, 14), (6, 14), (3, 15), (6, 15), (7, 15), (9, 20)]
+    found = [(b, n) for n in range(2, 21) for b in range(1, n)
+             if torch.linspace(0, 1, n + 1, dtype=torch.float32)[b].item() > np.float32(b / n)]
+    assert found == sorted(off, key=lambda bn: (bn[1], bn[0]))
+    for b, n_bins in off:
+        for dtype in (np.float32, np.float64):
+            conf = np.array([b / n_bins, b / n_bins + 0.5 / n_bins], dtype=dtype)
+            assert confidence_bins(conf, np.array([True, True]), n_bins).count.tolist() == [2]
+    # the consequence, on a three-row example at 3/7: torchmetrics' ECE is half of ours
+    k = 25
+    rows = [[v] + [(1 - v) / (k - 1)] * (k - 1) for v in (3 / 7 - 1 / 14, 3 / 7, 3 / 7 + 1 / 14)]
+    p, y = torch.tensor(rows, dtype=torch.float64), torch.tensor([1, 0, 0])
+    ours = expected_calibration_error(p, y, 7)
+    ref = multiclass_calibration_error(p, y, num_classes=k, n_bins=7, norm="l1").item()
+    assert ours == pytest.approx(10 / 21) and ref == pytest.approx(5 / 21, abs=1e-6)

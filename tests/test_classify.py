@@ -263,3 +263,43 @@ def test_control_task_probe_uses_the_given_probe_and_checks_arguments():
         control_task_probe(Xtr, ytr, Xte, yte, probe="mlp")
     with pytest.raises(ValueError, match="different dimensions"):
         control_task_probe(Xtr, ytr, Xte[:, :3], yte)
+
+
+# -- issue 21: distance ties at the k-th neighbour -----------------------------------------------------
+def _duplicated(seed=0):
+    """Training points that come in groups of 5 identical rows with different labels (exact
+    distance ties), the groups at distinct distances from any test point."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(8, 5))
+    Xtr = np.repeat(base, 5, axis=0)
+    ytr = rng.integers(0, 3, size=len(Xtr))
+    Xte = rng.normal(size=(150, 5))
+    return Xtr, ytr, Xte, rng.integers(0, 3, size=150)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_knn_matches_sklearn_when_ties_are_not_cut(metric):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    Xtr, ytr, Xte, yte = _duplicated()
+    for k in (5, 10, 15):  # whole groups of duplicates: the k nearest are unambiguous
+        ref = KNeighborsClassifier(n_neighbors=k, metric=metric, algorithm="brute").fit(Xtr, ytr).score(Xte, yte)
+        assert knn_accuracy(Xtr, ytr, Xte, yte, k=k, metric=metric) == pytest.approx(ref, abs=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 6, 7, 9])
+def test_knn_ties_between_duplicates_take_the_lower_index(metric, k):
+    # When the k-th place cuts a group of identical rows, scikit-learn's choice is decided by its
+    # rounding (see knn_accuracy), so the reference is the stated rule, computed directly with
+    # elementwise arithmetic that gives identical rows bit-identical distances.
+    Xtr, ytr, Xte, yte = _duplicated(1)
+    if metric == "euclidean":
+        dist = np.sqrt(((Xte[:, None] - Xtr[None]) ** 2).sum(-1))
+    else:
+        unit = Xtr / np.linalg.norm(Xtr, axis=1, keepdims=True)
+        dist = -((Xte / np.linalg.norm(Xte, axis=1, keepdims=True))[:, None] * unit[None]).sum(-1)
+    nearest = np.argsort(dist, axis=1, kind="stable")[:, :k]  # equal distances: index order
+    votes = np.stack([np.bincount(ytr[row], minlength=3) for row in nearest])
+    expected = float(np.mean(votes.argmax(1) == yte))  # a tie between classes: the smallest label
+    assert knn_accuracy(Xtr, ytr, Xte, yte, k=k, metric=metric) == pytest.approx(expected, abs=1e-12)

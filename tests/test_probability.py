@@ -273,3 +273,77 @@ def test_sample_without_replacement_distinct_excludes_inf_and_validates():
         sample_without_replacement(torch.tensor([[0.0, float("nan")]]), 1)
     with pytest.raises(ValueError, match=r"\(B, V\)"):
         sample_without_replacement(torch.zeros(3), 1)
+
+
+# -- issue 21: masked (-inf) logits and tiny temperatures --------------------------------------------
+def _masked_rows():
+    inf = float("inf")
+    return torch.tensor(
+        [
+            [0.0, -inf, 1.0],  # the probe's row: torch and scipy give 0.5822
+            [2.0, -inf, -inf],  # all -inf but one: a one-hot distribution, entropy 0
+            [-inf, -inf, -0.5],
+            [0.3, -1.2, 0.7],  # nothing masked
+        ],
+        dtype=F64,
+    )
+
+
+def test_entropy_from_logits_of_masked_rows_matches_categorical_and_scipy():
+    from scipy.special import softmax as scipy_softmax
+    from scipy.stats import entropy as scipy_entropy
+
+    z = _masked_rows()
+    ours = entropy_from_logits(z)
+    torch.testing.assert_close(ours, torch.distributions.Categorical(logits=z).entropy())
+    np.testing.assert_allclose(ours.numpy(), scipy_entropy(scipy_softmax(z.numpy(), axis=-1), axis=-1), rtol=1e-12)
+    assert ours[0].item() == pytest.approx(0.5822, abs=1e-4) and ours[1].item() == 0.0
+    # a causal attention mask: every row but the last has -inf entries
+    t = 6
+    scores = _randn(t, t, seed=9).masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+    torch.testing.assert_close(entropy_from_logits(scores), torch.distributions.Categorical(logits=scores).entropy())
+    # the gradient stays finite too
+    leaf = z.clone().requires_grad_(True)
+    entropy_from_logits(leaf).sum().backward()
+    assert torch.isfinite(leaf.grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_entropy_from_logits_low_precision_masked_rows(dtype):
+    from scipy.special import softmax as scipy_softmax
+    from scipy.stats import entropy as scipy_entropy
+
+    z = _masked_rows().to(dtype)
+    ours = entropy_from_logits(z)
+    assert ours.dtype == dtype
+    exact = z.double()  # the same half-precision values, exactly
+    ref = scipy_entropy(scipy_softmax(exact.numpy(), axis=-1), axis=-1)
+    eps = torch.finfo(dtype).eps
+    np.testing.assert_allclose(ours.double().numpy(), ref, rtol=eps, atol=eps)
+    torch.testing.assert_close(ours.double(), torch.distributions.Categorical(logits=exact).entropy(),
+                               rtol=eps, atol=eps)
+
+
+@pytest.mark.parametrize("t", [5e-324, 1e-310, np.float64(2.0**-1025), torch.tensor(5e-324, dtype=F64)])
+def test_a_temperature_whose_reciprocal_overflows_is_refused(t):
+    with pytest.raises(ValueError, match="temperature is too small"):
+        check_temperature(t)
+    from embedlab.probability import sample_without_replacement
+
+    with pytest.raises(ValueError, match="temperature"):
+        sample_without_replacement(torch.tensor([[1.0, 3.0, 2.0]]), 1, temperature=t)
+
+
+def test_the_smallest_accepted_temperature_is_greedy():
+    from embedlab.probability import sample_without_replacement
+
+    t = 2.0**-1023  # 1/t = 2**1023 is finite: accepted; logits / t overflows: the greedy limit
+    assert check_temperature(t) == t
+    logits = torch.tensor([[1.0, 3.0, 2.0, float("-inf"), 0.5], [-4.0, -1.0, -2.0, -3.0, float("-inf")]], dtype=F64)
+    gen = torch.Generator().manual_seed(0)
+    for k in (1, 3, 4):
+        got = sample_without_replacement(logits, k, temperature=t, generator=gen)
+        assert torch.equal(got[:, 0], logits.argmax(1)), got  # the argmax first, never index 0 by default
+        assert not (got == 3)[0].any() and not (got == 4)[1].any()  # excluded items stay excluded
+    assert torch.equal(sample_without_replacement(logits, 2, temperature=1e-300, generator=gen),
+                       torch.topk(logits, 2).indices)

@@ -294,3 +294,21 @@ def test_bad_input_is_named():
         bootstrap_ci(np.ones(5), n_boot=0)
     with pytest.raises(ValueError, match="at least 2 users"):
         bootstrap_ci(np.ones(1))
+
+
+# -- issue 21: 64-bit integer scores beyond 2**53 ---------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64])
+def test_large_integer_scores_rank_exactly(dtype):
+    rng = np.random.default_rng(0)
+    big = 2**53 if dtype == np.int64 else 2**63
+    # neighbours of a large integer, which float64 rounds together (2**53 + 1 -> 2**53), plus ties
+    scores = dtype(big) + rng.integers(0, 6, size=(5, 12)).astype(dtype)
+    if dtype == np.int64:
+        scores[0, :3] = [-(2**63), 2**63 - 1, -(2**53) - 1]  # the extremes of int64
+    # reference: Python's exact integers, score descending then item id ascending
+    ref = np.array([sorted(range(12), key=lambda i, row=row: (-int(row[i]), i)) for row in scores])
+    for k in (1, 5, 12):
+        np.testing.assert_array_equal(rank_items(scores, k), ref[:, :k])
+    # the full ranking's reciprocal rank of item 11 agrees too
+    rr = reciprocal_rank(scores, [np.array([11])] * 5)
+    np.testing.assert_allclose(rr, [1 / (1 + list(r).index(11)) for r in ref])

@@ -354,3 +354,37 @@ def test_rmse_clips_by_hand():
         rmse(model, users, np.array([0, 1, 3]), ratings)
     with pytest.raises(ValueError, match="users"):
         rmse(model, users.astype(float), items, ratings)
+
+
+# -- issue 21: a tiny non-zero item vector is not a zero vector -------------------------------------
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0])
+@pytest.mark.parametrize("scale", [1e-150, 1e-160, 1e-200, 1e-300])
+def test_score_matrix_of_tiny_item_vectors_matches_mpmath(alpha, scale):
+    import mpmath
+
+    P, Q, b = _vectors()
+    Qt = Q.copy()
+    Qt[[2, 5]] *= scale  # two tiny, non-zero items
+    Qt[7] = 0.0  # and one exactly zero: divided by 1
+    ref = {}
+    with mpmath.workdps(40):
+        for i in (2, 5, 7, 0):
+            norm = mpmath.sqrt(mpmath.fsum(mpmath.mpf(float(x)) ** 2 for x in Qt[i]))
+            for u in range(P.shape[0]):
+                num = mpmath.fsum(mpmath.mpf(float(p)) * mpmath.mpf(float(q)) for p, q in zip(P[u], Qt[i]))
+                num += mpmath.mpf(0.5) * mpmath.mpf(float(b[i]))
+                ref[u, i] = num / norm**alpha if norm else num
+    if max(abs(r) for r in ref.values()) > np.finfo(np.float64).max:
+        # the bias over ‖q‖² = 1e-320 (and more) is beyond float64: refused, not rounded to a wrong number
+        with pytest.raises(ValueError, match="not finite"):
+            score_matrix(P, Qt, b, alpha=alpha, bias_weight=0.5)
+        return
+    out = score_matrix(P, Qt, b, alpha=alpha, bias_weight=0.5)
+    for (u, i), r in ref.items():
+        assert out[u, i] == pytest.approx(float(r), rel=1e-11), (u, i)
+
+
+def test_score_matrix_cosine_ranking_does_not_depend_on_item_scale():
+    P, Q, _ = _vectors()
+    for scale in (1e-150, 1e-200, 1e-300):
+        np.testing.assert_allclose(score_matrix(P, Q * scale, alpha=1.0), score_matrix(P, Q, alpha=1.0), rtol=1e-12)

@@ -114,3 +114,66 @@ def test_bad_input_is_named():
         CosineClassifier(3, 2, scale=0)
     with pytest.raises(ValueError, match="class 1 has no examples"):
         fit_classes(np.eye(3), np.array([0, 2, 2]))
+
+
+# -- high dimensions (issue 21): references from mpmath's arbitrary-precision Bessel function -------
+def _mp_log_normalizer(kappa, d):
+    with mpmath.workdps(50):
+        nu = mpmath.mpf(d) / 2 - 1
+        k = mpmath.mpf(kappa)
+        log_i = mpmath.log(mpmath.besseli(nu, k))
+        return float(nu * mpmath.log(k) - mpmath.mpf(d) / 2 * mpmath.log(2 * mpmath.pi) - log_i)
+
+
+def _mp_ratio(kappa, d):
+    with mpmath.workdps(50):
+        k = mpmath.mpf(kappa)
+        return float(mpmath.besseli(mpmath.mpf(d) / 2, k) / mpmath.besseli(mpmath.mpf(d) / 2 - 1, k))
+
+
+_DIMS = [2, 3, 50, 300, 768, 1536, 4096]
+_KAPPAS = [1e-3, 1.0, 50.0, 1e3, 1e5]
+
+
+@pytest.mark.parametrize("d", _DIMS)
+def test_log_normalizer_matches_mpmath_in_high_dimensions(d):
+    ours = log_normalizer(np.array(_KAPPAS), d)
+    ref = np.array([_mp_log_normalizer(k, d) for k in _KAPPAS])
+    # float64 carries log C to ~1e-16 relative; 1e-13 leaves room for the sum's rounding
+    np.testing.assert_allclose(ours, ref, rtol=1e-13, atol=1e-12)
+    for k, r in zip(_KAPPAS, ref):
+        assert log_normalizer(k, d) == pytest.approx(r, rel=1e-13, abs=1e-12)  # scalar path too
+
+
+@pytest.mark.parametrize("d", _DIMS)
+def test_mean_resultant_ratio_matches_mpmath_in_high_dimensions(d):
+    ref = np.array([_mp_ratio(k, d) for k in _KAPPAS])
+    np.testing.assert_allclose(mean_resultant_ratio(np.array(_KAPPAS), d), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("d,kappa", [(768, 50.0), (1536, 50.0), (4096, 300.0), (768, 3.0)])
+def test_estimate_kappa_recovers_kappa_in_high_dimensions(d, kappa):
+    # r_bar = A_d(kappa) exactly (mpmath): the maximum-likelihood answer is kappa itself
+    assert estimate_kappa(_mp_ratio(kappa, d), d, newton_steps=20) == pytest.approx(kappa, rel=1e-9)
+
+
+def test_log_density_matches_mpmath_at_d768():
+    d, kappa = 768, 50.0
+    mu = _mu(d, 7)
+    x = vonmises_fisher(mu, kappa).rvs(20, random_state=8)
+    ref = _mp_log_normalizer(kappa, d) + kappa * (x @ mu)
+    np.testing.assert_allclose(log_density(x, mu, kappa), ref, rtol=1e-12, atol=1e-10)
+
+
+def test_vmf_mixture_posterior_at_d768_is_even_where_the_densities_are_equal():
+    from embedlab.cluster import VMFMixtureFit
+
+    d, k1, k2 = 768, 30.0, 50.0
+    # x with cos(x, mu1) = 0 and cos(x, mu2) = c chosen (from mpmath's normalisers) so that
+    # log C(k1) + k1 * 0 = log C(k2) + k2 * c: the two components are equally likely at x.
+    c = (_mp_log_normalizer(k1, d) - _mp_log_normalizer(k2, d)) / k2
+    assert 0 < abs(c) < 1
+    e = np.eye(d)
+    x = c * e[1] + math.sqrt(1 - c * c) * e[2]
+    fit = VMFMixtureFit(weights=np.array([0.5, 0.5]), means=e[:2], kappas=np.array([k1, k2]), n_iter=0, converged=True)
+    np.testing.assert_allclose(fit.predict_proba(x[None]), [[0.5, 0.5]], atol=1e-10)

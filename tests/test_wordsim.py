@@ -199,3 +199,40 @@ def test_word_pair_spearman_by_components_matches_sklearn_pca():
         wordsim.word_pair_spearman_by_components(V, words, pairs, [7], remove_top=2)
     with pytest.raises(ValueError, match="remove_top must be"):
         wordsim.word_pair_spearman_by_components(V, words, pairs, [1], remove_top=8)
+
+
+def test_a_repeated_section_header_keeps_both_runs_like_gensim(tmp_path):
+    gensim = pytest.importorskip("gensim")
+    rng = np.random.default_rng(2)
+    n, d = 30, 6
+    words = [f"w{i}" for i in range(n)]
+    V = rng.normal(size=(n, d))
+    unit = V / np.linalg.norm(V, axis=1, keepdims=True)
+
+    def block(count):
+        out = []
+        for q in range(count):
+            a, b, c, dd = rng.choice(n, 4, replace=False)
+            if q % 2 == 0:  # plant some answers
+                V[dd] = unit[b] - unit[a] + unit[c] + 0.05 * rng.normal(size=d)
+                unit[dd] = V[dd] / np.linalg.norm(V[dd])
+            out.append(f"{words[a]} {words[b]} {words[c]} {words[dd]}")
+        return out
+
+    text = [": capital", *block(8), ": family", *block(6), ": capital", *block(10)]  # 'capital' twice
+    path = tmp_path / "questions.txt"
+    path.write_text("\n".join(text) + "\n")
+    kv = gensim.models.KeyedVectors(d)
+    kv.add_vectors(words, V.astype(np.float32))
+    score, sections = kv.evaluate_word_analogies(str(path))
+    ours = wordsim.read_analogies(path)
+    assert [len(ours[s]) for s in ("capital", "family")] == [18, 6]
+    assert [s["section"] for s in sections] == ["capital", "family", "capital", "Total accuracy"]
+    got = wordsim.analogy_accuracy(V.astype(np.float32), words, ours)
+    total = sections[-1]
+    assert got.total == 24 and got.answered == len(total["correct"]) + len(total["incorrect"])
+    assert got.correct == len(total["correct"]) and got.accuracy == pytest.approx(score)
+    for name in ("capital", "family"):  # gensim's runs of one name, summed, are our one section
+        runs = [s for s in sections if s["section"] == name]
+        assert got.by_section[name] == (sum(len(s["correct"]) for s in runs),
+                                        sum(len(s["correct"]) + len(s["incorrect"]) for s in runs))

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from embedlab.cluster import kmeans
+from embedlab.ranking import rank_items
 from embedlab.similarity import normalize, topk
 
 __all__ = ["RandomHyperplaneLSH", "IVFIndex", "neighbour_recall", "held_out_split"]
@@ -226,8 +227,15 @@ class IVFIndex(_Index):
         # A centroid of unit keys is shorter than 1; only its direction matters for cosine cells.
         # zero="zero": a centroid at exactly 0 (keys cancelling out) gets no key and no query.
         self.centroids = normalize(torch.from_numpy(centres).float(), zero="zero")  # (L, d)
+        # With duplicate keys k-means returns identical centroids. Each such group scores through
+        # its lowest id (_cell_scores), so a key and a query equal to it see the same exact tie
+        # and both break it the same way: lower cell id first (argmax returns the first maximum;
+        # _probe ranks with embedlab.ranking's rule).
+        first = {}
+        self._same_as = torch.tensor([first.setdefault(row.numpy().tobytes(), c) for c, row in
+                                      enumerate(self.centroids)])  # (L,) lowest id of an identical centroid
         self.dim = K.shape[1]
-        cell = torch.cat([torch.argmax(block @ self.centroids.T, 1) for block in K.split(1 << 16)])  # (n,)
+        cell = torch.cat([torch.argmax(self._cell_scores(block), 1) for block in K.split(1 << 16)])  # (n,)
         order = torch.argsort(cell, stable=True)
         self.ids = order  # (n,) row of the keys at each stored position
         self.keys = K[order].contiguous()  # (n, d) cell 0's keys, then cell 1's, ...
@@ -236,9 +244,16 @@ class IVFIndex(_Index):
         self.list_sizes, self.n = sizes.numpy(), n
         return self
 
+    def _cell_scores(self, X: torch.Tensor) -> torch.Tensor:
+        """centroid·x for X (b, d) -> (b, L), identical centroids given bit-identical scores (a
+        matrix product need not round two equal columns alike)."""
+        return (X @ self.centroids.T)[:, self._same_as]
+
     def _probe(self, Q: torch.Tensor, nprobe: int) -> torch.Tensor:
-        """The nprobe cells nearest to each query, nearest first: Q (q, d) -> (q, nprobe)."""
-        return torch.topk(Q @ self.centroids.T, nprobe, dim=1).indices
+        """The nprobe cells nearest to each query, nearest first, ties by lower cell id (the
+        rule :func:`embedlab.ranking.rank_items` keeps, which torch.topk does not promise):
+        Q (q, d) -> (q, nprobe)."""
+        return torch.from_numpy(rank_items(self._cell_scores(Q).numpy(), nprobe))
 
     def probe(self, queries, nprobe: int = 8) -> torch.Tensor:
         """Which cells a search with ``nprobe`` visits: queries (q, d) -> cell ids (q, nprobe)."""

@@ -128,14 +128,25 @@ class Boltzmann:
     prior: float = 1.0
 
     def __post_init__(self) -> None:
-        self.temperature = _number(self.temperature, "temperature", low_ok=False)
+        from .probability import check_temperature  # lazy, like replay's: torch loads only when needed
+
+        # the one temperature rule (embedlab.probability): finite, > 0, and 1/T finite
+        self.temperature = float(check_temperature(self.temperature))
 
     def temperature_at(self, t: int) -> float:
         return self.temperature / math.log(t + 2) if self.anneal else self.temperature
 
     def probabilities(self, counts: np.ndarray, sums: np.ndarray, t: int) -> np.ndarray:
         """The softmax over empirical means at step ``t``: (R, K), rows summing to 1."""
-        z = _means(counts, sums, self.prior) / self.temperature_at(t)  # (R, K)
+        means = _means(counts, sums, self.prior)  # (R, K)
+        temp = self.temperature_at(t)
+        with np.errstate(over="ignore"):
+            z = means / temp
+        if not np.isfinite(z).all():
+            # a tiny T overflowed means / T: take the T -> 0 limit, uniform over the best arms
+            # (shifting first leaves 0 for them and -inf or a large negative for the rest)
+            with np.errstate(over="ignore"):
+                z = (means - means.max(axis=1, keepdims=True)) / temp
         z = z - z.max(axis=1, keepdims=True)  # log-sum-exp shift: no overflow at small T
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
@@ -222,7 +233,7 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
 
     Policies over the current scores ``s``:
 
-    * ``"greedy"``: the top ``k``.
+    * ``"greedy"``: the top ``k`` (equal scores by lower item id, :func:`embedlab.ranking.rank_items`).
     * ``"epsilon"``: the top ``k``, each slot replaced with probability ``epsilon`` by a uniformly
       drawn item not in the slate.
     * ``"boltzmann"``: ``k`` items drawn without replacement from ``softmax(s / temperature)``
@@ -237,6 +248,7 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
     import torch
 
     from .probability import check_temperature, sample_without_replacement
+    from .ranking import rank_items
 
     S = np.asarray(scores, dtype=np.float64)
     if S.ndim != 2 or not np.isfinite(S).all():
@@ -280,7 +292,9 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
             slate = sample_without_replacement(torch.from_numpy(row)[None], k, temperature=temperature,
                                                generator=gen)[0].numpy()
         else:
-            slate = np.argpartition(-row, k)[:k]
+            # the package's one top-k rule (embedlab.ranking): best first, equal scores by lower item
+            # id; np.argpartition would leave ties at the slate boundary to its kernel
+            slate = rank_items(row[None], k)[0]
             if policy == "epsilon":
                 swap = rng.random(k) < epsilon
                 if swap.any():

@@ -106,6 +106,31 @@ def _linear_probe_predict(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, *, 
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)).fit(Xtr, ytr).predict(Xte)
 
 
+def _neighbours(Xte: np.ndarray, Xtr: np.ndarray, k: int, metric: str) -> torch.Tensor:
+    """The k nearest training rows of each test row; identical training rows by lower index: (M, k).
+
+    Identical rows are the ties that matter (duplicated points), and a matrix product need not
+    give them bit-identical scores (measured: 1e-16 apart), so neither torch.topk nor a re-sort
+    would see them tie. So the search runs over the distinct rows, and each chosen distinct row
+    stands for its copies in ascending index order, nearest distinct row first."""
+    q = torch.from_numpy(Xte)
+    distinct, first, group = np.unique(Xtr, axis=0, return_index=True, return_inverse=True)
+    if len(distinct) == len(Xtr):
+        return topk(q, torch.from_numpy(Xtr), k, metric=metric)[1]
+    group = group.reshape(-1)
+    # k distinct rows always hold k neighbours (each has at least one copy)
+    _, near = topk(q, torch.from_numpy(Xtr[first]), min(k, len(distinct)), metric=metric)  # (M, k') group ids
+    by_group = np.argsort(group, kind="stable")  # training rows grouped, ascending index in each group
+    sizes = np.bincount(group)
+    starts = np.cumsum(sizes) - sizes
+    width = int(min(sizes.max(), k))  # no group contributes more than k copies
+    slot = np.arange(width)
+    members = np.where(slot < sizes[:, None], by_group[np.minimum(starts[:, None] + slot, len(Xtr) - 1)], -1)  # (G, w)
+    cand = members[near.numpy()].reshape(len(Xte), -1)  # (M, k'·w) in order, -1 where a group has fewer
+    keep = np.argsort(cand < 0, axis=1, kind="stable")[:, :k]  # the first k real rows, order kept
+    return torch.from_numpy(np.take_along_axis(cand, keep, axis=1))
+
+
 def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: str = "cosine") -> float:
     """Accuracy of a k-nearest-neighbour majority vote, as scikit-learn's ``KNeighborsClassifier``.
 
@@ -114,6 +139,14 @@ def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: str = 
     Labels are compared as given: integers, floats (0.5 is not 0), strings, anything NumPy can
     sort. A tie between classes goes to the smallest label in sorted order, as in scikit-learn.
     ``metric`` is ``"cosine"``, ``"euclidean"`` or ``"dot"`` (:func:`embedlab.similarity.topk`).
+
+    The neighbours: the ``k`` nearest training rows; where identical training rows (duplicated
+    points) straddle the ``k``-th place, the lower training indices are taken (the package's tie
+    rule, as :mod:`embedlab.ranking`). The result equals scikit-learn's (``algorithm="brute"``)
+    whenever the ``k`` nearest are unambiguous, including ties that the ``k``-th place does not
+    cut. Where it cuts a group of duplicates they can differ: scikit-learn scores each copy
+    separately, its rounding (``|x|² - 2x·y + |y|²``, a matrix product) puts equal distances up to
+    1e-16 apart, and those last bits, not the index, decide which copies are in (measured).
     """
     Xtr, Xte = _features(train_x, "train_x"), _features(test_x, "test_x")
     ytr, yte = _labels(train_y, Xtr.shape[0], "train_y"), _labels(test_y, Xte.shape[0], "test_y")
@@ -122,7 +155,7 @@ def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: str = 
         classes, codes = np.unique(ytr, return_inverse=True)
     except TypeError as e:
         raise ValueError(f"train_y must hold labels of one sortable kind (e.g. all numbers or all strings): {e}") from e
-    _, idx = topk(torch.from_numpy(Xte), torch.from_numpy(Xtr), k, metric=metric)  # (M, k)
+    idx = _neighbours(Xte, Xtr, k, metric)  # (M, k)
     neighbour_codes = torch.from_numpy(codes.reshape(-1).astype(np.int64))[idx]  # (M, k)
     votes = F.one_hot(neighbour_codes, len(classes)).sum(1)  # (M, C)
     pred = classes[votes.argmax(-1).numpy()]  # argmax returns the first maximum: the smallest label

@@ -6,7 +6,11 @@ peaked an attention row is) and chapter 6 (sampling text with a temperature and 
 
 * :func:`check_temperature` is the single validator of a temperature ``t > 0``. It accepts Python
   and NumPy numbers and 0-d tensors; a tensor that requires a gradient is returned unchanged, so
-  a learnable temperature (CLIP learns its own) keeps its gradient.
+  a learnable temperature (CLIP learns its own) keeps its gradient. The one rule for tiny
+  temperatures: ``t`` whose reciprocal overflows float64 (``t < 2**-1024``, e.g. the subnormal
+  ``5e-324``) is refused; every accepted ``t`` is used, and where ``logits / t`` itself
+  overflows, the samplers take its limit, the greedy choice (:func:`sample_without_replacement`,
+  :class:`embedlab.bandits.Boltzmann`).
 * :func:`softmax` / :func:`log_softmax` take a temperature: ``softmax(z / t)``. A small ``t``
   sharpens the distribution towards the argmax, a large one flattens it towards uniform.
 * :func:`entropy` (of probabilities) and :func:`entropy_from_logits` measure, in nats, how spread
@@ -54,7 +58,8 @@ def check_temperature(t, *, name: str = "temperature", hint: str = "") -> float 
 
     Raises:
         ValueError: naming ``name``, for a bool, a non-number, a tensor or array with more than
-            zero dimensions, NaN, ±inf or a value ``<= 0``. A non-empty ``hint`` is appended to
+            zero dimensions, NaN, ±inf, a value ``<= 0`` or one so small that ``1 / t`` overflows
+            float64 (below ``2**-1024``: a subnormal). A non-empty ``hint`` is appended to
             the message (sampling adds how to get greedy decoding, the ``t -> 0`` limit).
     """
     suffix = f"; {hint}" if hint else ""
@@ -74,6 +79,9 @@ def check_temperature(t, *, name: str = "temperature", hint: str = "") -> float 
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value}{suffix}")
+    if not math.isfinite(1.0 / value):
+        # 1/t = inf would turn every positive logit into +inf and the softmax into NaN
+        raise ValueError(f"{name} is too small: 1/{name} overflows float64 (got {value!r}){suffix}")
     if isinstance(t, torch.Tensor) and t.requires_grad:
         return t
     return value
@@ -170,10 +178,35 @@ def entropy_from_logits(logits, temperature=1.0, dim: int = -1) -> torch.Tensor:
     """Entropy in nats of ``softmax(logits / temperature)``, without forming ``log 0``.
 
     logits: (..., V) -> (...). Uses ``H = -Σ p log p`` with ``log p = log_softmax``, which stays
-    finite where a probability underflows to 0 (its term is then exactly 0).
+    finite where a probability underflows to 0 (its term is then exactly 0). A ``-inf`` logit (a
+    masked key) has ``p = 0`` and contributes 0, as in ``torch.distributions.Categorical`` and
+    ``scipy.stats.entropy``; float16/bfloat16 logits are computed in float32 and the result is
+    returned in their dtype.
     """
-    log_p = log_softmax(logits, temperature, dim)
-    return -(log_p.exp() * log_p).sum(dim=dim)
+    z = _logits(logits, dim)
+    low_precision = z.dtype in (torch.float16, torch.bfloat16)
+    log_p = log_softmax(z.float() if low_precision else z, temperature, dim)
+    # p log p at p = 0 is 0, but exp(-inf) * -inf is NaN: zero the log first (also keeps the
+    # gradient finite, since the masked entries then get no gradient through log p).
+    safe_log_p = log_p.masked_fill(torch.isneginf(log_p), 0.0)
+    h = -(log_p.exp() * safe_log_p).sum(dim=dim)
+    return h.to(z.dtype) if low_precision else h
+
+
+def _greedy_safe_scale(z: torch.Tensor, t: float) -> torch.Tensor:
+    """``z / t`` for (B, V) float64 logits; where a finite logit overflows to ±inf (a tiny but
+    accepted ``t``), the row is taken to its ``t -> 0`` limit instead: ``(z - max) / t`` with the
+    overflowed entries clamped to the most negative float, so the order of the top is kept, the
+    argmax wins, and an excluded (``-inf``) item still ranks below every finite one."""
+    scaled = z / t
+    finite = torch.isfinite(z)
+    broken = (finite & ~torch.isfinite(scaled)).any(dim=1)
+    if bool(broken.any()):
+        rows = z[broken]
+        top = rows.masked_fill(~torch.isfinite(rows), float("-inf")).max(dim=1, keepdim=True).values
+        shifted = ((rows - top) / t).clamp(min=-torch.finfo(torch.float64).max)
+        scaled[broken] = torch.where(finite[broken], shifted, rows)
+    return scaled
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -254,7 +287,7 @@ def sample_without_replacement(
         raise ValueError(f"k must be between 1 and the fewest finite logits in a row ({int(finite.min())}), got {k}")
     # float64 on the CPU: Gumbel noise needs -log(-log(u)) of u near 0 and 1, and a CPU generator
     # must give the same slate whatever device the scores came from.
-    scaled = logits.detach().double().cpu() / t
+    scaled = _greedy_safe_scale(logits.detach().double().cpu(), t)
     u = torch.rand(scaled.shape, generator=generator, dtype=torch.float64).clamp_(min=1e-300)
     gumbel = -torch.log(-torch.log(u))
     return torch.topk(scaled + gumbel, int(k), dim=1).indices.to(logits.device)

@@ -61,12 +61,22 @@ def _int(value, name: str, low: int = 1, high: int | None = None) -> int:
     return int(value)
 
 
+_FLOAT_EXACT = 2**53  # every integer of magnitude up to this is a float64
+
+
 def _scores(scores) -> np.ndarray:
     s = _to_numpy(scores)
     if s.dtype == bool or not (np.issubdtype(s.dtype, np.integer) or np.issubdtype(s.dtype, np.floating)):
         raise TypeError(f"scores must be real numbers, got dtype {s.dtype}")
     if s.ndim != 2 or 0 in s.shape:
         raise ValueError(f"scores must be an (n_users, n_items) array with both >= 1, got shape {s.shape}")
+    if np.issubdtype(s.dtype, np.integer) and s.dtype.itemsize == 8 and (
+        s.max() > _FLOAT_EXACT or s.min() < -_FLOAT_EXACT
+    ):
+        # 64-bit integers beyond 2**53 are not all floats: 2**53 and 2**53 + 1 would tie in float64.
+        # Replace them by their rank among all the distinct scores: same order, same ties, and
+        # small enough to be exact in float64 (a full-size copy, only for such scores).
+        s = np.unique(s, return_inverse=True)[1].reshape(s.shape)
     return s  # converted to float64 chunk by chunk (exact for float32), so no full-size copy
 
 

@@ -191,6 +191,29 @@ def fit_factors(train, config: FactorConfig | None = None) -> tuple[FactorModel,
     return model.eval(), history
 
 
+_SMALL_NORM = 1e-150  # below about 1.5e-154 the squares in ‖q‖ underflow and torch's norm is 0
+
+
+def _divide_by_norm_power(S: torch.Tensor, Q: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``S[:, i] / ‖q_i‖^alpha``, dividing by 1 where ``q_i`` is exactly zero. A tiny non-zero
+    ``q_i`` is not zero: its norm is taken on the rescaled vector (``m ‖q/m‖``, ``m = max|q|``)
+    and, where ``‖q‖^alpha`` itself underflows (``(1e-200)^2``), the quotient is formed in logs.
+    Ordinary items take the plain path, bit for bit as before."""
+    norm = Q.norm(dim=1)  # (n_items,)
+    small = (norm < _SMALL_NORM) & (Q != 0).any(dim=1)
+    if bool(small.any()):
+        m = Q[small].abs().amax(dim=1)
+        norm[small] = m * (Q[small] / m[:, None]).norm(dim=1)
+    denom = norm**alpha
+    plain = (denom >= torch.finfo(torch.float64).tiny) | (norm == 0)  # a normal number, or a zero item
+    out = S / torch.where(denom > 0, denom, 1.0)
+    if not bool(plain.all()):
+        # ‖q‖^alpha underflows (or is subnormal, with few digits left): log|s| - alpha log ‖q‖
+        sub = S[:, ~plain]  # torch's log(0) = -inf, exp(-inf) = 0: a zero numerator stays 0, silently
+        out[:, ~plain] = torch.sign(sub) * torch.exp(torch.log(sub.abs()) - alpha * torch.log(norm[~plain]))
+    return out
+
+
 def score_matrix(user_vectors, item_vectors, item_bias=None, *, alpha=0.0, bias_weight=1.0) -> np.ndarray:
     """Scores ``(p_u · q_i + bias_weight · b_i) / ‖q_i‖^alpha`` for every user and item.
 
@@ -199,6 +222,8 @@ def score_matrix(user_vectors, item_vectors, item_bias=None, *, alpha=0.0, bias_
     ``bias_weight = 0``) ranks each user's items by cosine (the user's own length does not change
     their ranking). An item whose vector is exactly zero (never seen in training, under ALS) keeps
     its numerator (0 without a bias), for any ``alpha``: it is divided by 1, not by ``0 ** alpha``.
+    A tiny non-zero vector is not zero: it is divided by its true ``‖q‖^alpha`` even where that
+    underflows float64 (a score too large for float64 then raises, like any non-finite score).
     """
     P = torch.as_tensor(np.asarray(user_vectors) if not isinstance(user_vectors, torch.Tensor) else user_vectors)
     Q = torch.as_tensor(np.asarray(item_vectors) if not isinstance(item_vectors, torch.Tensor) else item_vectors)
@@ -222,9 +247,7 @@ def score_matrix(user_vectors, item_vectors, item_bias=None, *, alpha=0.0, bias_
             raise ValueError("item_bias contains NaN or inf")
         S = S + bias_weight * b
     if alpha:
-        # A zero vector's norm ** alpha is 0 (and a clamp does not help: 1e-300 ** 2 underflows to 0).
-        denom = Q.norm(dim=1) ** alpha
-        S = S / torch.where(denom > 0, denom, 1.0)
+        S = _divide_by_norm_power(S, Q, alpha)
     if not torch.isfinite(S).all():
         raise ValueError("scores are not finite; check the vectors for NaN or inf")
     return S.numpy()

@@ -136,13 +136,18 @@ def word_pair_spearman(
 
 
 def read_analogies(path: str | Path) -> dict[str, list[tuple[str, str, str, str]]]:
-    """Read a ``questions-words.txt`` file: ``{section: [(a, b, c, d), ...]}``, lower-cased."""
+    """Read a ``questions-words.txt`` file: ``{section: [(a, b, c, d), ...]}``, lower-cased.
+
+    A section header that appears again continues that section: its analogies are appended, none
+    dropped. (gensim's ``evaluate_word_analogies`` lists the two runs as two sections of the same
+    name; a dict keyed by name holds them as one, with the same questions and counts.)
+    """
     sections: dict[str, list[tuple[str, str, str, str]]] = {}
     current = None
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line.startswith(":"):
             current = line[1:].strip()
-            sections[current] = []
+            sections.setdefault(current, [])  # not `= []`: a repeated header would drop the first run
         elif line.strip():
             if current is None:
                 raise ValueError(f"{path}: analogy before the first ': section' line")
