@@ -84,6 +84,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check --output-format concise src tests tools $(wildcard benchmarks) $(wildcard examples)
+	$(BIN)/python -m mypy src/embedlab
 
 test-unit: setup
 	$(BIN)/python -m pytest tests --ignore=tests/browser $(JUNIT_ARG)

@@ -165,6 +165,9 @@ def test_make_test_runs_every_stage_and_checks_the_chapters_under_every_kernel_s
         assert "$(JUNIT_ARG)" in line, stage
     assert re.search(r"^export OMP_WAIT_POLICY \?= PASSIVE$", makefile, flags=re.M), "busy machines: see CONTRIBUTING"
     assert "ruff" in _constraints(), "ruff must be pinned in constraints.txt"
+    assert "mypy" in _constraints(), "mypy must be pinned in constraints.txt"
+    lint = re.search(r"^lint: setup\n((?:\t.*\n)+)", makefile, flags=re.M).group(1)
+    assert "$(BIN)/python -m mypy src/embedlab" in lint, "make lint type-checks the package"
 
 
 def test_kernel_settings_reach_the_libraries():

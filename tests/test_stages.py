@@ -22,6 +22,7 @@ second:
 \t@exit 1
 lintish:
 \t@echo 'src/embedlab/x.py:3:1: F401 [*] `os` imported but unused'
+\t@echo 'src/embedlab/y.py:7: error: Incompatible return value type  [return-value]'
 \t@exit 1
 last:
 \t@echo last runs too
@@ -40,7 +41,7 @@ def test_every_stage_runs_after_failures_and_the_table_names_the_failing_ids(tmp
     assert "FAILED (2)" in rows["first"] and "see _build/stages/first.log" in rows["first"]
     assert "tests/test_x.py::test_wrong; chapters/03.ipynb::Cell 4" in rows["second"]
     assert "test_ok" not in rows["second"]
-    assert "src/embedlab/x.py:3:1 F401" in rows["lintish"]
+    assert "src/embedlab/x.py:3:1 F401; src/embedlab/y.py:7 return-value" in rows["lintish"]  # ruff's, then mypy's
     assert "passed" in rows["last"]
     assert "FAILED stages: first, second, lintish" in summary
     assert (tmp_path / "_build" / "stages" / "first.log").read_text().startswith("first runs\n")

@@ -4,7 +4,8 @@
 
 Each stage is a Makefile target, run as ``make STAGE JUNIT=_build/stages/STAGE.xml``: the pytest
 stages write a JUnit report there (the Makefile passes ``--junitxml=$(JUNIT)``), from which the
-table lists the failing test ids; for ``lint`` they are ruff's ``path:line:col: CODE`` lines. The
+table lists the failing test ids; for ``lint`` they are ruff's ``path:line:col: CODE`` lines and mypy's
+``path:line: error: ...  [code]`` lines. The
 output of each stage streams to the terminal as it runs (a CI log shows progress) and is kept in
 ``_build/stages/STAGE.log``. The exit status is 0 only if every stage passed, so a newcomer sees
 every failure of a run at once instead of one per run.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _RUFF = re.compile(r"^(\S+?:\d+:\d+): ([A-Z]+\d+)\b", flags=re.M)
+_MYPY = re.compile(r"^(\S+?:\d+): error: .*\[([a-z][a-z-]*)\]$", flags=re.M)
 _SHOWN = 8  # failing ids listed per stage in the table (all of them are in the stage's log)
 
 
@@ -72,8 +74,9 @@ def run_stage(name: str, make: str = "make", root: Path = ROOT) -> Stage:
         stage.returncode = proc.wait()
     stage.seconds = time.monotonic() - start
     if not stage.passed:
+        log = log_path.read_text(encoding="utf-8")
         stage.failing = failing_tests(junit) or [m.group(1) + " " + m.group(2)
-                                                 for m in _RUFF.finditer(log_path.read_text(encoding="utf-8"))]
+                                                 for pattern in (_RUFF, _MYPY) for m in pattern.finditer(log)]
     return stage
 
 

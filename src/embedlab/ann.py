@@ -231,7 +231,7 @@ class IVFIndex(_Index):
         # its lowest id (_cell_scores), so a key and a query equal to it see the same exact tie
         # and both break it the same way: lower cell id first (argmax returns the first maximum;
         # _probe ranks with embedlab.ranking's rule).
-        first = {}
+        first: dict[bytes, int] = {}  # a centroid's bytes -> its lowest cell id
         self._same_as = torch.tensor([first.setdefault(row.numpy().tobytes(), c) for c, row in
                                       enumerate(self.centroids)])  # (L,) lowest id of an identical centroid
         self.dim = K.shape[1]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -185,7 +185,7 @@ def ivfpq_table(
         raise ValueError(f"{n} keys are too few to train {n_lists} cells and {1 << nbits} centroids per code")
     _, exact = topk(torch.from_numpy(Q), torch.from_numpy(K), k, metric="dot")
 
-    def build(index) -> tuple[object, float]:
+    def build(index: faiss.Index) -> tuple[faiss.Index, float]:
         start = time.perf_counter()
         index.train(K)  # a no-op for Flat
         index.add(K)
@@ -193,23 +193,26 @@ def ivfpq_table(
 
     rows = []
     with _faiss_threads(threads):
-        candidates = [("Flat", None, lambda: faiss.IndexFlatIP(d))]
+        def ivf_pq(m: int) -> Callable[[], faiss.Index]:
+            return lambda: faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, n_lists, m, nbits, faiss.METRIC_INNER_PRODUCT)
+
+        # (name, PQ sub-quantisers or None, a factory of the unbuilt index)
+        candidates: list[tuple[str, int | None, Callable[[], faiss.Index]]] = [
+            ("Flat", None, lambda: faiss.IndexFlatIP(d))]
         candidates.append((f"IVF{n_lists},Flat", None, lambda: faiss.IndexIVFFlat(
             faiss.IndexFlatIP(d), d, n_lists, faiss.METRIC_INNER_PRODUCT)))
         for m in ms:
-            candidates.append((f"IVF{n_lists},PQ{m}", m, lambda m=m: faiss.IndexIVFPQ(
-                faiss.IndexFlatIP(d), d, n_lists, m, nbits, faiss.METRIC_INNER_PRODUCT)))
-        for name, m, make in candidates:
+            candidates.append((f"IVF{n_lists},PQ{m}", m, ivf_pq(m)))
+        for name, pq_m, make in candidates:
             index, train_s = build(make())
-            if m is None and name != "Flat":
-                per_vector = 4 * d + ID_BYTES
-            else:
-                per_vector = 4 * d if m is None else int(index.code_size) + ID_BYTES
-            if name != "Flat":
+            if isinstance(index, faiss.IndexIVF):  # every candidate but Flat
+                per_vector = (4 * d if pq_m is None else int(index.code_size)) + ID_BYTES
                 index.nprobe = nprobe
+            else:
+                per_vector = 4 * d
             ids, qps = _timed_search(index, Q, k, repeats)
             rows.append({
-                "index": name, "m": m, "bytes_per_vector": per_vector, "raw_bytes": 4 * d,
+                "index": name, "m": pq_m, "bytes_per_vector": per_vector, "raw_bytes": 4 * d,
                 "serialized_bytes_per_vector": len(faiss.serialize_index(index)) / n,
                 "recall": neighbour_recall(ids, exact, k), "queries_per_s": qps, "train_s": train_s,
             })

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -207,6 +207,8 @@ class Scaling:
         z = torch.as_tensor(logits, dtype=torch.float64)
         if self.kind == "temperature":
             return z / self.temperature
+        if self.weight is None or self.bias is None:
+            raise ValueError(f"{self.kind} scaling needs weight and bias")
         w, b = self.weight.to(z.device), self.bias.to(z.device)
         if z.ndim != 2 or z.shape[1] != w.shape[0]:
             raise ValueError(f"logits must have shape (N, {w.shape[0]}), got {tuple(z.shape)}")
@@ -317,7 +319,7 @@ class ConfidenceMap:
     """
 
     method: Literal["isotonic", "logistic"]
-    model: object
+    model: Any  # a fitted scikit-learn estimator; scikit-learn ships no types
     n_features: int
 
     def __call__(self, features) -> np.ndarray:

@@ -322,7 +322,7 @@ def make_trainer(
     desc: str | None = None,
     max_steps: int | None = None,
     log_every: int = 10,
-) -> Trainer:
+) -> Trainer[GPT]:
     """The one training entry point for every device: a :class:`~embedlab.train.Trainer` that
     draws random windows from ``train_data`` and (if given) tracks a validation loss.
 
@@ -338,13 +338,13 @@ def make_trainer(
     def batch_fn(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return get_batch(train_data, T, B, g, device)
 
-    def loss_fn(m: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def loss_fn(m: GPT, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         return m(*batch)[1]
 
-    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None
+    eval_fn: Callable[[GPT], dict[str, float]] | None = None
     if val_data is not None:
 
-        def eval_fn(m: nn.Module) -> dict[str, float]:
+        def eval_fn(m: GPT) -> dict[str, float]:
             return {"val": estimate_loss(m, val_data, B, run.eval_batches)}
 
     optimizer = configure_optimizer(model, run)

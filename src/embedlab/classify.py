@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embedlab.similarity import normalize, topk
+from embedlab.similarity import Metric, normalize, topk
 
 __all__ = [
     "CosineClassifier",
@@ -106,7 +106,7 @@ def _linear_probe_predict(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, *, 
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)).fit(Xtr, ytr).predict(Xte)
 
 
-def _neighbours(Xte: np.ndarray, Xtr: np.ndarray, k: int, metric: str) -> torch.Tensor:
+def _neighbours(Xte: np.ndarray, Xtr: np.ndarray, k: int, metric: Metric) -> torch.Tensor:
     """The k nearest training rows of each test row; identical training rows by lower index: (M, k).
 
     Identical rows are the ties that matter (duplicated points), and a matrix product need not
@@ -131,7 +131,7 @@ def _neighbours(Xte: np.ndarray, Xtr: np.ndarray, k: int, metric: str) -> torch.
     return torch.from_numpy(np.take_along_axis(cand, keep, axis=1))
 
 
-def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: str = "cosine") -> float:
+def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: Metric = "cosine") -> float:
     """Accuracy of a k-nearest-neighbour majority vote, as scikit-learn's ``KNeighborsClassifier``.
 
     train_x: (N, d), train_y: (N,), test_x: (M, d), test_y: (M,)  ->  float in [0, 1]

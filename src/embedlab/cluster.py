@@ -91,7 +91,7 @@ def _kmeans(x, k: int, *, n_init: int, max_iter: int, seed: int) -> tuple[np.nda
     _count(n_init, "n_init"), _count(max_iter, "max_iter")
     rng = np.random.default_rng(seed)
     sq = (X**2).sum(1)
-    best = (np.inf, None, None)
+    best: tuple[float, np.ndarray | None, np.ndarray | None] = (np.inf, None, None)  # inertia, labels, centres
     for _ in range(n_init):
         centres = [X[rng.integers(X.shape[0])]]
         d2 = ((X - centres[0]) ** 2).sum(1)
@@ -113,6 +113,8 @@ def _kmeans(x, k: int, *, n_init: int, max_iter: int, seed: int) -> tuple[np.nda
         inertia = dist[np.arange(len(X)), labels].sum()
         if inertia < best[0]:
             best = (inertia, labels.copy(), C.copy())
+    # n_init >= 1 and X is finite, so the first start's inertia beats inf unless it overflowed
+    assert best[1] is not None and best[2] is not None, "k-means inertia overflowed: no start was kept"
     return best[1], best[2]
 
 
@@ -143,7 +145,7 @@ class GaussianMixtureFit(_Mixture):
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
-    covariance: str
+    covariance: Covariance
     n_iter: int
     converged: bool
     history: list[float] = field(default_factory=list)
@@ -356,7 +358,7 @@ def _fit_vmf_mixture(x, n_components, shared_kappa, max_iter, tol, seed) -> VMFM
     labels, _ = kmeans(X, K, seed=seed)
     resp = np.eye(K)[labels]
 
-    def m_step(resp):
+    def m_step(resp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # weights, means, kappas
         nk = resp.sum(0) + _EPS
         sums = resp.T @ X  # (K, d)
         lengths = np.linalg.norm(sums, axis=1)

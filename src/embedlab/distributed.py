@@ -208,7 +208,13 @@ def _sum_hook(state, bucket):  # no annotations: DDP checks them and this module
 
 
 def _flat_gradient(model: nn.Module) -> torch.Tensor:
-    return torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.requires_grad]).detach().cpu()
+    grads = []
+    for p in model.parameters():
+        if p.requires_grad:
+            if p.grad is None:
+                raise ValueError("a trainable parameter has no gradient: run backward() first")
+            grads.append(p.grad.reshape(-1))
+    return torch.cat(grads).detach().cpu()
 
 
 def train(cfg: DDPConfig, *, record_gradient: bool = False, progress: bool = False) -> dict[str, Any]:

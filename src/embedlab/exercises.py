@@ -31,6 +31,7 @@ a traceback, comparing whatever comes back without trusting its ``__eq__`` or ``
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import os
@@ -553,8 +554,7 @@ def check(
         if ex.expect_error is None:
             expected = ex.reference(*_clone(case.args), **_clone(case.kwargs))
         try:
-            finished, outcome = _with_time_limit(lambda case=case, expected=expected: _run_case(ex, fn, case, expected),
-                                                 timeout)
+            finished, outcome = _with_time_limit(functools.partial(_run_case, ex, fn, case, expected), timeout)
         except KeyboardInterrupt:
             raise
         except BaseException as e:  # noqa: BLE001 - belt and braces: nothing of the student's escapes

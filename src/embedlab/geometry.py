@@ -124,10 +124,12 @@ def csls_topk(
     top = min(Q.shape[0], K.shape[0]) - int(exclude_self)
     nb = _count("neighbourhood", neighbourhood, 1, top)
     Qu, Ku = _unit_rows(Q, "queries"), _unit_rows(K, "keys")
-    search = {"metric": "cosine", "exclude_self": bool(exclude_self), "batch_size": batch_size}
-    r_query = topk(Qu, Ku, nb, **search)[0].mean(1)  # (q,) mean cosine to the nearest keys
-    # With exclude_self both sets are one: a key's nearest queries are that point's neighbours.
-    r_key = r_query if exclude_self else topk(Ku, Qu, nb, **search)[0].mean(1)  # (n,)
+    excl = bool(exclude_self)
+    r_query = topk(Qu, Ku, nb, metric="cosine", exclude_self=excl, batch_size=batch_size)[0].mean(1)  # (q,)
+    # r_query: each query's mean cosine to its nearest keys. With exclude_self both sets are one: a
+    # key's nearest queries are that point's neighbours.
+    r_key = r_query if excl else topk(Ku, Qu, nb, metric="cosine", exclude_self=excl,
+                                      batch_size=batch_size)[0].mean(1)  # (n,)
     # 2 cos(x, y) − r_key(y) is one dot product of augmented rows [2x̂, −1] · [ŷ, r_key(y)], so the
     # blockwise exact search ranks by CSLS without forming the (q, n) score matrix.
     Qa = torch.cat([2 * Qu, -torch.ones_like(Qu[:, :1])], 1)  # (q, d + 1)

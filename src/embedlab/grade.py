@@ -75,7 +75,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from embedlab import exercises
 from embedlab.exercises import CheckResult, check, list_exercises
@@ -254,7 +254,8 @@ def _client_class() -> type:
         interrupted = False
         grading_index = -1
 
-        def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
+        def output(self, outs: list[nbformat.NotebookNode], msg: dict[str, Any], display_id: str | None,
+                   cell_index: int) -> nbformat.NotebookNode | None:
             content = msg.get("content", {})
             # The grading cell's result lines are always kept; anything else counts against the cap.
             if cell_index != self.grading_index or SENTINEL not in content.get("text", ""):
@@ -267,12 +268,16 @@ def _client_class() -> type:
                     return None
             return super().output(outs, msg, display_id, cell_index)
 
-        async def _async_handle_timeout(self, timeout, cell=None):  # type: ignore[no-untyped-def]
+        async def _async_handle_timeout(self, timeout: int,
+                                        cell: nbformat.NotebookNode | None = None) -> dict[str, Any] | None:
             if not self.interrupted:  # first time: the stop button; wait up to `timeout` again for the reply
                 self.interrupted = True
+                assert self.km is not None  # a cell timed out, so its kernel is running (nbclient asserts the same)
                 await ensure_async(self.km.interrupt_kernel())
                 return None
-            raise CellTimeoutError.error_from_timeout_and_cell("the kernel ignored the interrupt", timeout, cell)
+            # cast: nbclient annotates cell as NotebookNode but handles None ("Cell contents not found.")
+            raise CellTimeoutError.error_from_timeout_and_cell("the kernel ignored the interrupt", timeout,
+                                                               cast(nbformat.NotebookNode, cell))
 
     _CLIENT = GradingClient
     return _CLIENT

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # matplotlib >= 3.9; an annotation only
 
 __all__ = ["STYLE", "style", "subplots", "similarity_heatmap", "loss_curve", "bar"]
 
-STYLE: dict[str, object] = {
+STYLE: dict[RcKeyType, Any] = {
     "figure.figsize": (6.4, 4.0),
     "figure.dpi": 100,
     "savefig.dpi": 100,
@@ -69,7 +73,7 @@ def similarity_heatmap(
     annotate: bool | None = None,
     cmap: str = DIVERGING,
     colorbar: bool = True,
-) -> Figure:
+) -> Figure | SubFigure:
     """Heat map of a similarity matrix.
 
     S: (n, m). ``labels`` name the rows (and the columns unless ``col_labels`` is given).
@@ -85,6 +89,7 @@ def similarity_heatmap(
         if lab is not None and len(lab) != size:
             raise ValueError(f"{name} has {len(lab)} entries for {size} rows/columns")
     with style():
+        fig: Figure | SubFigure  # ax.figure is a SubFigure when ax lives in one
         if ax is None:
             side = min(0.45 * max(n, m) + 2.0, 7.5)
             fig, ax = plt.subplots(figsize=(side + 1.0, side))
@@ -102,6 +107,8 @@ def similarity_heatmap(
         if annotate is None:
             annotate = n <= 12 and m <= 12
         if annotate:
+            if vmin is None or vmax is None:  # was a TypeError from the arithmetic below
+                raise ValueError("annotate needs both vmin and vmax, or neither (None, None: the data's range)")
             span = (vmax - vmin) or 1.0
             for i in range(n):
                 for j in range(m):
@@ -124,17 +131,18 @@ def loss_curve(
     title: str = "",
     logy: bool = False,
     steps: dict[str, Sequence[float]] | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     """Plot one or more named curves (e.g. ``{"train": [...], "val": [...]}``) on one axis."""
     if not curves:
         raise ValueError("curves is empty")
     with style():
+        fig: Figure | SubFigure  # ax.figure is a SubFigure when ax lives in one
         if ax is None:
             fig, ax = plt.subplots()
         else:
             fig = ax.figure
-        for name, ys in curves.items():
-            ys = _to_numpy(ys)
+        for name, curve in curves.items():
+            ys = _to_numpy(curve)
             xs = _to_numpy(steps[name]) if steps and name in steps else np.arange(len(ys))
             ax.plot(xs, ys, label=name)
         ax.set_xlabel(xlabel)
@@ -149,9 +157,10 @@ def loss_curve(
 
 
 def bar(values: dict[str, float], *, ax: Axes | None = None, title: str = "", ylabel: str = "",
-        fmt: str = "{:.2f}") -> Figure:
+        fmt: str = "{:.2f}") -> Figure | SubFigure:
     """A labelled bar chart of named values (each bar annotated with ``fmt``)."""
     with style():
+        fig: Figure | SubFigure  # ax.figure is a SubFigure when ax lives in one
         if ax is None:
             fig, ax = plt.subplots()
         else:

@@ -319,7 +319,7 @@ def ndcg_at_k(ranked, relevant, k: int | None = None) -> np.ndarray:
 def hit_rate_at_k(ranked, relevant, k: int | None = None) -> np.ndarray:
     """1.0 where at least one relevant item is in the top ``k``, else 0.0: (n_users,) float64."""
     hits, _ = _hits(ranked, relevant, k)
-    return hits.any(axis=1).astype(np.float64)
+    return np.asarray(hits.any(axis=1), dtype=np.float64)  # numpy's stubs type .any(axis=1) as possibly a scalar
 
 
 def coverage(ranked, n_items: int, k: int | None = None) -> float:
@@ -419,5 +419,5 @@ def evaluate(scores, relevant, *, k: int = 10, exclude=None) -> RankingReport:
     top = _rank(s, k, excl, 1024)
     hits = _hit_matrix(top, rel)
     return RankingReport(k=k, n_users=n_users, recall=hits.sum(axis=1) / rel.sizes, ndcg=_ndcg(hits, rel.sizes),
-                         mrr=_rr(s, rel, excl, 1024), hit_rate=hits.any(axis=1).astype(np.float64),
+                         mrr=_rr(s, rel, excl, 1024), hit_rate=np.asarray(hits.any(axis=1), dtype=np.float64),
                          coverage=float(np.unique(top).size / n_items))

@@ -31,8 +31,9 @@ ranking metrics are in :mod:`embedlab.ranking`; MovieLens and the splits in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -158,6 +159,8 @@ def fit_factors(train, config: FactorConfig | None = None) -> tuple[FactorModel,
         raise ValueError("train has no interactions")
     model = FactorModel(n_users, n_items, cfg.dim, bias=cfg.bias, seed=cfg.seed)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    get_batch: Callable[[torch.Generator], Any]  # a batch of users (softmax) or of (user, item, negative) triples (BPR)
+    loss_fn: Callable[[FactorModel, Any], torch.Tensor]
     if cfg.loss == "softmax":
         Y = torch.from_numpy((R != 0).toarray().astype(np.float32))  # (n_users, n_items): 6 MB for MovieLens
         active = torch.nonzero(Y.sum(1) > 0).squeeze(1)  # users with at least one item
@@ -277,6 +280,8 @@ class BiasedMFConfig:
 class BiasedMF(nn.Module):
     """``r̂_ui = μ + b_u + b_i + p_u · q_i``: a global mean, a user's rating habit, an item's
     standing, and the taste match."""
+
+    mu: torch.Tensor  # a buffer, declared for type checkers (nn.Module.__getattr__ returns Tensor | Module)
 
     def __init__(self, n_users: int, n_items: int, dim: int, mu: float, *, seed: int = 0) -> None:
         super().__init__()

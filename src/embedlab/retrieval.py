@@ -224,6 +224,9 @@ class DualEncoder(nn.Module):
     only what was trained, and loading one needs the same vectors.
     """
 
+    vectors: torch.Tensor  # buffers, declared for type checkers (nn.Module.__getattr__ returns Tensor | Module)
+    log_rank: torch.Tensor
+
     def __init__(self, vocab_vectors: Vectors, config: DualEncoderConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or DualEncoderConfig()

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -129,7 +129,10 @@ def cosine_schedule(warmup: int, total: int, min_ratio: float = 0.1) -> Callable
     return factor
 
 
-class Trainer:
+M = TypeVar("M", bound=nn.Module)  # the model's class, so that loss_fn and eval_fn may use its own methods
+
+
+class Trainer(Generic[M]):
     """Runs ``max_steps`` optimiser steps of ``loss_fn(model, get_batch(generator))``.
 
     Args:
@@ -145,14 +148,14 @@ class Trainer:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: M,
         optimizer: torch.optim.Optimizer,
         get_batch: Callable[[torch.Generator], Any],
-        loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+        loss_fn: Callable[[M, Any], torch.Tensor],
         config: TrainConfig | None = None,
         *,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+        eval_fn: Callable[[M], dict[str, float]] | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer

@@ -18,7 +18,9 @@ Shapes use nanoGPT's letters: ``B`` batch, ``T`` time (sequence length), ``C`` c
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -235,7 +237,8 @@ class GPT(nn.Module):
         self._check_idx(idx)
         x = self._embed(idx)
         maps = []
-        for block in self.blocks:
+        # nn.ModuleList is not generic: its items type as nn.Module, and these are all Blocks.
+        for block in cast("Iterable[Block]", self.blocks):
             maps.append(block.attn.attention_weights(block.ln_1(x)))
             x = block(x)
         return maps

@@ -219,7 +219,7 @@ def estimate_kappa(r_bar, d: int, newton_steps: int = 5) -> float:
         return 0.0
     k = r * (d - r * r) / (1 - r * r)
     for _ in range(int(newton_steps)):
-        a = mean_resultant_ratio(k, d)
+        a = float(mean_resultant_ratio(k, d))  # already a float for a scalar κ; float() tells the type
         step = (a - r) / (1 - a * a - (d - 1) * a / k)
         k_new = k - step
         k = k_new if k_new > 0 else k / 2  # keep κ positive if a step overshoots

@@ -195,10 +195,10 @@ def analogy_accuracy(
     questions, section_of = [], []
     total = 0
     for name, rows in analogies.items():
-        for q in rows:
+        for quad in rows:
             total += 1
-            if all(w in index for w in q):
-                questions.append([index[w] for w in q])
+            if all(w in index for w in quad):
+                questions.append([index[w] for w in quad])
                 section_of.append(name)
     if total == 0:
         raise ValueError("no analogies given")

@@ -38,7 +38,11 @@ def _sgns_pair_reference(x: torch.Tensor, c: torch.Tensor, negs: torch.Tensor) -
     xx, cc, nn_ = leaves
     loss = -F.logsigmoid(xx @ cc) - F.logsigmoid(-(nn_ @ xx)).sum()
     loss.backward()
-    return tuple(t.grad for t in leaves)
+    grads = []
+    for t in leaves:
+        assert t.grad is not None  # every leaf is in the loss, so backward() filled its grad
+        grads.append(t.grad)
+    return tuple(grads)
 
 
 def _sgns_pair_cases() -> list[Case]:

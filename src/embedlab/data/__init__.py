@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, SupportsIndex, cast
 
 if TYPE_CHECKING:
     import numpy as np
@@ -227,7 +227,8 @@ class Vocabulary:
         try:
             if is_bool or getattr(i, "ndim", 0) != 0:
                 raise TypeError
-            i = operator.index(i)
+            # cast: operator.index is itself the check; whatever is not SupportsIndex raises TypeError here
+            i = operator.index(cast(SupportsIndex, i))
         except TypeError:
             raise ValueError(f"ids must be integers, got {i!r} ({type(i).__name__})") from None
         if not 0 <= i < len(self.itos):

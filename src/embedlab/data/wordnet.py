@@ -459,7 +459,7 @@ def hypernym_pairs(synsets: Sequence[Synset], *, vocabulary: Collection[str] | N
     def ok(w: str) -> bool:
         return " " not in w and (vocab is None or w in vocab)
 
-    pairs = set()
+    pairs: set[tuple[str, str]] = set()  # (hyponym, hypernym)
     for s in synsets:
         for h in s.hypernyms:
             if (s.pos, h) not in by_id:
