@@ -182,9 +182,9 @@ def test_an_endless_loop_times_out_and_the_alarm_is_restored():
 
     before = signal.getsignal(signal.SIGALRM)
     start = time.monotonic()
-    res = check("ch01.one_hot_lookup", endless, quiet=True, timeout=0.3)
-    assert time.monotonic() - start < 60  # stopped (the loop never ends by itself); generous for a busy machine
-    assert not res and "case 1 of" in res.message and "did not finish within 0.3 s" in res.message
+    res = check("ch01.one_hot_lookup", endless, quiet=True, timeout=60)
+    assert time.monotonic() - start < 600  # stopped: the loop never ends by itself
+    assert not res and "case 1 of" in res.message and "did not finish within 60 s" in res.message
     first = endless.__code__.co_firstlineno  # where it was stuck: the `while` or the `pass`
     assert f"(line {first + 1}: while True:)" in res.message or f"(line {first + 2}: pass)" in res.message
     assert signal.getsignal(signal.SIGALRM) == before and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
@@ -196,7 +196,7 @@ def test_an_endless_loop_times_out_and_the_alarm_is_restored():
         except BaseException:
             return weight
 
-    assert "did not finish" in check("ch01.one_hot_lookup", stubborn, quiet=True, timeout=0.3).message
+    assert "did not finish" in check("ch01.one_hot_lookup", stubborn, quiet=True, timeout=60).message
     assert check("ch01.param_count", lambda V, d, tied: V * d * (1 if tied else 2) + V, quiet=True, timeout=None)
 
 
@@ -207,13 +207,13 @@ def test_outside_the_main_thread_the_timeout_uses_a_worker_thread():
         stop.wait(600)
 
     results = []
-    t = threading.Thread(target=lambda: results.append(check("ch01.one_hot_lookup", stuck, quiet=True, timeout=0.3)))
+    t = threading.Thread(target=lambda: results.append(check("ch01.one_hot_lookup", stuck, quiet=True, timeout=60)))
     t.start()
-    t.join(120)  # a limit, not a verdict: the check gives up after 0.3 s
+    t.join(600)  # a limit, not a verdict: the check gives up after 60 s
     stop.set()
     assert results and not results[0]
     msg = results[0].message
-    assert "did not finish within 0.3 s" in msg and "still running in the background" in msg
+    assert "did not finish within 60 s" in msg and "still running in the background" in msg
     assert f"(line {stuck.__code__.co_firstlineno + 1}: stop.wait(600))" in msg
 
     def good(V, d, tied):  # and a function that finishes passes, its value handed back from the thread
@@ -222,7 +222,7 @@ def test_outside_the_main_thread_the_timeout_uses_a_worker_thread():
     results.clear()
     t = threading.Thread(target=lambda: results.append(check("ch01.param_count", good, quiet=True)))
     t.start()
-    t.join(120)  # a limit, not a verdict: the check gives up after 0.3 s
+    t.join(600)  # a limit, not a verdict: good() returns at once
     assert results and results[0]
 
 
