@@ -208,3 +208,12 @@ def test_make_help_lists_every_target():
     listed = set(re.findall(r"make ([a-z][a-z0-9-]*)", shown))
     assert targets <= listed, f"make help does not list {sorted(targets - listed)}"
     assert listed <= targets, f"make help lists targets that do not exist: {sorted(listed - targets)}"
+
+
+def test_chapter_selection_by_name_refuses_unknown_names():
+    every = ch.chapter_paths()
+    assert ch.select_chapters(None) == ch.select_chapters([]) == every
+    assert [p.stem for p in ch.select_chapters(["chapters/12_scaling.ipynb", "02_similarity"])] == [
+        "02_similarity", "12_scaling"]  # book order, either spelling
+    with pytest.raises(ValueError, match=r"unknown chapters: \['02_similar'\]"):
+        ch.select_chapters(["02_similar"])  # a typo is an error, never an empty run

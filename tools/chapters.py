@@ -85,6 +85,18 @@ def chapter_paths() -> list[Path]:
     return sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
 
 
+def select_chapters(names: list[str] | None) -> list[Path]:
+    """The chapters ``names`` asks for (``02_similarity``, ``chapters/02_similarity.ipynb``; none: all),
+    in book order. An unknown name is an error (``ValueError``), never silently skipped."""
+    paths = chapter_paths()
+    if not names:
+        return paths
+    wanted = {n.removesuffix(".ipynb").split("/")[-1] for n in names}
+    if missing := wanted - {p.stem for p in paths}:
+        raise ValueError(f"unknown chapters: {sorted(missing)}")
+    return [p for p in paths if p.stem in wanted]
+
+
 def toc_files() -> list[str]:
     """Every ``file:`` entry in ``_toc.yml``, in order (plus the root)."""
     text = (ROOT / "_toc.yml").read_text(encoding="utf-8")

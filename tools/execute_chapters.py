@@ -53,14 +53,11 @@ def execute(path: Path, timeout: int = 900, out: Path | None = None) -> float:
 
 
 def main(names: list[str]) -> int:
-    paths = chapters.chapter_paths()
-    if names:
-        wanted = {n.removesuffix(".ipynb").split("/")[-1] for n in names}
-        paths = [p for p in paths if p.stem in wanted]
-        missing = wanted - {p.stem for p in paths}
-        if missing:
-            print(f"unknown chapters: {sorted(missing)}", file=sys.stderr)
-            return 2
+    try:
+        paths = chapters.select_chapters(names)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
     failed = []
     for path in paths:
         print(f"executing {path.name} ...", flush=True)

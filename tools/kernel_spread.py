@@ -31,14 +31,6 @@ import chapters  # noqa: E402
 SPREAD = chapters.ROOT / "_build" / "spread"
 
 
-def _selected(names: list[str] | None) -> list[Path]:
-    paths = chapters.chapter_paths()
-    if names:
-        wanted = {n.removesuffix(".ipynb").split("/")[-1] for n in names}
-        paths = [p for p in paths if p.stem in wanted]
-    return paths
-
-
 def execute(settings: list[str], names: list[str] | None) -> None:
     base = dict(os.environ)
     for setting in settings:
@@ -47,7 +39,7 @@ def execute(settings: list[str], names: list[str] | None) -> None:
         print(f"[{setting}] {kernels.describe(setting)}", flush=True)
         out_dir = SPREAD / setting
         out_dir.mkdir(parents=True, exist_ok=True)
-        for path in _selected(names):
+        for path in chapters.select_chapters(names):
             start = time.perf_counter()
             try:
                 execute_chapters.execute(path, out=out_dir / path.name)
@@ -61,7 +53,7 @@ def execute(settings: list[str], names: list[str] | None) -> None:
 def report(names: list[str] | None) -> int:
     sanitize = nbcompare.load_sanitizers(chapters.ROOT / "tests" / "nbval_sanitize.cfg")
     failing = 0
-    for path in _selected(names):
+    for path in chapters.select_chapters(names):
         stored = nbformat.read(path, as_version=4)
         for setting_dir in sorted(p for p in SPREAD.iterdir() if p.is_dir()) if SPREAD.exists() else []:
             copy_path = setting_dir / path.name

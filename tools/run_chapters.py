@@ -39,13 +39,11 @@ def stderr_of(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def main(names: list[str]) -> int:
-    paths = chapters.chapter_paths()
-    if names:
-        wanted = {n.removesuffix(".ipynb").split("/")[-1] for n in names}
-        paths = [p for p in paths if p.stem in wanted]
-        if missing := wanted - {p.stem for p in paths}:
-            print(f"unknown chapters: {sorted(missing)}", file=sys.stderr)
-            return 2
+    try:
+        paths = chapters.select_chapters(names)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
     # The kernel must be this environment's (make test-lowest installs it with --sys-prefix); a user-wide
     # "python3" kernel elsewhere would run the chapters on other versions without a word.
     from jupyter_client.kernelspec import KernelSpecManager
