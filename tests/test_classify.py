@@ -170,7 +170,8 @@ def test_gaussian_prototype_layer_is_nearest_centroid_and_bayes():
 def test_few_shot_accuracy_and_interval():
     from scipy import stats
 
-    from embedlab.classify import few_shot_accuracy, mean_interval
+    from embedlab.classify import few_shot_accuracy
+    from embedlab.intervals import mean_interval
 
     X, y = _proto_blobs(n=400)
     acc = few_shot_accuracy(X[:300], y[:300], X[300:], y[300:], shots=3, draws=8, seed=1)

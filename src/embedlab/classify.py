@@ -21,7 +21,7 @@ Prototype classifiers (chapter 8): one vector per class, the mean of its example
   (:mod:`embedlab.vmf` fits ``κ``);
 * :func:`gaussian_prototype_layer`: the linear layer whose rows *are* prototypes, ``W = μ/σ²`` and
   ``b = log π − |μ|²/(2σ²)``, Bayes' rule for Gaussian classes of one spherical covariance;
-* :func:`few_shot_accuracy` and :func:`mean_interval`: accuracy from ``shots`` examples per class,
+* :func:`few_shot_accuracy` (with :func:`embedlab.intervals.mean_interval`): accuracy from ``shots`` examples per class,
   over random draws, with a t-interval.
 """
 
@@ -51,7 +51,6 @@ __all__ = [
     "cosine_prototype_logits",
     "gaussian_prototype_layer",
     "few_shot_accuracy",
-    "mean_interval",
 ]
 
 
@@ -393,24 +392,6 @@ def few_shot_accuracy(
             idx = np.concatenate([rng.choice(p, size=int(shots), replace=False) for p in pools])
             out[i] = np.mean(np.asarray(fit_predict(Xtr[idx], ytr[idx], Xte)) == yte)
     return out
-
-
-def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean of ``values`` and its Student-t confidence interval: ``(mean, low, high)``.
-
-    Over random draws (few-shot episodes, seeds): the interval says how well the mean is known,
-    not how much one draw varies.
-    """
-    from scipy.stats import t
-
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    if v.size < 2 or not np.isfinite(v).all():
-        raise ValueError(f"values must hold at least 2 finite numbers, got {v.size}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    m, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
-    half = float(t.ppf(0.5 + level / 2, df=v.size - 1)) * se
-    return m, m - half, m + half
 
 
 class CosineClassifier(nn.Module):

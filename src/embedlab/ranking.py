@@ -10,8 +10,7 @@ ranking is, and how sure that answer is:
 * :func:`recall_at_k`, :func:`precision_at_k`, :func:`ndcg_at_k`, :func:`hit_rate_at_k` are
   per-user metrics of a ranked list (binary relevance, trec_eval's definitions), and
   :func:`coverage` is the fraction of the catalogue that appears in anybody's top ``k``.
-* :func:`bootstrap_ci` resamples users to put a percentile interval around a mean, and
-  :func:`evaluate` bundles everything into a :class:`RankingReport`.
+* :func:`evaluate` bundles everything into a :class:`RankingReport`.
 
 **Ties.** Equal scores are ordered by the lower item id first. A tie rule has to be stated:
 otherwise the order of equal (or, after float rounding, equal-looking) scores is whatever the
@@ -40,8 +39,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from embedlab.intervals import bootstrap_ci
+
 __all__ = ["rank_items", "reciprocal_rank", "recall_at_k", "precision_at_k", "ndcg_at_k", "hit_rate_at_k",
-           "coverage", "bootstrap_ci", "RankingReport", "evaluate"]
+           "coverage", "RankingReport", "evaluate"]
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -326,39 +327,6 @@ def coverage(ranked, n_items: int, k: int | None = None) -> float:
     """Fraction of the ``n_items`` catalogue that appears in at least one user's top ``k``."""
     n_items = _int(n_items, "n_items")
     return float(np.unique(_ranked(ranked, k, n_items)).size / n_items)
-
-
-def bootstrap_ci(values, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of per-user ``values`` with a percentile bootstrap interval: ``(mean, low, high)``.
-
-    Users are resampled with replacement ``n_boot`` times; ``low`` and ``high`` are the
-    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled means. The interval
-    reflects which users happened to be in the test set, not the training randomness of the
-    model. The same ``seed`` gives the same interval.
-    """
-    v = _to_numpy(values)
-    if v.dtype == bool or not (np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)):
-        raise TypeError(f"values must be real numbers, got dtype {v.dtype}")
-    if v.ndim != 1 or v.size < 2:
-        raise ValueError(f"values must be a 1-D array of at least 2 users, got shape {v.shape}")
-    v = v.astype(np.float64)
-    if not np.isfinite(v).all():
-        raise ValueError(f"values contain {np.count_nonzero(~np.isfinite(v))} NaN or infinite entries")
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):
-        raise TypeError(f"level must be a number, got {level!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be strictly between 0 and 1 (0.95 for 95%), got {level!r}")
-    n_boot = _int(n_boot, "n_boot")
-    seed = _int(seed, "seed", 0)
-    rng = np.random.default_rng(seed)
-    n = v.size
-    per_block = max(1, (1 << 22) // n)  # resamples per block: about 4M indices (32 MB) at a time
-    means = np.empty(n_boot)
-    for start in range(0, n_boot, per_block):
-        stop = min(start + per_block, n_boot)
-        means[start:stop] = v[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(v.mean()), float(low), float(high)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is ambiguous

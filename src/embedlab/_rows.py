@@ -1,0 +1,183 @@
+"""Row-wise primitives, one implementation each for both array worlds (private).
+
+* :func:`softmax` / :func:`log_softmax` over the last axis of scores;
+* :func:`unit_rows`: rows scaled to unit length, finite at any scale, with the zero-row policy;
+* :func:`topk`: the ``k`` largest entries of each row with **one tie rule: the lower index first**
+  (also at the boundary of the selection: of entries tied with the ``k``-th, the lowest ids get in);
+* :func:`overlap`: the mean share of entries two (n, k) lists of ids have in common per row.
+
+Each takes a NumPy array or a tensor and answers in the same world: NumPy input is wrapped as a
+tensor without a copy, computed by the same torch code and returned as NumPy. So the NumPy and
+torch answers are the same numbers, not two implementations that agree to rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+import numpy as np
+import torch
+
+from embedlab._checks import ArgumentError, integer
+
+__all__ = ["softmax", "log_softmax", "unit_rows", "row_norm", "compute_dtype", "topk", "overlap"]
+
+A = TypeVar("A", np.ndarray, torch.Tensor)
+ZeroPolicy = Literal["raise", "zero"]
+
+
+def _torch(x: np.ndarray | torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
+    if isinstance(x, torch.Tensor):
+        return x, False
+    a = np.asarray(x)
+    if a.dtype.kind not in "iuf":
+        raise ArgumentError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(a)), True
+
+
+def _back(t: torch.Tensor, was_numpy: bool):
+    return t.detach().cpu().numpy() if was_numpy else t
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float16 and bfloat16 compute in float32 (a squared 256 overflows float16; bfloat16 has 8
+    bits, too few to accumulate a sum); integers in the default float dtype; others as they are."""
+    if dtype in (torch.float16, torch.bfloat16):
+        return torch.float32
+    if not dtype.is_floating_point:
+        return torch.get_default_dtype()
+    return dtype
+
+
+def _scores(x: np.ndarray | torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
+    t, was_numpy = _torch(x, name)
+    if t.dtype == torch.bool or t.is_complex():
+        raise ArgumentError(f"{name} must be real numbers, got dtype {t.dtype}")
+    if t.ndim == 0 or t.shape[-1] == 0:
+        raise ArgumentError(f"{name} must have a non-empty last axis, got shape {tuple(t.shape)}")
+    return t, was_numpy
+
+
+def _softmax_input(x, name: str) -> tuple[torch.Tensor, bool, torch.dtype]:
+    t, was_numpy = _scores(x, name)
+    out = t.dtype if t.is_floating_point() else torch.get_default_dtype()
+    z = t.to(compute_dtype(t.dtype))
+    if bool(torch.isnan(z).any()):
+        raise ArgumentError(f"{name} contains NaN")
+    if bool(torch.isposinf(z).any()):
+        # exp(inf - inf) is NaN: +inf is not a score a distribution can be made of
+        raise ArgumentError(f"{name} contains +inf; a probability needs finite scores (-inf masks an entry)")
+    if bool(torch.isneginf(z).all(-1).any()):
+        raise ArgumentError(f"{name} has a row where every score is -inf: nothing is left to be probable")
+    return z, was_numpy, out
+
+
+def softmax(scores: A, *, name: str = "scores") -> A:
+    """``exp(z) / Σ exp(z)`` over the last axis: (..., n) -> (..., n), in the input's world and
+    float dtype (float16/bfloat16 are computed in float32 and cast back). ``-inf`` gives 0;
+    NaN, ``+inf`` and a row of only ``-inf`` are refused by ``name``."""
+    z, was_numpy, out = _softmax_input(scores, name)
+    return _back(torch.softmax(z, dim=-1).to(out), was_numpy)
+
+
+def log_softmax(scores: A, *, name: str = "scores") -> A:
+    """``z - logsumexp(z)`` over the last axis, stably (no ``log(0)`` from an underflowed exp)."""
+    z, was_numpy, out = _softmax_input(scores, name)
+    return _back(torch.log_softmax(z, dim=-1).to(out), was_numpy)
+
+
+def row_norm(x: torch.Tensor) -> torch.Tensor:
+    """‖x‖ along the last dimension without overflow or underflow: x: (..., d) -> (..., 1).
+
+    Squaring 1e30 overflows float32 and squaring 1e-30 underflows it, so scale each row by its
+    largest |entry| m first: ‖x‖ = m·‖x/m‖ with ‖x/m‖ in [1, √d]. Zero rows give 0.
+    """
+    m = x.detach().abs().amax(-1, keepdim=True)  # (..., 1); detached: ‖x‖ does not depend on m
+    m = torch.where(m > 0, m, torch.ones_like(m))
+    return m * torch.linalg.vector_norm(x / m, dim=-1, keepdim=True)
+
+
+def unit_rows(x: A, *, zero: ZeroPolicy = "raise", name: str = "x") -> A:
+    """Rows of ``x`` scaled to unit length: (..., d) -> (..., d), in the compute dtype.
+
+    Only rows that are exactly zero count as zero vectors; they raise (naming ``name`` and the
+    rows) or, with ``zero="zero"``, stay zero. Differentiable (the gradient is that of x/‖x‖) and
+    finite at any scale: 1e-300 and 1e300 rows come out as unit rows.
+    """
+    if zero not in ("raise", "zero"):
+        raise ArgumentError(f"zero must be 'raise' or 'zero', got {zero!r}")
+    t, was_numpy = _scores(x, name)
+    t = t.to(compute_dtype(t.dtype))
+    m = t.detach().abs().amax(-1, keepdim=True)  # (..., 1) the row's largest |entry|
+    if not bool(torch.isfinite(m).all()):
+        raise ArgumentError(f"{name} contains NaN or infinite values: such a row has no direction")
+    is_zero = m == 0
+    if zero == "raise" and bool(is_zero.any()):
+        idx = torch.nonzero(is_zero.squeeze(-1), as_tuple=False).tolist()
+        where = f" at index {idx[:5]}" if t.ndim > 1 else ""
+        raise ArgumentError(
+            f"{name} has a zero row{where}: a zero vector has no direction (cosine is undefined). "
+            "Pass zero='zero' to treat it as orthogonal to everything (cosine 0)."
+        )
+    # Dividing by m first puts every entry in [-1, 1] with one of them at ±1, so ‖y‖ lies in
+    # [1, √d]: neither 1e30 (whose square overflows float32) nor 1e-30 (whose square underflows to
+    # 0) can spoil the norm. m is detached because y/‖y‖ does not depend on it.
+    y = t / torch.where(is_zero, torch.ones_like(m), m)
+    n = torch.linalg.vector_norm(y, dim=-1, keepdim=True)  # (..., 1)
+    return _back(y / torch.where(is_zero, torch.ones_like(n), n), was_numpy)
+
+
+def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tuple[A, A]:
+    """The ``k`` best entries of each row: scores (..., n) -> (values, indices), each (..., k).
+
+    Best is largest (``largest=False``: smallest, for distances). **Ties go to the lower index**,
+    inside the list and at its boundary, so the answer never depends on the sort kernel, the
+    CPU or the chunking. NaN is refused (it compares false with everything, so its rank would be
+    an accident); ±inf rank like any other value. Indices are int64; values keep the dtype.
+    """
+    t, was_numpy = _scores(scores, name)
+    n = t.shape[-1]
+    k = integer(k, "k", low=1, high=n)
+    if t.is_floating_point() and bool(torch.isnan(t).any()):
+        raise ArgumentError(f"{name} contains NaN; NaN has no place in a ranking")
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()  # exact; some CPU kernels have no half-precision sort
+    flat = t.reshape(-1, n)
+    vals, idx = torch.topk(flat, k, dim=-1, largest=largest, sorted=True)  # (r, k), ties in any order
+    # Rows where the k-th value has more copies than made it into the list: the tie is cut at
+    # the boundary, so which copies are in depends on the kernel. Redo those rows with a stable
+    # sort, which keeps equal entries in index order.
+    kth = vals[:, -1:]
+    cut = (flat == kth).sum(-1) > (vals == kth).sum(-1)
+    if bool(cut.any()):
+        rows = torch.nonzero(cut).reshape(-1)
+        sv, si = torch.sort(flat[rows], dim=-1, descending=largest, stable=True)
+        vals[rows], idx[rows] = sv[:, :k], si[:, :k]
+    # Inside the list: order by (value, index) — ascending ids first, then a stable sort by value.
+    idx, by_id = idx.sort(dim=-1)
+    vals = vals.gather(-1, by_id)
+    vals, by_value = vals.sort(dim=-1, descending=largest, stable=True)
+    idx = idx.gather(-1, by_value)
+    shape = (*t.shape[:-1], k)
+    out_vals = vals.reshape(shape).to(scores.dtype if isinstance(scores, torch.Tensor) else vals.dtype)
+    return _back(out_vals, was_numpy), _back(idx.reshape(shape), was_numpy)
+
+
+def overlap(a, b, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:
+    """Per row, the share of ``a``'s ids that also appear in ``b``'s: (n, k) and (n, m) -> (n,).
+
+    Order inside a row is ignored; each id of ``a`` counts once per occurrence, so rows should
+    hold distinct ids (as top-k lists do). Returned as float64 NumPy.
+    """
+    A = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).detach().cpu()
+    B = torch.as_tensor(np.asarray(b) if not isinstance(b, torch.Tensor) else b).detach().cpu()
+    for t, nm in ((A, name_a), (B, name_b)):
+        if t.ndim != 2 or t.numel() == 0 or t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+            raise ArgumentError(f"{nm} must be a non-empty integer matrix (n, k) of ids, got {t.dtype} "
+                                f"of shape {tuple(t.shape)}")
+    if A.shape[0] != B.shape[0]:
+        raise ArgumentError(f"{name_a} and {name_b} must have the same number of rows, got {A.shape[0]} "
+                            f"and {B.shape[0]}")
+    # (n, k, 1) == (n, 1, m): entry i of a's row appears somewhere in b's row.
+    shared = (A[:, :, None] == B[:, None, :]).any(-1).sum(-1)
+    return (shared.double() / A.shape[1]).numpy()
