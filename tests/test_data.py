@@ -174,3 +174,11 @@ def test_download_checks_md5_and_a_content_check_and_leaves_nothing_behind(tmp_p
     with pytest.raises(ValueError, match="unknown url type"):  # not an OSError, still no .part left
         data.download("nonsense", cache / "e.bin", md5=md5)
     assert sorted(p.name for p in cache.iterdir()) == ["a.bin"]
+
+
+def test_glove_is_one_word_vectors_table():
+    wv = data.load_glove(1000)
+    assert isinstance(wv, data.WordVectors) and len(wv) == 1000 and wv.dim == 50
+    assert wv.row("the") == 0 and wv.index["the"] == 0 and wv.vectors.dtype == np.float32
+    with pytest.raises(ValueError, match="n_words must be an integer"):
+        data.load_glove(1000.0)

@@ -85,7 +85,7 @@ def test_average_glove_errors():
         average_glove(["dog", "dog"], TOY)  # equal texts minus their mean: no direction left
     with pytest.raises(ValueError, match="centre must be True or False"):
         average_glove(["dog", "cat"], TOY, centre=None)
-    with pytest.raises(ValueError, match=r"vocab_vectors: 5 words need vectors of shape \(5, e\)"):
+    with pytest.raises(ValueError, match=r"vocab_vectors: .*5 words need vectors of shape \(5, dim\)"):
         average_glove(["dog", "cat"], (TOY[0], TOY[1][:4]))
     with pytest.raises(ValueError, match="a pair"):
         average_glove(["dog", "cat"], TOY[1])
@@ -261,3 +261,36 @@ def test_calibrating_a_synthetic_retriever_lowers_its_ece():
     after_log = confidence_ece(logistic(scaled.features()), scaled.correct)
     assert tau < 0.2 and after_tau < before
     assert max(after_iso, after_log) < 0.06 < before, (before, after_tau, after_iso, after_log)
+
+
+# ------------------------------------------------------------- one word-vector type, zero rows, dtypes
+def test_retrieval_takes_word_vectors_and_its_cached_index():
+    from embedlab.data import WordVectors
+
+    wv = WordVectors(*TOY)
+    np.testing.assert_array_equal(average_glove(["dog", "cat"], wv), average_glove(["dog", "cat"], TOY))
+    model = DualEncoder(wv, SMALL)
+    assert model.index is wv.index  # not rebuilt
+
+
+def test_a_zero_embedding_is_refused_not_kept_as_a_zero_row():
+    # F.normalize kept an all-zero tower output as a zero "unit" vector that scores 0 with everything
+    model = DualEncoder(TOY, DualEncoderConfig(dim=4, dropout=0.0))
+    with torch.no_grad():
+        for p in model.word_tower.parameters():
+            p.zero_()
+    with pytest.raises(ValueError, match="word embeddings has a zero row"):
+        model.encode(["dog", "cat"], "word")
+    with torch.no_grad():  # a tiny but non-zero output still has a direction: unit length
+        model.word_tower[1].bias.fill_(1e-30)
+    np.testing.assert_allclose(model.encode(["dog"], "word").norm(dim=1).numpy(), 1.0, rtol=1e-6)
+
+
+def test_top1_takes_bfloat16_scores_and_a_tiny_temperature():
+    s = torch.tensor([[0.5, 0.25, 0.0], [0.0, 1.0, 0.5]], dtype=torch.bfloat16)
+    t = top1(s, [np.array([0]), np.array([2])], temperature=1e-300)  # p(top) -> 1, no 0/0
+    np.testing.assert_array_equal(t.word, [0, 1])
+    np.testing.assert_allclose(t.confidence, 1.0)
+    np.testing.assert_array_equal(t.correct, [True, False])
+    with pytest.raises(ValueError, match="chunk must be an integer"):
+        top1(s, [np.array([0])] * 2, chunk=2.0)

