@@ -213,7 +213,8 @@ def _tower(e: int, hidden: int, dim: int, dropout: float = 0.0) -> nn.Module:
 class DualEncoder(nn.Module):
     """A query tower and a word tower over frozen word vectors, both ending on the unit sphere.
 
-    ``vocab_vectors``: a :class:`embedlab.data.WordVectors` (or ``(words, vectors: (V, e))``) with rows in frequency order (GloVe's order), so
+    ``vocab_vectors``: a :class:`embedlab.data.WordVectors` (or ``(words, vectors: (V, e))``) with
+    rows in frequency order (GloVe's order), so
     that a row index is a frequency rank. The table is a non-persistent buffer: a state dict holds
     only what was trained, and loading one needs the same vectors.
     """
