@@ -107,7 +107,7 @@ def test_topk_single_query_and_exclude_self(gen):
 @pytest.mark.parametrize("k", [0, 11, -1, 2.5, True])
 def test_topk_rejects_bad_k(k, gen):
     keys = torch.randn(10, 4, generator=gen)
-    with pytest.raises(ValueError, match="k must be an integer between 1 and 10"):
+    with pytest.raises(ValueError, match=r"k must be an integer(, got| between 1 and 10)"):
         sim.topk(keys[0], keys, k)
 
 
@@ -304,3 +304,38 @@ def test_euclidean_near_the_float32_limit():
     assert sim.euclidean(a, b).item() == float("inf")  # 6e38 is beyond float32
     assert sim.euclidean(a, 0.5 * a).item() == pytest.approx(1.5e38, rel=1e-6)
     torch.testing.assert_close(sim.euclidean(a[None], b.abs()[None]).double(), _exact_cdist(a[None], b.abs()[None])[0])
+
+
+# -- one tie rule: the lower key id first, inside the list and at its boundary --------------------------
+@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_topk_breaks_ties_by_the_lower_id_like_a_stable_sort(metric, exclude_self):
+    rng = np.random.default_rng(0)
+    X = rng.integers(-1, 2, size=(200, 3)).astype(np.float64)  # 27 distinct rows: ties everywhere
+    X[np.abs(X).sum(1) == 0] = [1, 1, 0]
+    if metric == "dot":
+        S = X @ X.T
+    elif metric == "cosine":
+        U = X / np.linalg.norm(X, axis=1, keepdims=True)
+        S = np.round(U @ U.T, 12)  # equal cosines, computed two ways, must compare equal
+    else:
+        S = -np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    if exclude_self:
+        np.fill_diagonal(S, -np.inf)
+    ref = np.argsort(-S, axis=1, kind="stable")[:, :9]
+    for batch_size in (None, 7):
+        _, idx = sim.topk(torch.from_numpy(X), torch.from_numpy(X), 9, metric=metric,
+                          exclude_self=exclude_self, batch_size=batch_size)
+        np.testing.assert_array_equal(idx.numpy(), ref)
+
+
+def test_similarity_takes_bfloat16_and_refuses_bool_by_name():
+    a = torch.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=torch.bfloat16)
+    assert sim.pairwise_cosine(a).dtype == torch.bfloat16
+    _, idx = sim.topk(a, a, 1, metric="euclidean", exclude_self=True)
+    assert idx.tolist() == [[1], [0]]
+    with pytest.raises(ValueError, match="x must hold real numbers, got dtype torch.bool"):
+        sim.normalize(torch.tensor([[True, False]]))
+    with pytest.raises(ValueError, match="k must be an integer"):
+        sim.topk(a, a, np.float64(1.0))
+    assert sim.topk(a, a, np.int64(1))[1].shape == (2, 1)  # a NumPy integer is an integer

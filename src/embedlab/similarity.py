@@ -36,6 +36,12 @@ from typing import Literal
 import numpy as np
 import torch
 
+from embedlab import _checks
+from embedlab._rows import compute_dtype as _compute_dtype
+from embedlab._rows import row_norm as _row_norm
+from embedlab._rows import topk as _row_topk
+from embedlab._rows import unit_rows
+
 __all__ = [
     "as_tensor",
     "dot",
@@ -55,8 +61,8 @@ Metric = Literal["dot", "cosine", "euclidean"]
 def as_tensor(x: torch.Tensor | np.ndarray | list, *, name: str = "x") -> torch.Tensor:
     """Convert to a floating tensor (float64 stays float64; integers become float32)."""
     t = torch.as_tensor(x)
-    if t.is_complex():
-        raise ValueError(f"{name} must be real, got dtype {t.dtype}")
+    if t.is_complex() or t.dtype == torch.bool:
+        raise _checks.ArgumentError(f"{name} must hold real numbers, got dtype {t.dtype}")
     if not torch.is_floating_point(t):
         t = t.to(torch.float32)
     if t.ndim == 0:
@@ -77,15 +83,6 @@ def _check_same_dim(a: torch.Tensor, b: torch.Tensor) -> None:
 def _promote(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     dtype = torch.promote_types(a.dtype, b.dtype)
     return a.to(dtype), b.to(dtype)
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype we compute in: float16 and bfloat16 work in float32 and are cast back at the end.
-
-    float16 overflows at 65504, so a single squared entry of 256 is already out of range; bfloat16
-    keeps 8 bits of precision, too few to accumulate a sum of d products.
-    """
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def _dot_dtype(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
@@ -114,46 +111,18 @@ def dot(a, b) -> torch.Tensor:
 
 
 def _check_zero_policy(zero: ZeroPolicy) -> None:
-    if zero not in ("raise", "zero"):
-        raise ValueError(f"zero must be 'raise' or 'zero', got {zero!r}")
-
-
-def _row_norm(x: torch.Tensor) -> torch.Tensor:
-    """‖x‖ along the last dimension without overflow or underflow: x: (..., d) -> (..., 1).
-
-    Squaring 1e30 overflows float32 and squaring 1e-30 underflows it, so scale each row by its
-    largest |entry| m first: ‖x‖ = m·‖x/m‖ with ‖x/m‖ in [1, √d]. Zero rows give 0.
-    """
-    m = x.detach().abs().amax(-1, keepdim=True)  # (..., 1); detached: ‖x‖ does not depend on m
-    m = torch.where(m > 0, m, torch.ones_like(m))
-    return m * torch.linalg.vector_norm(x / m, dim=-1, keepdim=True)
+    _checks.choice(zero, "zero", ("raise", "zero"))
 
 
 def _unit(x: torch.Tensor, zero: ZeroPolicy, name: str) -> torch.Tensor:
     """Rows of x scaled to unit length, in the compute dtype: x: (..., d) -> (..., d).
 
-    Only rows that are exactly zero count as zero vectors; they raise or, with ``zero="zero"``,
-    stay zero. Differentiable (the gradient is that of x/‖x‖) and finite at any scale.
+    :func:`embedlab._rows.unit_rows`, the package's one home of unit rows: only rows that are
+    exactly zero count as zero vectors; they raise or, with ``zero="zero"``, stay zero (cosine 0).
+    Differentiable (the gradient is that of x/‖x‖) and finite at any scale. Rows with NaN or ±inf
+    have no direction and are refused by ``name``.
     """
-    _check_zero_policy(zero)
-    x = x.to(_compute_dtype(x.dtype))
-    m = x.detach().abs().amax(-1, keepdim=True)  # (..., 1) the row's largest |entry|
-    is_zero = m == 0
-    if zero == "raise" and bool(is_zero.any()):
-        idx = torch.nonzero(is_zero.squeeze(-1), as_tuple=False).tolist()
-        where = f" at index {idx[:5]}" if x.ndim > 1 else ""
-        raise ValueError(
-            f"cosine similarity is undefined for a zero vector: {name} has a zero row{where}. "
-            "Pass zero='zero' to treat it as orthogonal to everything (cosine 0)."
-        )
-    # Dividing by m first puts every entry in [-1, 1] with one of them at ±1, so ‖y‖ lies in
-    # [1, √d]: neither 1e30 (whose square overflows float32) nor 1e-30 (whose square underflows to
-    # 0) can spoil the norm. ‖x‖ itself is never formed, so it cannot overflow either. m is
-    # detached because y/‖y‖ does not depend on it; the gradient is exactly that of x/‖x‖.
-    y = x / torch.where(is_zero, torch.ones_like(m), m)
-    n = torch.linalg.vector_norm(y, dim=-1, keepdim=True)  # (..., 1)
-    # A zero row (zero="zero") stays zero after division by 1, so its cosines are 0.
-    return y / torch.where(is_zero, torch.ones_like(n), n)
+    return unit_rows(x, zero=zero, name=name)
 
 
 def normalize(x, *, zero: ZeroPolicy = "raise") -> torch.Tensor:
@@ -300,10 +269,12 @@ class _Euclid:
         """The k smallest squared distances (b, k) and their keys (b, k), for queries start:stop.
 
         Ranks 2q·k − ‖k‖² = ‖q‖² − ‖q − k‖² (one matrix product, largest = nearest), keeps the
-        best k + 8 or so as candidates, repairs their distances and keeps the best k. Rounding
-        moves any score by at most ``bound``, so a key outside the candidates cannot be nearer than
-        the k-th when the last candidate is more than two bounds behind it; rows without that
-        margin (ties, duplicates) are redone with every distance repaired.
+        best k + 8 or so as candidates, recomputes their distances from the differences and keeps
+        the best k. Rounding moves any score by at most ``bound``, so a key outside the candidates
+        cannot be nearer than the k-th when the last candidate is more than two bounds behind it;
+        rows without that margin (ties, duplicates) are redone over every key within two bounds
+        of their k-th distance. Distances that decide the answer always come from the
+        differences, so equal distances are equal numbers and ties go to the lower key id.
         """
         rows = torch.arange(start, stop, device=self.Qc.device)  # (b,)
         local = torch.arange(stop - start, device=self.Qc.device)
@@ -314,18 +285,27 @@ class _Euclid:
         available = self.Ks.shape[0] - int(exclude_self)
         m = min(available, k + max(8, k // 4))  # enough margin for the check below, measured
         t_cand, cand = torch.topk(t, m, dim=-1)  # (b, m) largest first (torch's faster direction)
-        sq = self._repair(q2[:, None] - t_cand, q2[:, None] + self.k2[cand], rows, cand)
-        sq_k, order = torch.topk(sq, k, dim=-1, largest=False)  # (b, k)
+        t_last = t_cand[:, -1]  # (b,) the weakest candidate's score
+        cand, by_id = cand.sort(dim=-1)  # candidates in key order, so that ties go to the lower key id
+        t_cand = t_cand.gather(1, by_id)
+        b = stop - start
+        sq = self._from_differences(rows.repeat_interleave(m), cand.reshape(-1)).view(b, m)  # (b, m) exact-ish
+        sq_k, order = _row_topk(sq, k, largest=False)  # (b, k) nearest first, ties: lower id
         idx = cand.gather(1, order)
         if m < available:
             # |rounding error| <= (d + 2)·eps·(‖a‖² + ‖b‖² + 2|a·b|) <= 2(d + 2)·eps·(‖a‖² + ‖b‖²)
             bound = 2 * (self.Qc.shape[1] + 2) * self.eps * (q2 + self.k2.max())  # (b,)
-            unsure = torch.nonzero(q2 - t_cand[:, -1] - sq_k[:, -1] <= 2 * bound).reshape(-1)
+            unsure = torch.nonzero(q2 - t_last - sq_k[:, -1] <= 2 * bound).reshape(-1)
             if unsure.numel():
-                full = self.squared(rows[unsure])  # (u, n)
+                full = self.squared(rows[unsure])  # (u, n), each within about a bound of the truth
                 if exclude_self:
                     full[torch.arange(unsure.numel(), device=full.device), rows[unsure]] = float("inf")
-                sq_k[unsure], idx[unsure] = torch.topk(full, k, dim=-1, largest=False)
+                kth = torch.topk(full, k, dim=-1, largest=False).values[:, -1:]  # (u, 1)
+                near = full <= kth + 4 * bound[unsure, None]  # every key that could be among the k
+                i, j = torch.nonzero(near, as_tuple=True)
+                exact = torch.full_like(full, float("inf"))
+                exact[i, j] = self._from_differences(rows[unsure][i], j)
+                sq_k[unsure], idx[unsure] = _row_topk(exact, k, largest=False)
         return sq_k, idx
 
 
@@ -391,20 +371,12 @@ def topk(
     Q = _as_matrix(Q.unsqueeze(0) if single else Q, "queries")
     K = _as_matrix(keys, "keys")
     n = K.shape[0]
+    exclude_self = _checks.flag(exclude_self, "exclude_self")
     limit = n - 1 if exclude_self else n
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= limit:
-        raise ValueError(
-            f"k must be an integer between 1 and {limit} "
-            f"({n} keys{', minus the query itself' if exclude_self else ''}), got {k!r}"
-        )
-    k = int(k)
+    k = _checks.integer(k, "k", low=1, high=limit)
     _check_zero_policy(zero)
-    if metric not in ("dot", "cosine", "euclidean"):
-        raise ValueError(f"metric must be 'dot', 'cosine' or 'euclidean', got {metric!r}")
-    if batch_size is None:
-        batch_size = max(1, (1 << 24) // n)
-    elif not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _checks.choice(metric, "metric", ("dot", "cosine", "euclidean"))
+    batch_size = max(1, (1 << 24) // n) if batch_size is None else _checks.integer(batch_size, "batch_size", low=1)
     same = Q is K or (Q.data_ptr(), Q.shape, Q.stride(), Q.dtype) == (K.data_ptr(), K.shape, K.stride(), K.dtype)
     Q, K = _promote(Q, K)
     if same:
@@ -442,7 +414,7 @@ def topk(
             if exclude_self:
                 rows = torch.arange(stop - start, device=Q.device)
                 S[rows, rows + start] = -float("inf")
-            best, top = torch.topk(S, k, dim=-1)
+            best, top = _row_topk(S, k)  # ties: the lower key id first, also at the k-th place
             if metric == "cosine":
                 best = best.clamp(-1.0, 1.0)
             scores[start:stop] = best.to(out_dtype)
