@@ -347,3 +347,62 @@ def test_the_smallest_accepted_temperature_is_greedy():
         assert not (got == 3)[0].any() and not (got == 4)[1].any()  # excluded items stay excluded
     assert torch.equal(sample_without_replacement(logits, 2, temperature=1e-300, generator=gen),
                        torch.topk(logits, 2).indices)
+
+
+# -- inputs that used to give NaN or garbage ---------------------------------------------------------------
+def test_softmax_refuses_plus_inf_and_nan_by_name():
+    from embedlab import probability as P
+
+    for bad in ([float("inf"), 0.0], [float("nan"), 0.0]):
+        for fn in (P.softmax, P.log_softmax, P.entropy_from_logits):
+            with pytest.raises(ValueError, match="logits contains"):
+                fn(torch.tensor(bad))
+    with pytest.raises(ValueError, match="every logit is -inf"):
+        P.softmax(torch.tensor([[0.0, 1.0], [-float("inf"), -float("inf")]]))
+    with pytest.raises(ValueError, match="logits contains NaN"):
+        P.sample_next(torch.tensor([[0.0, float("nan")]]))
+    with pytest.raises(ValueError, match="logits contains NaN"):
+        P.top_k_filter(torch.tensor([[0.0, float("nan")]]), 1)
+    # -inf masks an entry; the other entries share the mass (issue: entropy of a causal row)
+    assert P.entropy_from_logits(torch.tensor([0.0, -float("inf"), 1.0])).item() == pytest.approx(0.58220, abs=1e-5)
+
+
+def test_a_tiny_temperature_gives_the_limit_not_nan():
+    from embedlab import probability as P
+
+    z = torch.tensor([1e10, 1e10 - 1e3, -1e10], dtype=torch.float64)
+    p = P.softmax(z, 1e-300)  # z / t overflows to +inf: the limit is the argmax
+    assert p.tolist() == [1.0, 0.0, 0.0]
+    assert P.log_softmax(z, 1e-300)[0].item() == 0.0
+    assert P.entropy_from_logits(z, 1e-300).item() == 0.0
+    assert P.sample_next(z[None].float(), temperature=1e-300).tolist() == [0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_probabilities_and_logits_work_like_float32(dtype):
+    from embedlab import probability as P
+
+    z = torch.randn(4, 5000, generator=torch.Generator().manual_seed(0))
+    p = P.softmax(z.to(dtype))  # a genuine low-precision softmax: sums to 1 only up to its rounding
+    assert p.dtype == dtype
+    ref = P.entropy(P.softmax(z.double()))
+    h = P.entropy(p)  # accepted, and evaluated in float32
+    assert h.dtype == dtype
+    torch.testing.assert_close(h.double(), ref, rtol=2e-2, atol=0)
+    torch.testing.assert_close(P.entropy_from_logits(z.to(dtype)).double(), ref, rtol=1e-2, atol=0)
+    assert P.top_k_filter(z.to(dtype), np.int64(3)).isfinite().sum().item() == 12
+    with pytest.raises(ValueError, match="did you pass logits"):
+        P.entropy(z.to(dtype))
+
+
+def test_numpy_scalars_are_numbers_and_bools_are_not():
+    from embedlab import probability as P
+
+    torch.testing.assert_close(P.softmax([1.0, 2.0], np.float32(2.0), dim=np.int64(0)),
+                               torch.softmax(torch.tensor([0.5, 1.0], dtype=torch.float64), 0))
+    with pytest.raises(ValueError, match="dim must be an integer axis"):
+        P.softmax([1.0, 2.0], dim=True)
+    with pytest.raises(ValueError, match="k must be an integer"):
+        P.sample_without_replacement(torch.zeros(1, 3), True)
+    with pytest.raises(ValueError, match="logits must be an array of real numbers"):
+        P.softmax(torch.tensor([True, False]))

@@ -21,6 +21,11 @@ peaked an attention row is) and chapter 6 (sampling text with a temperature and 
   the top ``k``.
 
 Shapes: the distribution runs along ``dim`` (the last axis by default): ``(..., V)``.
+
+Inputs: logits may be ``-inf`` (a masked entry, probability 0) but not NaN or ``+inf``
+(``softmax([inf, 0])`` has no value: refused naming ``logits``, as is a slice of only ``-inf``).
+float16 and bfloat16 are computed in float32 and returned in their dtype. Where ``logits / t``
+overflows (a tiny temperature), the result is its limit, computed from ``(logits - max) / t``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ from typing import Literal
 
 import numpy as np
 import torch
+
+from embedlab import _checks
+from embedlab._checks import ArgumentError
+from embedlab._rows import compute_dtype
 
 __all__ = [
     "check_temperature",
@@ -87,36 +96,69 @@ def check_temperature(t, *, name: str = "temperature", hint: str = "") -> float 
     return value
 
 
-def _logits(logits, dim: int) -> torch.Tensor:
-    z = torch.as_tensor(logits)
-    if not z.is_floating_point():
-        z = z.to(torch.get_default_dtype())
-    if z.ndim == 0:
-        raise ValueError("logits must have at least one dimension (the one the distribution runs along)")
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -z.ndim <= dim < z.ndim:
-        raise ValueError(f"dim must be an integer axis of logits with shape {tuple(z.shape)}, got {dim!r}")
-    if z.shape[dim] == 0:
-        raise ValueError(f"logits has an empty axis dim={dim}: shape {tuple(z.shape)}")
-    return z
+def _axis(x: torch.Tensor, dim, name: str) -> int:
+    if x.ndim == 0:
+        raise ArgumentError(f"{name} must have at least one dimension (the one the distribution runs along)")
+    try:
+        dim = _checks.integer(dim, "dim", low=-x.ndim, high=x.ndim - 1)
+    except ArgumentError:
+        raise ArgumentError(f"dim must be an integer axis of {name} with shape {tuple(x.shape)}, got {dim!r}") from None
+    if x.shape[dim] == 0:
+        raise ArgumentError(f"{name} has an empty axis dim={dim}: shape {tuple(x.shape)}")
+    return dim
+
+
+def _logits(logits, dim: int, name: str = "logits") -> tuple[torch.Tensor, int]:
+    """Logits as a floating tensor (dtype and device kept) and the axis; refuses NaN, +inf and a
+    slice with every entry -inf, by name."""
+    z = _checks.tensor(logits, name, empty=True)
+    dim = _axis(z, dim, name)
+    if bool(torch.isnan(z).any()):
+        raise ArgumentError(f"{name} contains NaN")
+    if bool(torch.isposinf(z).any()):
+        # softmax([inf, 0]) would be exp(inf - inf) = NaN: there is no distribution to give
+        raise ArgumentError(f"{name} contains +inf; a probability needs finite logits (-inf masks an entry)")
+    if bool(torch.isneginf(z).all(dim).any()):
+        raise ArgumentError(f"{name} has a slice along dim={dim} where every logit is -inf: nothing is left "
+                            "to be probable")
+    return z, dim
+
+
+def _scaled(z: torch.Tensor, t, dim: int) -> torch.Tensor:
+    """``z / t`` in the compute dtype (float32 for float16/bfloat16); where that overflows to
+    +inf (a tiny t), ``(z - max) / t`` instead, which has the same softmax and no +inf."""
+    z = z.to(compute_dtype(z.dtype))
+    fi = torch.finfo(z.dtype)
+    if not isinstance(t, torch.Tensor) and (t < fi.tiny or 1.0 / t > fi.max) and z.device.type != "mps":
+        z = z.double()  # t itself would round to 0 (or 1/t to inf) in float32: 0/0 is NaN
+    scaled = z / t
+    if bool(torch.isposinf(scaled).any()):
+        scaled = (z - z.detach().amax(dim=dim, keepdim=True)) / t
+    return scaled
 
 
 def softmax(logits, temperature=1.0, dim: int = -1) -> torch.Tensor:
     """``softmax(logits / temperature)`` along ``dim``.
 
-    logits: (..., V) -> (..., V), each slice along ``dim`` non-negative and summing to 1.
-    Equals ``torch.softmax(logits / temperature, dim)``; the temperature may be a learnable tensor.
+    logits: (..., V) -> (..., V), each slice along ``dim`` non-negative and summing to 1, in the
+    logits' float dtype. Equals ``torch.softmax(logits / temperature, dim)`` where that is finite;
+    the temperature may be a learnable tensor.
+
+    Raises:
+        ValueError: naming ``logits`` for NaN, ``+inf`` or a slice of only ``-inf``; naming
+            ``temperature`` or ``dim`` for a bad one.
     """
-    z = _logits(logits, dim)
+    z, dim = _logits(logits, dim)
     t = check_temperature(temperature)
-    return torch.softmax(z / t, dim=dim)
+    return torch.softmax(_scaled(z, t, dim), dim=dim).to(z.dtype)
 
 
 def log_softmax(logits, temperature=1.0, dim: int = -1) -> torch.Tensor:
     """``log softmax(logits / temperature)`` along ``dim``, computed stably (no ``log(0)`` = -inf
-    from an underflowed probability). logits: (..., V) -> (..., V)."""
-    z = _logits(logits, dim)
+    from an underflowed probability). logits: (..., V) -> (..., V); inputs as :func:`softmax`."""
+    z, dim = _logits(logits, dim)
     t = check_temperature(temperature)
-    return torch.log_softmax(z / t, dim=dim)
+    return torch.log_softmax(_scaled(z, t, dim), dim=dim).to(z.dtype)
 
 
 def _tolerance(dtype: torch.dtype, atol: float | None) -> float:
@@ -124,9 +166,7 @@ def _tolerance(dtype: torch.dtype, atol: float | None) -> float:
         # sqrt(eps): 1.5e-8 in float64, 3.5e-4 in float32; loose enough for a softmax over a large
         # vocabulary, tight enough to catch a row that was never normalised.
         return math.sqrt(torch.finfo(dtype).eps)
-    if isinstance(atol, bool) or not isinstance(atol, (int, float, np.integer, np.floating)) or not atol >= 0:
-        raise ValueError(f"atol must be a number >= 0 or None, got {atol!r}")
-    return float(atol)
+    return _checks.number(atol, "atol", low=0)
 
 
 def entropy(probs, dim: int = -1, *, zero: ZeroRows = "raise", atol: float | None = None) -> torch.Tensor:
@@ -135,7 +175,9 @@ def entropy(probs, dim: int = -1, *, zero: ZeroRows = "raise", atol: float | Non
     probs: (..., V) -> (...). Ranges from 0 (all mass on one outcome) to ``log V`` (uniform).
     Equals ``torch.distributions.Categorical(probs=p).entropy()`` and ``scipy.stats.entropy(p)``
     on valid distributions; unlike them it does not renormalise silently: every slice must be
-    non-negative and sum to 1 within ``atol`` (default ``sqrt(eps)`` of the dtype).
+    non-negative and sum to 1 within ``atol`` (default ``sqrt(eps)`` of the input's dtype, so a
+    float16 or bfloat16 row that sums to 1 up to its own rounding is accepted). float16 and
+    bfloat16 are summed and evaluated in float32 and the entropy returned in their dtype.
 
     Args:
         zero: what an all-zero slice means. ``"raise"`` (default): it is not a distribution, an
@@ -145,33 +187,30 @@ def entropy(probs, dim: int = -1, *, zero: ZeroRows = "raise", atol: float | Non
     Raises:
         ValueError: naming ``probs`` for a negative value, NaN, or a slice that does not sum to 1.
     """
-    if zero not in ("raise", "zero"):
-        raise ValueError(f"zero must be 'raise' or 'zero', got {zero!r}")
-    p = torch.as_tensor(probs)
-    if not p.is_floating_point():
-        raise ValueError(f"probs must be a floating tensor of probabilities, got dtype {p.dtype}")
-    if p.ndim == 0:
-        raise ValueError("probs must have at least one dimension (the one the distribution runs along)")
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -p.ndim <= dim < p.ndim:
-        raise ValueError(f"dim must be an integer axis of probs with shape {tuple(p.shape)}, got {dim!r}")
-    if p.shape[dim] == 0:
-        raise ValueError(f"probs has an empty axis dim={dim}: shape {tuple(p.shape)}")
-    if bool(torch.isnan(p).any()) or bool((p < 0).any()):
-        raise ValueError("probs must be non-negative probabilities (found a negative value or NaN)")
+    _checks.choice(zero, "zero", ("raise", "zero"))
+    p_in = torch.as_tensor(probs) if not isinstance(probs, torch.Tensor) else probs
+    if not p_in.is_floating_point():
+        raise ArgumentError(f"probs must be a floating tensor of probabilities, got dtype {p_in.dtype}")
+    dim = _axis(p_in, dim, "probs")
+    tol = _tolerance(p_in.dtype, atol)  # the input's rounding decides what "sums to 1" means
+    p = p_in.to(compute_dtype(p_in.dtype))
+    if bool(torch.isnan(p).any()) or bool((p < 0).any()) or bool(torch.isinf(p).any()):
+        raise ArgumentError("probs must be non-negative probabilities (found a negative value, NaN or inf; did you "
+                            "pass logits? use entropy_from_logits)")
     total = p.sum(dim=dim)  # (...)
-    tol = _tolerance(p.dtype, atol)
     ok = (total - 1).abs() <= tol
     if zero == "zero":
         ok |= total == 0
     if not bool(ok.all()):
         first = torch.nonzero(~ok, as_tuple=False)[0].tolist()  # index into the other axes
         bad = total[tuple(first)].item()
-        hint = " (an all-zero slice is allowed with zero='zero')" if bad == 0 else ""
-        raise ValueError(
+        hint = (" (an all-zero slice is allowed with zero='zero')" if bad == 0
+                else "; did you pass logits? use entropy_from_logits")
+        raise ArgumentError(
             f"probs must sum to 1 along dim={dim} (within {tol:.1g}); "
             f"the slice at index {first} sums to {bad:.6g}{hint}"
         )
-    return -torch.special.xlogy(p, p).sum(dim=dim)
+    return (-torch.special.xlogy(p, p).sum(dim=dim)).to(p_in.dtype)
 
 
 def entropy_from_logits(logits, temperature=1.0, dim: int = -1) -> torch.Tensor:
@@ -183,7 +222,7 @@ def entropy_from_logits(logits, temperature=1.0, dim: int = -1) -> torch.Tensor:
     ``scipy.stats.entropy``; float16/bfloat16 logits are computed in float32 and the result is
     returned in their dtype.
     """
-    z = _logits(logits, dim)
+    z, dim = _logits(logits, dim)
     low_precision = z.dtype in (torch.float16, torch.bfloat16)
     log_p = log_softmax(z.float() if low_precision else z, temperature, dim)
     # p log p at p = 0 is 0, but exp(-inf) * -inf is NaN: zero the log first (also keeps the
@@ -216,17 +255,16 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     renormalised among themselves. Ties at the k-th value are all kept.
 
     Raises:
-        TypeError: if ``k`` is not an integer. ValueError: if ``k`` is not in ``1..V``.
+        ValueError (also a TypeError): if ``k`` is not an integer in ``1..V``, or logits hold NaN.
     """
     if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or logits.shape[-1] == 0:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"logits must be a tensor with a non-empty last axis, got {shape}")
+        raise ArgumentError(f"logits must be a tensor with a non-empty last axis, got {shape}")
     V = logits.shape[-1]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an integer, got {type(k).__name__}")
-    if not 1 <= k <= V:
-        raise ValueError(f"k must be between 1 and the vocabulary size {V}, got {k}")
-    kth = torch.topk(logits, int(k), dim=-1).values[..., -1:]  # (..., 1): the k-th largest value
+    k = _checks.integer(k, "k", low=1, high=V)
+    if logits.is_floating_point() and bool(torch.isnan(logits).any()):
+        raise ArgumentError("logits contains NaN; NaN has no place in a ranking")
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1): the k-th largest value
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
@@ -246,8 +284,9 @@ def sample_next(
     t = float(t.detach()) if isinstance(t, torch.Tensor) else t  # sampling is not differentiated
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"logits must be a (B, V) tensor, got {shape}")
-    scaled = logits.detach().float().cpu() / t
+        raise ArgumentError(f"logits must be a (B, V) tensor, got {shape}")
+    _logits(logits, -1)  # NaN, +inf and rows of only -inf have no distribution to sample from
+    scaled = _scaled(logits.detach().float().cpu(), t, -1)
     if top_k is not None:
         scaled = top_k_filter(scaled, top_k)
     probs = scaled.softmax(dim=-1)  # (B, V)
@@ -270,21 +309,20 @@ def sample_without_replacement(
     it becomes the deterministic top ``k``; as ``t -> inf``, a uniform random subset.
 
     Raises:
-        ValueError: for a bad temperature, a row with NaN or fewer than ``k`` finite logits.
-        TypeError: if ``k`` is not an integer.
+        ValueError (also a TypeError): for a bad temperature, logits with NaN or +inf, a row with
+            fewer than ``k`` finite logits, or a ``k`` that is not an integer.
     """
     t = check_temperature(temperature, hint="for the deterministic top k, use torch.topk")
     t = float(t.detach()) if isinstance(t, torch.Tensor) else t
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"logits must be a (B, V) tensor, got {shape}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an integer, got {type(k).__name__}")
-    if logits.isnan().any():
-        raise ValueError("logits contain NaN")
+        raise ArgumentError(f"logits must be a (B, V) tensor, got {shape}")
+    k = _checks.integer(k, "k")
+    _logits(logits, -1)  # NaN and +inf refused by name
     finite = torch.isfinite(logits).sum(dim=1)
     if not 1 <= k <= int(finite.min()):
-        raise ValueError(f"k must be between 1 and the fewest finite logits in a row ({int(finite.min())}), got {k}")
+        raise ArgumentError(f"k must be between 1 and the fewest finite logits in a row ({int(finite.min())}), "
+                            f"got {k}")
     # float64 on the CPU: Gumbel noise needs -log(-log(u)) of u near 0 and 1, and a CPU generator
     # must give the same slate whatever device the scores came from.
     scaled = _greedy_safe_scale(logits.detach().double().cpu(), t)
