@@ -341,3 +341,22 @@ def test_load_from_torch_batch_first_false_only_changes_the_layout():
     torch.testing.assert_close(y, y_ref.transpose(0, 1), rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="MultiheadAttention"):
         ours.load_from_torch(nn.Linear(8, 8))
+
+
+def test_switches_counts_and_dtypes_are_checked_by_name():
+    q, k, v = _qkv()
+    with pytest.raises(ValueError, match="causal must be True or False"):
+        scaled_dot_product_attention(q, k, v, causal="yes")
+    with pytest.raises(ValueError, match="n_embd must be an integer"):
+        AttentionConfig(n_embd=64.0)
+    with pytest.raises(ValueError, match="T must be an integer"):
+        causal_mask(True)
+    with pytest.raises(ValueError, match="lengths must be integers"):
+        padding_mask([True, False], 2)
+    with pytest.raises(ValueError, match="q must hold floating-point numbers"):
+        attention_weights(q.long(), k.long())
+    qb, kb, vb = (t.to(torch.bfloat16) for t in (q, k, v))
+    out, w = scaled_dot_product_attention(qb, kb, vb, causal=True)
+    assert out.dtype == w.dtype == torch.bfloat16
+    ref, _ = scaled_dot_product_attention(qb.double(), kb.double(), vb.double(), causal=True)
+    torch.testing.assert_close(out.double(), ref, rtol=2e-2, atol=2e-2)

@@ -25,13 +25,14 @@ backward pass). Recent PyTorch does the same in ``F.scaled_dot_product_attention
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from embedlab import _checks
+from embedlab._checks import ArgumentError
 
 __all__ = [
     "causal_mask",
@@ -49,16 +50,9 @@ def causal_mask(T: int, S: int | None = None, *, device: torch.device | str | No
     ``S`` defaults to ``T``. Top-left aligned, like ``torch.ones(T, S).tril()``, which is what
     ``F.scaled_dot_product_attention(..., is_causal=True)`` uses.
     """
-    S = T if S is None else S
-    for name, n in (("T", T), ("S", S)):
-        if not _is_int(n) or n < 1:
-            raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return torch.ones(int(T), int(S), dtype=torch.bool, device=device).tril()
-
-
-def _is_int(n) -> bool:
-    """An integer, Python's or NumPy's (np.int64 from a shape), but not a bool."""
-    return isinstance(n, numbers.Integral) and not isinstance(n, (bool, np.bool_))
+    T = _checks.integer(T, "T", low=1)
+    S = T if S is None else _checks.integer(S, "S", low=1)
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril()
 
 
 def padding_mask(lengths, S: int) -> torch.Tensor:
@@ -69,46 +63,35 @@ def padding_mask(lengths, S: int) -> torch.Tensor:
     """
     lengths = torch.as_tensor(lengths)
     if lengths.ndim != 1 or lengths.numel() == 0:
-        raise ValueError(f"lengths must be a non-empty 1-D sequence, got shape {tuple(lengths.shape)}")
-    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-        raise ValueError(f"lengths must be integers, got dtype {lengths.dtype}")
-    if not _is_int(S) or S < 1:
-        raise ValueError(f"S must be a positive integer, got {S!r}")
-    S = int(S)
+        raise ArgumentError(f"lengths must be a non-empty 1-D sequence, got shape {tuple(lengths.shape)}")
+    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        raise ArgumentError(f"lengths must be integers, got dtype {lengths.dtype}")
+    S = _checks.integer(S, "S", low=1)
     if bool((lengths < 0).any()) or bool((lengths > S).any()):
-        raise ValueError(f"lengths must lie in 0..{S}, got {lengths.tolist()}")
+        raise ArgumentError(f"lengths must lie in 0..{S}, got {lengths.tolist()}")
     keep = torch.arange(S, device=lengths.device)[None, :] < lengths[:, None]  # (B, S)
     return keep[:, None, None, :]
 
 
 def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None) -> None:
-    tensors = {"q": q, "k": k} if v is None else {"q": q, "k": k, "v": v}
-    for name, t in tensors.items():
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise ValueError(f"{name} must be a floating tensor, got dtype {t.dtype}")
-        if t.ndim < 2:
-            raise ValueError(f"{name} must have shape (..., length, dim), got {tuple(t.shape)}")
-        if 0 in t.shape:
-            raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
-    if len({t.dtype for t in tensors.values()}) > 1:
-        raise ValueError(
-            "q, k and v must share a dtype, got " + ", ".join(f"{n}: {t.dtype}" for n, t in tensors.items())
-        )
+    """q: (..., T, d), k: (..., S, d), v: (..., S, dv): non-empty tensors of one float dtype
+    (float16, bfloat16, float32 or float64) with the same leading dimensions."""
+    named = {"q": q, "k": k} if v is None else {"q": q, "k": k, "v": v}
+    for name, t in named.items():
+        if not isinstance(t, torch.Tensor) or t.ndim < 2 or 0 in t.shape:
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ArgumentError(f"{name} must be a non-empty tensor of shape (..., length, dim), got {got}")
+        _checks.check_float_dtype(t.dtype, name)
+    shapes = ", ".join(f"{n}: {tuple(t.shape)}" for n, t in named.items())
+    if len({t.dtype for t in named.values()}) > 1:
+        dtypes = ", ".join(f"{n}: {t.dtype}" for n, t in named.items())
+        raise ArgumentError(f"q, k and v must share a dtype, got {dtypes}")
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(
-            f"queries and keys must have the same dimension d: q is {tuple(q.shape)} (d={q.shape[-1]}), "
-            f"k is {tuple(k.shape)} (d={k.shape[-1]})"
-        )
-    if q.shape[:-2] != k.shape[:-2] or (v is not None and v.shape[:-2] != k.shape[:-2]):
-        shapes = ", ".join(f"{n}: {tuple(t.shape)}" for n, t in tensors.items())
-        raise ValueError(f"q, k and v must share their leading (batch, head) dimensions; got {shapes}")
+        raise ArgumentError(f"queries and keys must have the same dimension d (the last one); got {shapes}")
+    if any(t.shape[:-2] != k.shape[:-2] for t in named.values()):
+        raise ArgumentError(f"q, k and v must share their leading (batch, head) dimensions; got {shapes}")
     if v is not None and v.shape[-2] != k.shape[-2]:
-        raise ValueError(
-            f"keys and values must come in pairs: k has S={k.shape[-2]} rows, v has {v.shape[-2]} "
-            f"(k: {tuple(k.shape)}, v: {tuple(v.shape)})"
-        )
+        raise ArgumentError(f"keys and values must come in pairs (the same S); got {shapes}")
 
 
 def _keep_mask(scores: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor | None:
@@ -118,7 +101,7 @@ def _keep_mask(scores: torch.Tensor, mask: torch.Tensor | None, causal: bool) ->
     if mask is not None:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-            raise ValueError(
+            raise ArgumentError(
                 f"mask must be a boolean tensor (True = may attend), got {got}; "
                 "for an additive float mask add it to the scores yourself"
             )
@@ -127,7 +110,7 @@ def _keep_mask(scores: torch.Tensor, mask: torch.Tensor | None, causal: bool) ->
         except RuntimeError:
             shape = None
         if shape != scores.shape:
-            raise ValueError(
+            raise ArgumentError(
                 f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
                 f"{tuple(scores.shape)} (..., T={T}, S={S})"
             )
@@ -146,16 +129,8 @@ def _weights(
     scale: float | None,
 ) -> torch.Tensor:
     """Attention weights (..., T, S) in the compute dtype: float32 for float16 and bfloat16 inputs."""
-    d = q.shape[-1]
-    if scale is None:
-        scale = 1.0 / math.sqrt(d)
-    elif (
-        not isinstance(scale, numbers.Real)
-        or isinstance(scale, (bool, np.bool_))
-        or not math.isfinite(scale)
-        or scale <= 0
-    ):
-        raise ValueError(f"scale must be a positive finite number (default 1/sqrt(d)), got {scale!r}")
+    causal = _checks.flag(causal, "causal")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else _checks.number(scale, "scale", low=0, low_open=True)
     # float16 overflows at 65504: entries of 100 in d = 64 already give q·k = 640000 = inf, and
     # softmax then gives NaN. Compute float16 and bfloat16 in float32 (the softmax too), and scale q
     # *before* the product, so that the scores never exceed their final, scaled size.
@@ -227,10 +202,11 @@ class AttentionConfig:
     bias: bool = True  # biases in the QKV and output projections (nn.MultiheadAttention has them)
 
     def __post_init__(self) -> None:
-        if self.n_embd < 1 or self.n_head < 1:
-            raise ValueError(f"n_embd and n_head must be positive, got {self.n_embd}, {self.n_head}")
+        self.n_embd = _checks.integer(self.n_embd, "n_embd", low=1)
+        self.n_head = _checks.integer(self.n_head, "n_head", low=1)
+        self.bias = _checks.flag(self.bias, "bias")
         if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+            raise ArgumentError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
 
 
 class MultiHeadAttention(nn.Module):
@@ -268,13 +244,14 @@ class MultiHeadAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         C = self.config.n_embd
         for name, t in (("x", x), ("context", context)):
-            if t is not None and (t.ndim != 3 or t.shape[-1] != C):
-                raise ValueError(f"{name} must have shape (B, L, C={C}), got {tuple(t.shape)}")
+            if t is not None and (not isinstance(t, torch.Tensor) or t.ndim != 3 or t.shape[-1] != C):
+                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise ArgumentError(f"{name} must be a tensor of shape (B, L, C={C}), got {got}")
         if context is None:
             q, k, v = self.qkv(x).split(C, dim=-1)  # self-attention: one matmul gives all three
         else:
             if context.shape[0] != x.shape[0]:
-                raise ValueError(f"x and context batch sizes differ: {x.shape[0]} vs {context.shape[0]}")
+                raise ArgumentError(f"x and context batch sizes differ: {x.shape[0]} vs {context.shape[0]}")
             w_q, w_kv = self.qkv.weight.split([C, 2 * C])
             b_q, b_kv = (None, None) if self.qkv.bias is None else self.qkv.bias.split([C, 2 * C])
             q = F.linear(x, w_q, b_q)
