@@ -215,17 +215,17 @@ def test_zero_rows_raise_like_pairwise_cosine():
     x = _randn(4, 3, seed=20)
     zq = x.clone()
     zq[2] = 0.0
-    with pytest.raises(ValueError, match=r"query has a zero row \(index \[2\]\)"):
+    with pytest.raises(ValueError, match=r"query has a zero row at index \[\[2\]\]"):
         info_nce(zq, x, 0.1)
-    with pytest.raises(ValueError, match=r"keys has a zero row \(index \[2\]\)"):
+    with pytest.raises(ValueError, match=r"keys has a zero row at index \[\[2\]\]"):
         info_nce(x, zq, 0.1)
     with pytest.raises(ValueError, match=r"keys has a zero row"):
         similarity_logits(x, torch.zeros(5, 3), 0.1)
-    with pytest.raises(ValueError, match=r"z2 has a zero row \(index \[2\]\)"):
+    with pytest.raises(ValueError, match=r"z2 has a zero row at index \[\[2\]\]"):
         nt_xent(x, zq, 0.5)
     with pytest.raises(ValueError, match=r"z1 has a zero row"):
         alignment(zq, x)
-    with pytest.raises(ValueError, match=r"z has a zero row \(index \[0, 1, 2, 3, 4\]\)"):
+    with pytest.raises(ValueError, match=r"z has a zero row at index \[\[0\], \[1\], \[2\], \[3\], \[4\]\]"):
         uniformity(torch.zeros(8, 4))
     # Tiny but non-zero rows are directions like any other.
     torch.testing.assert_close(info_nce(x * 1e-3, x, 0.1), info_nce(x, x, 0.1))
@@ -256,3 +256,24 @@ def test_exercise_references_pass_their_own_checks():
     wrong_u = check("ch04.uniformity", lambda z, t=2.0: torch.cdist(F.normalize(z, dim=-1), F.normalize(z, dim=-1))
                     .pow(2).mul(-t).exp().mean().log(), quiet=True)  # includes the i == j pairs
     assert not wrong_u
+
+
+def test_losses_take_bfloat16_numpy_scalars_and_refuse_nan_rows_by_name():
+    import numpy as np
+
+    from embedlab.losses import alignment, info_nce, margin_contrastive_loss, uniformity
+
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(6, 8, generator=g), torch.randn(6, 8, generator=g)
+    ref = info_nce(q.double(), k.double(), 0.1)
+    got = info_nce(q.bfloat16(), k.bfloat16(), np.float32(0.1))
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.double(), ref, rtol=5e-2, atol=5e-2)
+    assert torch.isfinite(uniformity(q.bfloat16(), t=np.float64(2.0)))
+    assert torch.isfinite(alignment(q.half(), k.half(), alpha=np.int64(2)))
+    bad = q.clone()
+    bad[3, 0] = float("nan")
+    with pytest.raises(ValueError, match="query contains NaN"):
+        info_nce(bad, k, 0.1)
+    with pytest.raises(ValueError, match="margin must be a number"):
+        margin_contrastive_loss(q, k, torch.ones(6), margin=True)

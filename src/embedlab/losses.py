@@ -34,8 +34,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from embedlab import _checks
+from embedlab._checks import ArgumentError
+from embedlab._rows import unit_rows
 from embedlab.probability import check_temperature
-from embedlab.similarity import normalize
 
 __all__ = [
     "margin_contrastive_loss",
@@ -52,36 +54,26 @@ Reduction = Literal["mean", "sum", "none"]
 
 # -- input checks ---------------------------------------------------------------------------------
 def _matrix(x: torch.Tensor, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(x)
-    if not torch.is_floating_point(x):
-        x = x.to(torch.float32)
+    """x as a floating (B, d) tensor with B, d >= 1 (dtype and device kept; bool refused)."""
+    x = _checks.tensor(x, name, empty=True)
     if x.ndim != 2:
-        raise ValueError(f"{name} must have shape (B, d), got shape {tuple(x.shape)}")
+        raise ArgumentError(f"{name} must have shape (B, d), got shape {tuple(x.shape)}")
     if x.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
+        raise ArgumentError(f"{name} is an empty batch (shape {tuple(x.shape)})")
     if x.shape[1] == 0:
-        raise ValueError(f"{name} has an empty embedding dimension (shape {tuple(x.shape)})")
+        raise ArgumentError(f"{name} has an empty embedding dimension (shape {tuple(x.shape)})")
     return x
 
 
 def _unit(x: torch.Tensor, name: str) -> torch.Tensor:
-    """Rows scaled to unit length, x: (B, d) -> (B, d); a zero row raises, naming ``name``.
+    """Rows scaled to unit length, x: (B, d) -> (B, d) in x's dtype; a zero row raises, naming ``name``.
 
-    The package's one zero-vector policy (:func:`embedlab.similarity.normalize`): a zero
-    embedding has no direction, so its cosine with anything is undefined. ``F.normalize`` would
-    quietly keep it at zero, and then ``uniformity`` of an all-zero batch reads as perfectly
-    uniform and the gradient of InfoNCE at a zero query is about 1e12.
+    The package's one zero-vector policy (:func:`embedlab._rows.unit_rows`): a zero embedding has
+    no direction, so its cosine with anything is undefined. ``F.normalize`` would quietly keep it
+    at zero, and then ``uniformity`` of an all-zero batch reads as perfectly uniform and the
+    gradient of InfoNCE at a zero query is about 1e12. NaN or ±inf rows are refused too.
     """
-    try:
-        return normalize(x)
-    except ValueError:
-        rows = torch.nonzero((x.detach() == 0).all(dim=-1)).flatten().tolist()
-        if not rows:  # some other complaint: pass it on as it is
-            raise
-        raise ValueError(
-            f"{name} has a zero row (index {rows[:5]}): cosine similarity is undefined for a zero vector"
-        ) from None
+    return unit_rows(x, zero="raise", name=name).to(x.dtype)
 
 
 def _same_shape(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
@@ -90,9 +82,7 @@ def _same_shape(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
 
 
 def _margin(m: float) -> float:
-    if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or m < 0:
-        raise ValueError(f"margin must be a finite number >= 0, got {m!r}")
-    return float(m)
+    return _checks.number(m, "margin", low=0)
 
 
 def _reduce(per_row: torch.Tensor, reduction: Reduction) -> torch.Tensor:
@@ -244,8 +234,7 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, *, alpha: float = 2.0) -> torc
     """
     z1, z2 = _matrix(z1, "z1"), _matrix(z2, "z2")
     _same_shape(z1, z2, "z1 and z2")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-        raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+    alpha = _checks.number(alpha, "alpha", low=0, low_open=True)
     diff = _unit(z1, "z1") - _unit(z2, "z2")  # (B, d)
     return torch.linalg.vector_norm(diff, dim=-1).pow(alpha).mean()
 
@@ -259,8 +248,7 @@ def uniformity(z: torch.Tensor, *, t: float = 2.0) -> torch.Tensor:
     z = _matrix(z, "z")
     if z.shape[0] < 2:
         raise ValueError("uniformity needs at least 2 points (it averages over distinct pairs); got 1")
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
-        raise ValueError(f"t must be a positive number, got {t!r}")
+    t = _checks.number(t, "t", low=0, low_open=True)
     u = _unit(z, "z")  # (B, d)
     # For unit vectors ‖a − b‖² = 2 − 2 a·b (chapter 2); take each unordered pair once.
     i, j = torch.triu_indices(u.shape[0], u.shape[0], offset=1, device=u.device)

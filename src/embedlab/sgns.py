@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from embedlab import _checks
 from embedlab.train import progress_bar
 from embedlab.word2vec import EncodedCorpus, keep_probabilities, noise_distribution
 
@@ -115,9 +116,12 @@ class SGNSConfig:
 
     def __post_init__(self) -> None:
         for name in ("dim", "window", "negatives", "shared_negatives", "streams", "stream_len", "epochs", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            _checks.integer(getattr(self, name), name, low=1)
+        _checks.number(self.lr, "lr", low=0, low_open=True)
+        _checks.number(self.min_lr, "min_lr", low=0, low_open=True)
+        _checks.number(self.sample, "sample", low=0)
+        _checks.number(self.noise_power, "noise_power")
+        _checks.integer(self.seed, "seed", low=0)
         if not 0 < self.min_lr <= self.lr:
             raise ValueError(f"need 0 < min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
 

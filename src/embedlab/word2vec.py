@@ -19,7 +19,6 @@ analogies, nearest words) is :mod:`embedlab.wordsim`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ import torch
 from scipy.special import logsumexp
 from torch import nn
 
+from embedlab import _checks
 from embedlab.data import Vocabulary
 
 __all__ = [
@@ -95,12 +95,6 @@ def encode_sentences(sentences: Sequence[Sequence[str]], vocab: Vocabulary) -> E
     return EncodedCorpus(np.asarray(ids, dtype=np.int64), np.asarray(sent, dtype=np.int64), vocab, raw)
 
 
-def _check_window(window: int) -> int:
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise ValueError(f"window must be an integer >= 1, got {window!r}")
-    return int(window)
-
-
 def cooccurrence(
     corpus: EncodedCorpus, window: int, *, dynamic: bool = False, vocab_size: int | None = None
 ) -> sp.csr_matrix:
@@ -111,7 +105,7 @@ def cooccurrence(
     its expected count when the window is redrawn uniformly from ``1..window`` for every centre,
     as word2vec does. ``vocab_size`` keeps only ids below it (e.g. the most frequent words).
     """
-    window = _check_window(window)
+    window = _checks.integer(window, "window", low=1)
     if len(corpus) == 0:
         raise ValueError("empty corpus")
     V = len(corpus.vocab) if vocab_size is None else int(vocab_size)
@@ -157,10 +151,7 @@ def pmi(
         raise ValueError("the count matrix is empty (no co-occurrences)")
     if not np.isfinite(C.data).all() or (C.data < 0).any():
         raise ValueError("counts must be finite and non-negative")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not (
-        math.isfinite(alpha) and alpha > 0
-    ):
-        raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
+    alpha = _checks.number(alpha, "alpha", low=0, low_open=True)
     row = np.asarray(C.sum(axis=1)).ravel()
     col = np.asarray(C.sum(axis=0)).ravel() if context_counts is None else np.asarray(context_counts, dtype=np.float64)
     if col.shape != (C.shape[1],) or not np.isfinite(col).all() or (col < 0).any():
@@ -196,10 +187,7 @@ def ppmi(counts: sp.spmatrix | np.ndarray, *, alpha: float = 1.0, shift: float =
     Raises:
         ValueError: for a ``shift`` that is not a finite number >= 0, and as :func:`pmi`.
     """
-    if isinstance(shift, bool) or not isinstance(shift, (int, float, np.integer, np.floating)) or not (
-        math.isfinite(shift) and shift >= 0
-    ):
-        raise ValueError(f"shift must be a finite number >= 0 (e.g. log k), got {shift!r}")
+    shift = _checks.number(shift, "shift", low=0)  # e.g. log k
     out = pmi(counts, alpha=alpha)
     out.data = np.maximum(out.data - shift, 0.0)
     out.eliminate_zeros()
@@ -260,7 +248,7 @@ def skipgram_pairs(corpus: EncodedCorpus, window: int, *, vocab_size: int | None
     ``vocab_size`` keeps only pairs whose two ids are below it (the most frequent words). The
     pair counts are exactly :func:`cooccurrence` (non-dynamic) with the same arguments.
     """
-    window = _check_window(window)
+    window = _checks.integer(window, "window", low=1)
     C = cooccurrence(corpus, window, vocab_size=vocab_size).tocoo()
     reps = C.data.astype(np.int64)
     rows = np.repeat(C.row.astype(np.int64), reps)
