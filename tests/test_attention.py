@@ -360,3 +360,15 @@ def test_switches_counts_and_dtypes_are_checked_by_name():
     assert out.dtype == w.dtype == torch.bfloat16
     ref, _ = scaled_dot_product_attention(qb.double(), kb.double(), vb.double(), causal=True)
     torch.testing.assert_close(out.double(), ref, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_huge_queries_and_keys_give_the_limit_not_nan(dtype):
+    q, k, v = _qkv(seed=3)
+    q32, k32 = (t.float() * 1e30 for t in (q, k))  # q·kᵀ overflows float32
+    w = attention_weights(q32.to(dtype), k32.to(dtype), causal=True)
+    assert w.dtype == dtype and torch.isfinite(w).all()
+    ref = attention_weights(q32.double(), k32.double(), causal=True)  # float64 holds it
+    torch.testing.assert_close(w.double(), ref, rtol=2e-2, atol=2e-2)
+    with pytest.raises(ValueError, match="overflows torch.float64"):
+        attention_weights(q * 1e200, k * 1e200)

@@ -137,6 +137,12 @@ def _weights(
     if q.dtype in (torch.float16, torch.bfloat16):
         q, k = q.float(), k.float()
     scores = (q * float(scale)) @ k.transpose(-2, -1)  # (..., T, S): one similarity per (query, key)
+    if not bool(torch.isfinite(scores).all()) and bool(torch.isfinite(q).all()) and bool(torch.isfinite(k).all()):
+        # finite q and k whose products overflow float32 (entries of 1e30): inf - inf would be NaN
+        # in the softmax. float64 holds the square of float32's largest number (MPS has no float64).
+        if q.dtype == torch.float64 or q.device.type == "mps":
+            raise ArgumentError(f"q·kᵀ·scale overflows {q.dtype}: rescale q or k (or pass a smaller scale)")
+        scores = (q.double() * float(scale)) @ k.double().transpose(-2, -1)
     keep = _keep_mask(scores, mask, causal)
     if keep is None:
         return scores.softmax(dim=-1)
