@@ -5,6 +5,12 @@ Taught in chapter 10 (retrieval), on the WordNet reverse dictionary
 returns ``scores: (n_queries, n_documents)``, which :func:`embedlab.ranking.evaluate` turns into
 MRR and recall@k; no metric is computed here.
 
+Word vectors come as one :class:`embedlab.data.WordVectors` (what :func:`embedlab.data.load_glove`
+returns; a ``(words, vectors)`` pair is accepted too), whose cached word index is used as it is.
+Embeddings are made unit length by :func:`embedlab._rows.unit_rows` with ``zero="raise"``: an
+all-zero text average or tower output has no direction and is refused (``F.normalize`` would
+keep it as a zero vector that scores 0 against everything).
+
 * :func:`tfidf_scores`: cosine of scikit-learn TF-IDF vectors, over words or character n-grams.
   A document here is one word, so word-level TF-IDF can only match a definition that contains
   its answer, which the task removes: it sits at chance by construction. Character n-grams

@@ -11,8 +11,10 @@ vector is zero. By default (``zero="raise"``) we raise a ``ValueError`` that say
 zero, because a zero row is usually a bug (an untrained padding row, a failed lookup).
 ``zero="zero"`` instead defines the cosine with a zero vector as ``0.0`` (orthogonal to
 everything), which is what ``torch.nn.functional.cosine_similarity`` and scikit-learn return.
-We never silently return NaN. Only an exactly-zero row is a zero vector: rows of 1e-30, whose
-squared norm underflows float32, have a direction like any other.
+We never silently return NaN: a row with NaN or ±inf has no direction either, and cosine
+refuses it by name. Only an exactly-zero row is a zero vector: rows of 1e-30, whose squared norm
+underflows float32, have a direction like any other. Unit rows come from
+:func:`embedlab._rows.unit_rows`, the package's one home of this policy.
 
 **Numerics.** Results do not depend on the scale of the inputs: norms are taken after dividing
 each row by its largest entry (1e30 and 1e-30 in float32 work; so does float16 at 6e4), and
@@ -21,7 +23,9 @@ the true answer is representable in the input dtype. Euclidean distances use one
 (``‖a‖² + ‖b‖² − 2a·b``) after centring both sets on their common mean, and recompute from the
 differences the distances that this formula cannot resolve, so close points far from the origin
 keep their distance and identical rows are exactly 0 apart. :func:`topk` refuses NaN and
-infinite inputs (NaN compares false with everything, so a sort would rank it first).
+infinite inputs (NaN compares false with everything, so a sort would rank it first), and breaks
+ties by the package's one rule: **the lower key id first**, inside the list and at its boundary
+(:func:`embedlab._rows.topk`), whatever the metric, block size or CPU.
 
 Why this module is over 400 lines: it is one concept (scores between vectors, and the exact
 search that ranks by them), and the stable numerics above take the space. Moving top-k elsewhere
@@ -352,6 +356,9 @@ def topk(
     the true nearest ones, checked against a bound on the rounding error. Scores have the inputs'
     dtype; float16 and bfloat16 are ranked in float32. This is the one exact k-NN of the package:
     :func:`embedlab.geometry.knn_indices` calls it.
+
+    Of keys with equal scores the lower id comes first, also where the tie straddles the
+    ``k``-th place (a stable sort's answer).
 
     Queries are processed ``batch_size`` rows at a time, so only a ``(batch_size, n)`` block of
     scores exists at once; the default picks about 16M scores per block, which lets ``n`` run to

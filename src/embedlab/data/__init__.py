@@ -8,6 +8,11 @@ and because a dataset with its own loader and format gets its own submodule here
 ``embedlab.data.wordnet``: WordNet and the reverse dictionary, chapter 10); what every chapter
 shares stays in this file.
 
+Word vectors have one type, :class:`WordVectors` (``words`` and ``vectors``, with a cached
+``word -> row`` :attr:`~WordVectors.index`): :func:`load_glove` returns it, and
+:mod:`embedlab.wordsim` and :mod:`embedlab.retrieval` take it. :class:`Vocabulary` is the other
+thing: token ids for a corpus that a model is trained on (chapters 1, 3 and 6).
+
 Every loader works with no network. Files that ship inside this package are verified against a
 sha256 recorded here; files that come from other installed packages (gensim's test data) are
 found by path and give a clear error naming the package to install when they are missing.
