@@ -206,3 +206,19 @@ def test_ch03_checks_accept_correct_answers_and_reject_wrong_ones():
     assert check("ch03.sgns_pair_grad", my_grad, quiet=True)
     assert not check("ch03.pmi", lambda C: np.log1p(np.asarray(C)), quiet=True)
     assert not check("ch03.sgns_pair_grad", lambda x, c, n: (c, x, n), quiet=True)
+
+
+def test_count_helpers_refuse_nan_and_take_numpy_scalars():
+    import numpy as np
+    import pytest
+
+    from embedlab import word2vec as w2v
+
+    with pytest.raises(ValueError, match="counts contains NaN"):
+        w2v.keep_probabilities(np.array([10.0, np.nan, 3.0]))  # was a NaN probability
+    with pytest.raises(ValueError, match="counts contains NaN"):
+        w2v.noise_distribution(np.array([10.0, np.nan]))
+    with pytest.raises(ValueError, match="sample must be a number"):
+        w2v.keep_probabilities(np.array([10.0, 3.0]), sample=True)
+    np.testing.assert_allclose(w2v.noise_distribution(np.array([1.0, 3.0]), power=np.float32(1.0)), [0.25, 0.75])
+    np.testing.assert_allclose(w2v.keep_probabilities(np.array([1, 3]), np.float64(0.0)), [1.0, 1.0])

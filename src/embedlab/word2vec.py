@@ -200,7 +200,7 @@ def subsampled_counts(counts: sp.spmatrix, keep: np.ndarray) -> sp.csr_matrix:
     counts: (V, V), keep: (V,) from :func:`keep_probabilities` -> (V, V). An approximation of what
     word2vec sees: it ignores that removing a word brings farther words into the window.
     """
-    keep = np.asarray(keep, dtype=np.float64)
+    keep = _checks.array(keep, "keep", ndim=1)
     if keep.shape != (counts.shape[0],) or counts.shape[0] != counts.shape[1]:
         raise ValueError(f"need a square (V, V) count matrix and keep: (V,), got {counts.shape} and {keep.shape}")
     D = sp.diags(keep)
@@ -219,11 +219,10 @@ def keep_probabilities(counts: np.ndarray, sample: float = 1e-3) -> np.ndarray:
     ``keep = (sqrt(count / t) + 1) · t / count`` capped at 1, so a word much more frequent than
     ``t`` keeps about ``sqrt(t / count)`` of its occurrences. ``sample=0`` keeps everything.
     """
-    counts = np.asarray(counts, dtype=np.float64)
-    if counts.ndim != 1 or counts.size == 0 or (counts <= 0).any():
-        raise ValueError("counts must be a non-empty 1-D array of positive counts")
-    if sample < 0:
-        raise ValueError(f"sample must be >= 0, got {sample}")
+    counts = _checks.array(counts, "counts", ndim=1)  # NaN and inf refused by name
+    if (counts <= 0).any():
+        raise _checks.ArgumentError("counts must be a non-empty 1-D array of positive counts")
+    sample = _checks.number(sample, "sample", low=0)
     if sample == 0:
         return np.ones_like(counts)
     t = sample * counts.sum()
@@ -232,9 +231,10 @@ def keep_probabilities(counts: np.ndarray, sample: float = 1e-3) -> np.ndarray:
 
 def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
     """Negative-sampling distribution ``counts**power / Σ counts**power``: (V,) -> (V,)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    if counts.ndim != 1 or counts.size == 0 or (counts < 0).any() or counts.sum() == 0:
-        raise ValueError("counts must be a non-empty 1-D array of non-negative counts, not all zero")
+    counts = _checks.array(counts, "counts", ndim=1)  # NaN and inf refused by name
+    if (counts < 0).any() or counts.sum() == 0:
+        raise _checks.ArgumentError("counts must be a non-empty 1-D array of non-negative counts, not all zero")
+    power = _checks.number(power, "power")
     p = counts**power
     return p / p.sum()
 
