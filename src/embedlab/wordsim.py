@@ -39,6 +39,7 @@ from embedlab._rows import topk as _row_topk
 from embedlab._rows import unit_rows
 from embedlab.data import WordVectors, as_word_vectors
 from embedlab.geometry import pca
+from embedlab.similarity import _block_topk
 
 __all__ = [
     "PairEval",
@@ -218,7 +219,7 @@ def analogy_accuracy(
         target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]
         scores = target @ U.T  # (chunk, n): the norm of target does not change the argmax
         scores.scatter_(1, q[:, :3], -float("inf"))
-        best = _row_topk(scores, 1)[1][:, 0]  # ties: the lower row, not whichever argmax meets first
+        best = _block_topk(scores, 1)[1][:, 0]  # ties: the lower row (_rows.topk's rule), in one pass
         correct[start : start + chunk] = (best == q[:, 3]).numpy()
     by_section: dict[str, tuple[int, int]] = {}
     for name, ok in zip(section_of, correct):
