@@ -75,10 +75,11 @@ def load_corpus(cfg: Config):
 
 def spearman(vectors, words: Sequence[str], pairs) -> float | None:
     """rho on the covered pairs; None when fewer than 3 pairs are covered (the tiny corpus)."""
+    from embedlab.data import WordVectors
     from embedlab.wordsim import word_pair_spearman
 
     try:
-        return word_pair_spearman(vectors, words, pairs).spearman
+        return word_pair_spearman(WordVectors(list(words), vectors), pairs).spearman
     except ValueError:
         return None
 
