@@ -294,3 +294,14 @@ def test_top1_takes_bfloat16_scores_and_a_tiny_temperature():
     np.testing.assert_array_equal(t.correct, [True, False])
     with pytest.raises(ValueError, match="chunk must be an integer"):
         top1(s, [np.array([0])] * 2, chunk=2.0)
+
+
+def test_dual_encoder_config_checks_by_name_and_takes_numpy_numbers():
+    cfg = DualEncoderConfig(dim=np.int64(8), lr=np.float32(0.01), dropout=np.float64(0.0))
+    assert cfg.dim == 8
+    for kwargs, match in [(dict(positions="yes"), "positions must be True or False"),
+                          (dict(heads=2.0), "heads must be an integer"),
+                          (dict(lr=0), "lr must be > 0"), (dict(dropout=1.0), "dropout must be"),
+                          (dict(pooling="max"), "pooling must be"), (dict(weight_decay=float("nan")), "weight_decay")]:
+        with pytest.raises(ValueError, match=match):
+            DualEncoderConfig(**kwargs)
