@@ -66,31 +66,33 @@ def check_temperature(t, *, name: str = "temperature", hint: str = "") -> float 
     unchanged (same object, same graph) so that a learned temperature is trained through it.
 
     Raises:
-        ValueError: naming ``name``, for a bool, a non-number, a tensor or array with more than
-            zero dimensions, NaN, ±inf, a value ``<= 0`` or one so small that ``1 / t`` overflows
-            float64 (below ``2**-1024``: a subnormal). A non-empty ``hint`` is appended to
-            the message (sampling adds how to get greedy decoding, the ``t -> 0`` limit).
+        ValueError (an ``ArgumentError``, also a ``TypeError``): naming ``name``, for a bool, a
+            non-number, a tensor or array with more than zero dimensions, NaN, ±inf, a value
+            ``<= 0`` or one so small that ``1 / t`` overflows float64 (below ``2**-1024``: a
+            subnormal). A non-empty ``hint`` is appended to the message (sampling adds how to
+            get greedy decoding, the ``t -> 0`` limit).
     """
     suffix = f"; {hint}" if hint else ""
     value = t
     if isinstance(t, torch.Tensor):
         if t.ndim != 0:
-            raise ValueError(f"{name} must be a single number (a 0-d tensor), got a tensor of shape {tuple(t.shape)}")
+            raise ArgumentError(f"{name} must be a single number (a 0-d tensor), got a tensor of shape "
+                                f"{tuple(t.shape)}")
         if t.dtype == torch.bool or t.is_complex():
-            raise ValueError(f"{name} must be a real number, got a tensor of dtype {t.dtype}")
+            raise ArgumentError(f"{name} must be a real number, got a tensor of dtype {t.dtype}")
         value = t.detach().item()
     elif isinstance(t, np.ndarray):
         if t.ndim != 0:
-            raise ValueError(f"{name} must be a single number, got an array of shape {t.shape}")
+            raise ArgumentError(f"{name} must be a single number, got an array of shape {t.shape}")
         value = t.item()  # a 0-d array becomes its Python scalar; checked below like one
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a finite number > 0, got {t!r}{suffix}")
+        raise ArgumentError(f"{name} must be a finite number > 0, got {t!r}{suffix}")
     value = float(value)
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}{suffix}")
+        raise ArgumentError(f"{name} must be a finite number > 0, got {value}{suffix}")
     if not math.isfinite(1.0 / value):
         # 1/t = inf would turn every positive logit into +inf and the softmax into NaN
-        raise ValueError(f"{name} is too small: 1/{name} overflows float64 (got {value!r}){suffix}")
+        raise ArgumentError(f"{name} is too small: 1/{name} overflows float64 (got {value!r}){suffix}")
     if isinstance(t, torch.Tensor) and t.requires_grad:
         return t
     return value
