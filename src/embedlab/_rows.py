@@ -136,6 +136,7 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tu
     an accident); ±inf rank like any other value. Indices are int64; values keep the dtype.
     """
     t, was_numpy = _scores(scores, name)
+    lead: tuple[int, ...] = tuple(t.shape[:-1])
     n = t.shape[-1]
     k = integer(k, "k", low=1, high=n)
     if t.is_floating_point() and bool(torch.isnan(t).any()):
@@ -158,7 +159,7 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tu
     vals = vals.gather(-1, by_id)
     vals, by_value = vals.sort(dim=-1, descending=largest, stable=True)
     idx = idx.gather(-1, by_value)
-    shape = (*t.shape[:-1], k)
+    shape = (*lead, k)
     out_vals = vals.reshape(shape).to(scores.dtype if isinstance(scores, torch.Tensor) else vals.dtype)
     return _back(out_vals, was_numpy), _back(idx.reshape(shape), was_numpy)
 
@@ -171,10 +172,10 @@ def overlap(a, b, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:
     """
     A = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).detach().cpu()
     B = torch.as_tensor(np.asarray(b) if not isinstance(b, torch.Tensor) else b).detach().cpu()
-    for t, nm in ((A, name_a), (B, name_b)):
-        if t.ndim != 2 or t.numel() == 0 or t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
-            raise ArgumentError(f"{nm} must be a non-empty integer matrix (n, k) of ids, got {t.dtype} "
-                                f"of shape {tuple(t.shape)}")
+    for ids, nm in ((A, name_a), (B, name_b)):
+        if ids.ndim != 2 or ids.numel() == 0 or ids.dtype == torch.bool or ids.is_floating_point() or ids.is_complex():
+            raise ArgumentError(f"{nm} must be a non-empty integer matrix (n, k) of ids, got {ids.dtype} "
+                                f"of shape {tuple(ids.shape)}")
     if A.shape[0] != B.shape[0]:
         raise ArgumentError(f"{name_a} and {name_b} must have the same number of rows, got {A.shape[0]} "
                             f"and {B.shape[0]}")

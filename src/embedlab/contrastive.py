@@ -254,6 +254,7 @@ def train_simclr(
         z1, z2 = model(views[0]), model(views[1])  # (batch, proj_dim) each
         if objective is not None:
             return objective(z1, z2)
+        assert c.temperature is not None  # checked above
         return nt_xent(z1, z2, c.temperature)
 
     opt = torch.optim.Adam(model.parameters(), lr=c.lr)
