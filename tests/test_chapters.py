@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-import chapters as ch  # tools/chapters.py (conftest puts tools/ on sys.path)
+from tools import chapters as ch
 
 CHAPTERS = ch.chapter_paths()
 IDS = [p.stem for p in CHAPTERS]
@@ -52,7 +52,7 @@ def test_first_cell_is_the_generated_bootstrap(nb):
     modules = ch.bootstrap_modules(_src(first))
     assert modules is not None and "embedlab" in modules, "cell 0 is not the bootstrap cell"
     assert _src(first) == ch.bootstrap_source(modules, ch.bootstrap_debian(_src(first))), \
-        "run `python tools/chapters.py bootstrap`"
+        "run `python -m tools.chapters bootstrap`"
     assert "remove-cell" in first.get("metadata", {}).get("tags", []), "tag the bootstrap cell remove-cell"
     out = "".join("".join(o.get("text", "")) for o in first.get("outputs", []))
     assert re.fullmatch(r"embedlab \S+\n", out), f"the bootstrap cell should only print the version, got {out!r}"
@@ -113,4 +113,4 @@ def test_runtime_recorded_and_within_budget(nb):
 
 def test_runtime_page_is_current():
     stored = ch.RUNTIMES_PAGE.read_text(encoding="utf-8")
-    assert stored == ch.runtimes_page(), "book/runtimes.md is stale: run `python tools/chapters.py runtimes`"
+    assert stored == ch.runtimes_page(), "book/runtimes.md is stale: run `python -m tools.chapters runtimes`"

@@ -25,12 +25,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-from student_notebooks import strip_solutions
 
-import chapters as ch
 import embedlab
 from embedlab import grade
 from embedlab.exercises import _load, list_exercises
+from tools import chapters as ch
+from tools.student_notebooks import strip_solutions
 
 LIMITS = {"timeout": 60, "check_timeout": 60, "notebook_timeout": 600}  # generous: nothing here should stop
 TASK = 'Write `ndcg_at_10(ranked, relevant)`. Check it with `check("ch09.ndcg_at_10", ndcg_at_10)`.'
