@@ -114,3 +114,21 @@ def test_runtime_recorded_and_within_budget(nb):
 def test_runtime_page_is_current():
     stored = ch.RUNTIMES_PAGE.read_text(encoding="utf-8")
     assert stored == ch.runtimes_page(), "book/runtimes.md is stale: run `python -m tools.chapters runtimes`"
+
+
+def called_exercises(paths) -> set[str]:
+    """The exercise ids the given chapters call ``check(...)`` on."""
+    return {i for path in paths
+            for i in re.findall(r"check\(\s*[\"'](ch\d\d\.\w+)[\"']", "".join(
+                "".join(c["source"]) for c in ch.read_nb(path)["cells"]))}
+
+
+def test_every_registered_exercise_is_checked_by_a_chapter():
+    """A hidden check no chapter calls is dead code (chapter 6's causal_attention was one)."""
+    from embedlab.exercises import list_exercises
+
+    called = called_exercises(ch.chapter_paths())
+    assert set(list_exercises()) <= called, f"no chapter calls {sorted(set(list_exercises()) - called)}"
+    # the guard can fail: without chapter 6, its top_k check is no chapter's
+    without_06 = called_exercises([p for p in ch.chapter_paths() if not p.stem.startswith("06")])
+    assert "ch06.top_k" in set(list_exercises()) - without_06
