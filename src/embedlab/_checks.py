@@ -194,7 +194,7 @@ def tensor(
         t = x
     else:
         a = array(x, name, dtype=None, finite=False, empty=True)
-        t = torch.from_numpy(np.ascontiguousarray(a))
+        t = torch.from_numpy(a if a.flags.c_contiguous else a.copy())  # ascontiguousarray makes 0-d 1-d
     if t.dtype == torch.bool or t.is_complex():
         raise _kind_error(name, f"dtype {t.dtype}")
     if not t.is_floating_point():
