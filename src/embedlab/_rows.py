@@ -145,6 +145,7 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tu
     CPU or the chunking. NaN is refused (it compares false with everything, so its rank would be
     an accident); ±inf rank like any other value. Indices are int64; values keep the dtype.
     """
+    t: torch.Tensor
     t, was_numpy = _scores(scores, name)
     n = t.shape[-1]
     k = integer(k, "k", low=1, high=n)
