@@ -416,6 +416,8 @@ def test_number_accepts_numbers_and_0d_arrays_and_refuses_bool_nan_strings_and_c
               np.array([1.0])):
         refused("temperature", checks.number, v, "temperature")
     assert checks.number(np.inf, "scale", finite=False) == np.inf
+    for huge in (10**400, -(10**400)):  # an int beyond float64: refused by name (it was an OverflowError)
+        refused("scale", checks.number, huge, "scale", finite=False)
     refused("scale", checks.number, np.nan, "scale", finite=False)  # NaN never
 
 

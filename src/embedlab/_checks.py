@@ -86,7 +86,11 @@ def number(
     v = _scalar(value)
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise ArgumentError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # a Python int beyond float64's range (10**400)
+        raise ArgumentError(f"{name} must be a number within float64's range, got an integer of "
+                            f"{len(str(abs(int(v))))} digits") from None
     if math.isnan(v) or (finite and math.isinf(v)):
         raise ArgumentError(f"{name} must be a finite number, got {v}")
     below = low is not None and (v <= low if low_open else v < low)
