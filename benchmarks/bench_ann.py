@@ -22,14 +22,12 @@ with the number of keys whose score each query computed beside it.
 
 Build times (untimed by the harness, one run each) are in each row's note.
 
-    python benchmarks/bench_ann.py                 # full size, writes benchmarks/results/ann.json
-    python benchmarks/bench_ann.py --tiny --out /tmp/bench
+    python -m benchmarks.bench_ann                 # full size, writes benchmarks/results/ann.json
+    python -m benchmarks.bench_ann --tiny --out /tmp/bench
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,8 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _harness as harness  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+from . import _harness as harness
 
 SOURCES = ("src/embedlab/ann.py", "src/embedlab/similarity.py", "src/embedlab/cluster.py")
 RECALL = "recall@10 vs exact"

@@ -32,7 +32,10 @@ def _torch(x: np.ndarray | torch.Tensor, name: str) -> tuple[torch.Tensor, bool]
     a = np.asarray(x)
     if a.dtype.kind not in "iuf":
         raise ArgumentError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(a)), True
+    # not np.ascontiguousarray: it turns a 0-d array into a 1-d one (so a scalar passed for a row)
+    if not a.flags.c_contiguous:  # a reversed or strided view: torch.from_numpy refuses negative strides
+        a = a.copy()
+    return torch.from_numpy(a), True
 
 
 def _back(t: torch.Tensor, was_numpy: bool):
@@ -58,10 +61,17 @@ def _scores(x: np.ndarray | torch.Tensor, name: str) -> tuple[torch.Tensor, bool
     return t, was_numpy
 
 
+def _float_input(t: torch.Tensor, was_numpy: bool) -> torch.Tensor:
+    """``t`` in its compute dtype; NumPy integers in float64 (the NumPy world's float), not torch's default."""
+    if was_numpy and not t.is_floating_point():
+        return t.to(torch.float64)
+    return t.to(compute_dtype(t.dtype))
+
+
 def _softmax_input(x, name: str) -> tuple[torch.Tensor, bool, torch.dtype]:
     t, was_numpy = _scores(x, name)
-    out = t.dtype if t.is_floating_point() else torch.get_default_dtype()
-    z = t.to(compute_dtype(t.dtype))
+    z = _float_input(t, was_numpy)
+    out = t.dtype if t.is_floating_point() else z.dtype
     if bool(torch.isnan(z).any()):
         raise ArgumentError(f"{name} contains NaN")
     if bool(torch.isposinf(z).any()):
@@ -107,7 +117,7 @@ def unit_rows(x: A, *, zero: ZeroPolicy = "raise", name: str = "x") -> A:
     if zero not in ("raise", "zero"):
         raise ArgumentError(f"zero must be 'raise' or 'zero', got {zero!r}")
     t, was_numpy = _scores(x, name)
-    t = t.to(compute_dtype(t.dtype))
+    t = _float_input(t, was_numpy)
     m = t.detach().abs().amax(-1, keepdim=True)  # (..., 1) the row's largest |entry|
     if not bool(torch.isfinite(m).all()):
         raise ArgumentError(f"{name} contains NaN or infinite values: such a row has no direction")
@@ -164,14 +174,22 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tu
     return _back(out_vals, was_numpy), _back(idx.reshape(shape), was_numpy)
 
 
+def _ids(x, name: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype.kind not in "iu":
+        raise ArgumentError(f"{name} must be a non-empty integer matrix (n, k) of ids, got dtype {a.dtype} "
+                            f"of shape {a.shape}")
+    return np.array(a, dtype=np.int64)  # a copy: C-contiguous, so a reversed view is fine
+
+
 def overlap(a, b, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:
     """Per row, the share of ``a``'s ids that also appear in ``b``'s: (n, k) and (n, m) -> (n,).
 
     Order inside a row is ignored; each id of ``a`` counts once per occurrence, so rows should
     hold distinct ids (as top-k lists do). Returned as float64 NumPy.
     """
-    A = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).detach().cpu()
-    B = torch.as_tensor(np.asarray(b) if not isinstance(b, torch.Tensor) else b).detach().cpu()
+    A, B = (x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(_ids(x, nm))
+            for x, nm in ((a, name_a), (b, name_b)))
     for ids, nm in ((A, name_a), (B, name_b)):
         if ids.ndim != 2 or ids.numel() == 0 or ids.dtype == torch.bool or ids.is_floating_point() or ids.is_complex():
             raise ArgumentError(f"{nm} must be a non-empty integer matrix (n, k) of ids, got {ids.dtype} "
