@@ -39,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from embedlab._checks import ArgumentError, integer
 from embedlab.intervals import bootstrap_ci
 
 __all__ = ["rank_items", "reciprocal_rank", "recall_at_k", "precision_at_k", "ndcg_at_k", "hit_rate_at_k",
@@ -52,23 +53,13 @@ def _to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def _int(value, name: str, low: int = 1, high: int | None = None) -> int:
-    """A Python or NumPy integer in ``low..high``; floats and bools are refused, not truncated."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return int(value)
-
-
 _FLOAT_EXACT = 2**53  # every integer of magnitude up to this is a float64
 
 
 def _scores(scores) -> np.ndarray:
     s = _to_numpy(scores)
     if s.dtype == bool or not (np.issubdtype(s.dtype, np.integer) or np.issubdtype(s.dtype, np.floating)):
-        raise TypeError(f"scores must be real numbers, got dtype {s.dtype}")
+        raise ArgumentError(f"scores must be real numbers, got dtype {s.dtype}")
     if s.ndim != 2 or 0 in s.shape:
         raise ValueError(f"scores must be an (n_users, n_items) array with both >= 1, got shape {s.shape}")
     if np.issubdtype(s.dtype, np.integer) and s.dtype.itemsize == 8 and (
@@ -114,7 +105,7 @@ def _item_sets(x, n_users: int, n_items: int | None, name: str) -> _Sets:
         m.sum_duplicates()  # also sorts each row's indices
         return _Sets(m.indptr.astype(np.int64), m.indices.astype(np.int64))
     if isinstance(x, (str, bytes)) or not isinstance(x, (Sequence, np.ndarray, torch.Tensor)):
-        raise TypeError(f"{name} must be a scipy.sparse matrix or a sequence of {n_users} integer arrays, "
+        raise ArgumentError(f"{name} must be a scipy.sparse matrix or a sequence of {n_users} integer arrays, "
                         f"got {type(x).__name__} (convert e.g. a pandas Series with list(...))")
     if len(x) != n_users:
         raise ValueError(f"{name} must hold one item array per user ({n_users}), got {len(x)}")
@@ -125,7 +116,7 @@ def _item_sets(x, n_users: int, n_items: int | None, name: str) -> _Sets:
             rows.append(np.empty(0, dtype=np.int64))
             continue
         if r.dtype == bool or not np.issubdtype(r.dtype, np.integer):
-            raise TypeError(f"{name}[{u}] must hold integer item ids, got dtype {r.dtype} (a boolean mask? "
+            raise ArgumentError(f"{name}[{u}] must hold integer item ids, got dtype {r.dtype} (a boolean mask? "
                             "use np.flatnonzero or a scipy.sparse matrix)")
         if r.ndim > 1:
             raise ValueError(f"{name}[{u}] must be a 1-D array of item ids, got shape {r.shape}")
@@ -176,8 +167,8 @@ def rank_items(scores, k: int, *, exclude=None, chunk: int = 1024) -> np.ndarray
     """
     s = _scores(scores)
     n_users, n_items = s.shape
-    k = _int(k, "k", 1, n_items)
-    chunk = _int(chunk, "chunk")
+    k = integer(k, "k", low=1, high=n_items)
+    chunk = integer(chunk, "chunk", low=1)
     excl = None if exclude is None else _item_sets(exclude, n_users, n_items, "exclude")
     return _rank(s, k, excl, chunk)
 
@@ -220,7 +211,7 @@ def reciprocal_rank(scores, relevant, *, exclude=None, chunk: int = 1024) -> np.
     """
     s = _scores(scores)
     rel, excl = _relevant_and_excluded(s, relevant, exclude)
-    return _rr(s, rel, excl, _int(chunk, "chunk"))
+    return _rr(s, rel, excl, integer(chunk, "chunk", low=1))
 
 
 def _relevant_and_excluded(s: np.ndarray, relevant, exclude) -> tuple[_Sets, _Sets | None]:
@@ -255,10 +246,10 @@ def _ranked(ranked, k, n_items: int | None = None) -> np.ndarray:
     """Validate ``ranked`` (n_users, >=k) and return its first ``k`` columns as int64."""
     r = _to_numpy(ranked)
     if r.dtype == bool or not np.issubdtype(r.dtype, np.integer):
-        raise TypeError(f"ranked must hold integer item ids, got dtype {r.dtype}")
+        raise ArgumentError(f"ranked must hold integer item ids, got dtype {r.dtype}")
     if r.ndim != 2 or 0 in r.shape:
         raise ValueError(f"ranked must be an (n_users, k) array with both >= 1, got shape {r.shape}")
-    k = r.shape[1] if k is None else _int(k, "k", 1, r.shape[1])
+    k = r.shape[1] if k is None else integer(k, "k", low=1, high=r.shape[1])
     top = r[:, :k].astype(np.int64)
     if top.min() < 0 or (n_items is not None and top.max() >= n_items):
         raise ValueError(f"ranked has item ids outside 0..{'n_items - 1' if n_items is None else n_items - 1}")
@@ -325,7 +316,7 @@ def hit_rate_at_k(ranked, relevant, k: int | None = None) -> np.ndarray:
 
 def coverage(ranked, n_items: int, k: int | None = None) -> float:
     """Fraction of the ``n_items`` catalogue that appears in at least one user's top ``k``."""
-    n_items = _int(n_items, "n_items")
+    n_items = integer(n_items, "n_items", low=1)
     return float(np.unique(_ranked(ranked, k, n_items)).size / n_items)
 
 
@@ -382,7 +373,7 @@ def evaluate(scores, relevant, *, k: int = 10, exclude=None) -> RankingReport:
     """
     s = _scores(scores)
     n_users, n_items = s.shape
-    k = _int(k, "k", 1, n_items)
+    k = integer(k, "k", low=1, high=n_items)
     rel, excl = _relevant_and_excluded(s, relevant, exclude)  # parsed once for both rankings
     top = _rank(s, k, excl, 1024)
     hits = _hit_matrix(top, rel)
