@@ -158,7 +158,7 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tu
     vals = vals.gather(-1, by_id)
     vals, by_value = vals.sort(dim=-1, descending=largest, stable=True)
     idx = idx.gather(-1, by_value)
-    shape = (*t.shape[:-1], k)
+    shape = (*scores.shape[:-1], k)  # = t.shape (mypy could not type t here)
     out_vals = vals.reshape(shape).to(scores.dtype if isinstance(scores, torch.Tensor) else vals.dtype)
     return _back(out_vals, was_numpy), _back(idx.reshape(shape), was_numpy)
 

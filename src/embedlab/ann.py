@@ -362,8 +362,8 @@ class IVFIndex(_Index):
             cols = torch.arange(width).repeat(cut.numel(), 1)  # (c, width) every column
             row_ids = self._column_ids(cells[cut], start[cut], cols, buffer[cut])
             by_id = torch.argsort(row_ids, dim=1, stable=True)  # padding (id n) last
-            sv, pos = torch.sort(buffer[cut].gather(1, by_id), dim=1, descending=True, stable=True)
-            best[cut], ids[cut] = sv[:, :kk], row_ids.gather(1, by_id.gather(1, pos[:, :kk]))
+            sv, ranked = torch.sort(buffer[cut].gather(1, by_id), dim=1, descending=True, stable=True)
+            best[cut], ids[cut] = sv[:, :kk], row_ids.gather(1, by_id.gather(1, ranked[:, :kk]))
         ids, by_id = ids.sort(dim=1)
         best, by_score = best.gather(1, by_id).sort(dim=1, descending=True, stable=True)
         ids = ids.gather(1, by_score)

@@ -224,7 +224,10 @@ def ivfpq_table(
                 index.nprobe = nprobe
             else:
                 per_vector = 4 * d
-            recall, qps = measure_search(lambda q, index=index: index.search(q, k), Q, exact, k, repeats=repeats)
+            def search(q: np.ndarray, index: faiss.Index = index) -> tuple[np.ndarray, np.ndarray]:
+                return index.search(q, k)
+
+            recall, qps = measure_search(search, Q, exact, k, repeats=repeats)
             rows.append({
                 "index": name, "m": pq_m, "bytes_per_vector": per_vector, "raw_bytes": 4 * d,
                 "serialized_bytes_per_vector": len(faiss.serialize_index(index)) / n,
