@@ -250,10 +250,10 @@ class IVFIndex(_Index):
         self._key_exp = int(exps[0])
         n = K.shape[0]
         if self.n_lists > n:
-            raise ValueError(f"n_lists ({self.n_lists}) must not exceed the number of keys ({n})")
+            raise ArgumentError(f"n_lists ({self.n_lists}) must not exceed the number of keys ({n})")
         m = min(n, 64 * self.n_lists) if self.train_size is None else self.train_size
         if m > n:
-            raise ValueError(f"train_size ({m}) must not exceed the number of keys ({n})")
+            raise ArgumentError(f"train_size ({m}) must not exceed the number of keys ({n})")
         rng = np.random.default_rng(self.seed)
         sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
         self.train_ids = sample  # (m,) the keys k-means saw (the benchmark trains faiss on the same)
@@ -397,16 +397,16 @@ def neighbour_recall(found, exact, k: int | None = None) -> float:
     """
     F, E = _ids(found, "found"), _ids(exact, "exact")
     if F.shape[0] != E.shape[0]:
-        raise ValueError(f"found has {F.shape[0]} queries but exact has {E.shape[0]}")
+        raise ArgumentError(f"found has {F.shape[0]} queries but exact has {E.shape[0]}")
     k = E.shape[1] if k is None else integer(k, "k", low=1, high=E.shape[1])
     if k > F.shape[1]:
-        raise ValueError(f"found has {F.shape[1]} neighbours per query, fewer than k = {k}")
+        raise ArgumentError(f"found has {F.shape[1]} neighbours per query, fewer than k = {k}")
     F, E = F[:, :k], E[:, :k]
     if (E < 0).any():
-        raise ValueError("exact contains padding (-1): the exact neighbours must be real keys")
+        raise ArgumentError("exact contains padding (-1): the exact neighbours must be real keys")
     E_sorted = np.sort(E, axis=1)
     if (E_sorted[:, 1:] == E_sorted[:, :-1]).any():
-        raise ValueError("exact repeats an index within a query")
+        raise ArgumentError("exact repeats an index within a query")
     # each true neighbour counted once: the share of exact's ids that found holds (embedlab._rows)
     return float(overlap(E, F, name_a="exact", name_b="found").mean())
 
@@ -421,7 +421,7 @@ def held_out_split(vectors, n_queries: int, seed: int = 0) -> tuple[object, obje
     """
     n = len(vectors)
     if n < 2:
-        raise ValueError(f"vectors needs at least 2 rows to hold some out, got {n}")
+        raise ArgumentError(f"vectors needs at least 2 rows to hold some out, got {n}")
     n_queries = integer(n_queries, "n_queries", low=1, high=n - 1)
     query_ids = np.sort(np.random.default_rng(integer(seed, "seed", low=0)).choice(n, n_queries, replace=False))
     is_key = np.ones(n, dtype=bool)

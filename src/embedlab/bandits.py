@@ -258,7 +258,7 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
     blocked = sp.lil_matrix((n_users, n_items), dtype=bool)
     if exclude is not None:
         if not sp.issparse(exclude) or exclude.shape != S.shape:
-            raise ValueError(f"exclude must be a scipy.sparse matrix of shape {S.shape}")
+            raise ArgumentError(f"exclude must be a scipy.sparse matrix of shape {S.shape}")
         excl = sp.csr_matrix(exclude, dtype=bool)
         excl.eliminate_zeros()  # a stored zero excludes nothing (as in embedlab.ranking)
         blocked = excl.tolil()
@@ -271,8 +271,8 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
         row = S[u] + learning_rate * np.log1p(hit_counts) if learning_rate else S[u].copy()
         row[blocked.rows[u]] = -np.inf
         if (left := n_items - len(blocked.rows[u])) < k:
-            raise ValueError(f"k={k} is more than the {left} items left for user {u} at event {t} "
-                             "(after exclude and the items already accepted)")
+            raise ArgumentError(f"k={k} is more than the {left} items left for user {u} at event {t} "
+                                "(after exclude and the items already accepted)")
         if policy == "boltzmann":
             slate = sample_without_replacement(torch.from_numpy(row)[None], k, temperature=temperature,
                                                generator=gen)[0].numpy()

@@ -61,7 +61,7 @@ def _csr(matrix, name: str):
     import scipy.sparse as sp
 
     if not sp.issparse(matrix) or matrix.ndim != 2:
-        raise ValueError(f"{name} must be a scipy.sparse (n_users, n_items) matrix, got {type(matrix).__name__}")
+        raise ArgumentError(f"{name} must be a scipy.sparse (n_users, n_items) matrix, got {type(matrix).__name__}")
     return sp.csr_matrix(matrix)
 
 
@@ -140,7 +140,7 @@ def fit_factors(train, config: FactorConfig | None = None) -> tuple[FactorModel,
     R.eliminate_zeros()  # a stored zero is not a choice (as in embedlab.ranking)
     n_users, n_items = R.shape
     if R.nnz == 0:
-        raise ValueError("train has no interactions")
+        raise ArgumentError("train has no interactions")
     model = FactorModel(n_users, n_items, cfg.dim, bias=cfg.bias, seed=cfg.seed)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     get_batch: Callable[[torch.Generator], Any]  # a batch of users (softmax) or of (user, item, negative) triples (BPR)
