@@ -5,11 +5,9 @@ import math
 import mpmath
 import numpy as np
 import pytest
-import torch
 from scipy.special import iv
 from scipy.stats import vonmises_fisher
 
-from embedlab.classify import CosineClassifier
 from embedlab.vmf import (
     estimate_kappa,
     fit,
@@ -93,14 +91,6 @@ def test_fit_classes_posterior_is_bayes_rule():
     np.testing.assert_allclose(model.posterior(x), ref, atol=1e-10)
 
 
-def test_cosine_classifier_shapes_and_scale():
-    m = CosineClassifier(4, 3, scale=np.float32(5.0), learn_scale=False)
-    x = torch.randn(7, 4)
-    z = m(x)
-    assert z.shape == (7, 3) and z.abs().max() <= 5.0 + 1e-5  # bias starts at 0: |scale * cos| <= scale
-    assert not any(p is m.log_scale for p in m.parameters())
-
-
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="kappa"):
         log_normalizer(-1.0, 3)
@@ -110,8 +100,6 @@ def test_bad_input_is_named():
         log_density(np.ones((2, 3)), _mu(3), 1.0)
     with pytest.raises(ValueError, match="r_bar"):
         estimate_kappa(1.0, 3)
-    with pytest.raises(ValueError, match="scale"):
-        CosineClassifier(3, 2, scale=0)
     with pytest.raises(ValueError, match="class 1 has no examples"):
         fit_classes(np.eye(3), np.array([0, 2, 2]))
 

@@ -32,10 +32,12 @@ Where each concept lives (one home each; import it from there)::
     contrastive losses (InfoNCE, NT-Xent, triplet, margin),    embedlab.losses             4
       alignment and uniformity
     digits data, augmentations, encoder, frozen features       embedlab.contrastive        4
-    probes of a representation: linear probe, k-NN accuracy,   embedlab.classify           4, 8, 11
-      control tasks and selectivity; prototypes: nearest
-      centroid, cosine-softmax over prototypes, the Gaussian
-      prototype layer, few-shot
+    probes of a representation: linear probe, k-NN accuracy,   embedlab.probes             4, 11
+      control tasks and selectivity
+    prototype classifiers: class prototypes, nearest           embedlab.prototypes         7, 8
+      centroid, cosine-softmax over prototypes, the cosine-
+      softmax classifier (CosineClassifier), the Gaussian
+      prototype layer, few-shot accuracy
     clustering: GMM by EM, vMF mixture, spectral clustering,   embedlab.cluster            8
       k-means, BIC
     attention weights, masks, multi-head attention             embedlab.attention          5
@@ -45,8 +47,7 @@ Where each concept lives (one home each; import it from there)::
     calibration: reliability bins, ECE (equal width / mass),   embedlab.calibration        7, 10
       NLL, Brier, temperature / vector / matrix scaling;
       the confidence of one event (isotonic, logistic)
-    von Mises-Fisher density, kappa fit, vMF class posterior,  embedlab.vmf                7
-      the cosine-softmax classifier
+    von Mises-Fisher density, kappa fit, vMF class posterior   embedlab.vmf                7
     bandits with embedded arms: epsilon-greedy, Boltzmann,     embedlab.bandits            7, 9
       Thompson sampling, regret; offline replay of a log
     ranking items by score with exclusions; recall/precision/  embedlab.ranking            9, 10

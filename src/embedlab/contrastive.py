@@ -12,7 +12,7 @@ what a SimCLR-style run needs around them (Chen et al., 2020):
 * :func:`embed`: the frozen features of a batch of images.
 
 Scoring those features with labels they never saw in training (a linear probe, k-NN) is
-:mod:`embedlab.classify`.
+:mod:`embedlab.probes`.
 """
 
 from __future__ import annotations

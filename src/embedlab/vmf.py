@@ -19,7 +19,7 @@ and prior ``π_c``, Bayes' rule gives
 
 a cosine-softmax classifier whose scale is ``κ`` (its temperature is ``1/κ``) and whose bias is
 the log-prior. :func:`fit_classes` fits this generative model; the same classifier trained
-discriminatively is :class:`embedlab.classify.CosineClassifier`; chapter 7 compares the two.
+discriminatively is :class:`embedlab.prototypes.CosineClassifier`; chapter 7 compares the two.
 
 Shapes: ``x: (N, d)`` unit rows, ``mu: (d,)`` or ``means: (C, d)`` unit rows.
 """
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from scipy.special import gammaln, ive
 
-from embedlab.classify import class_prototypes
+from embedlab.prototypes import class_prototypes
 
 __all__ = [
     "log_normalizer",
@@ -279,7 +279,7 @@ def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VM
     counts = np.bincount(yy, minlength=c)
     if (counts == 0).any():
         raise ValueError(f"class {int(np.argmin(counts))} has no examples")
-    # One home for class means (embedlab.classify); rows are already unit, so no re-normalising.
+    # One home for class means (embedlab.prototypes); rows are already unit, so no re-normalising.
     _, protos = class_prototypes(xs, yy)  # (C, d): mean of each class's unit rows, classes 0..C-1
     sums = protos * counts[:, None]  # (C, d): the resultant vector of each class
     norms = np.linalg.norm(sums, axis=1)
