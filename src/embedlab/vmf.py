@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from scipy.special import gammaln, ive
 
+from embedlab import _checks
+from embedlab._rows import row_norm, softmax, unit_rows
 from embedlab.prototypes import class_prototypes
 
 __all__ = [
@@ -49,16 +51,15 @@ __all__ = [
 
 
 def _kappa(kappa, name: str = "kappa") -> np.ndarray:
-    k = np.asarray(kappa, dtype=np.float64)
-    if not np.all(np.isfinite(k)) or (k < 0).any():
-        raise ValueError(f"{name} must be finite and >= 0, got {kappa!r}")
+    """Concentrations: a number or an array of them (NumPy, tensor, list), finite and >= 0."""
+    k = _checks.array(kappa, name, empty=True)
+    if (k < 0).any():
+        raise _checks.ArgumentError(f"{name} must be finite and >= 0, got {kappa!r}")
     return k
 
 
 def _dim(d) -> int:
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
-        raise ValueError(f"d must be an integer >= 2, got {d!r}")
-    return int(d)
+    return _checks.integer(d, "d", low=2)
 
 
 # Debye's expansion is used from this order up: at nu = 20 its tenth term is below 1e-16 for every
@@ -170,23 +171,31 @@ def log_normalizer(kappa, d: int) -> np.ndarray | float:
 
 
 def _unit_rows(x, name: str, atol: float = 1e-6) -> np.ndarray:
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    a = a.astype(np.float64)
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] < 2:
-        raise ValueError(f"{name} must be an (N, d) array with N >= 1 and d >= 2, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite")
-    if not np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=atol):
-        raise ValueError(f"{name} rows must be unit vectors (use embedlab.similarity.normalize)")
-    return a
+    """Points on the sphere: (N, d) rows, d >= 2, whose norms are 1 within ``atol`` (a row far off
+    the sphere is a forgotten normalisation, which the densities here would silently mis-score),
+    returned as float64 rows of norm 1 to rounding (:func:`embedlab._rows.unit_rows`). The one
+    "must be unit" check of :mod:`embedlab.vmf` and :mod:`embedlab.cluster`. float16/bfloat16
+    rows are accepted within their own rounding (``atol`` at least 4 units in their last place)."""
+    dtype = getattr(x, "dtype", None)
+    a = _checks.array(x, name, ndim=2)
+    if a.shape[1] < 2:
+        raise _checks.ArgumentError(f"{name} must be an (N, d) array with N >= 1 and d >= 2, got shape {a.shape}")
+    eps = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "torch.float16": 2.0**-10, "torch.bfloat16": 2.0**-7}
+    tol = max(atol, 4 * eps.get(str(dtype), 0.0))
+    norms = row_norm(torch.from_numpy(a)).numpy()[:, 0]  # (N,), no overflow or underflow
+    off = np.flatnonzero(np.abs(norms - 1.0) > tol)
+    if off.size:
+        raise _checks.ArgumentError(f"{name} rows must be unit vectors (row {int(off[0])} has norm {norms[off[0]]:.6g}; "
+                                    "use embedlab.similarity.normalize)")
+    return unit_rows(a, name=name)
 
 
 def log_density(x, mu, kappa) -> np.ndarray:
     """``log f(x; μ, κ)`` for each row of ``x: (N, d)`` (unit rows); ``mu: (d,)`` unit. -> (N,)."""
     xs = _unit_rows(x, "x")
-    m = _unit_rows(np.asarray(mu, dtype=np.float64).reshape(1, -1), "mu")[0]
+    m = _unit_rows(_checks.array(mu, "mu", ndim=1)[None, :], "mu")[0]
     if m.shape[0] != xs.shape[1]:
-        raise ValueError(f"mu has dimension {m.shape[0]} but x has {xs.shape[1]}")
+        raise _checks.ArgumentError(f"mu has dimension {m.shape[0]} but x has {xs.shape[1]}")
     k = float(_kappa(kappa))
     return log_normalizer(k, xs.shape[1]) + k * (xs @ m)
 
@@ -210,11 +219,10 @@ def estimate_kappa(r_bar, d: int, newton_steps: int = 5) -> float:
     ``A_d'(κ) = 1 - A_d(κ)² - (d - 1) A_d(κ) / κ``.
     """
     d = _dim(d)
-    r = float(r_bar)
+    r = _checks.number(r_bar, "r_bar")
     if not 0 <= r < 1:
-        raise ValueError(f"r_bar must be in [0, 1), got {r_bar!r} (r_bar = 1 means all points coincide)")
-    if isinstance(newton_steps, bool) or not isinstance(newton_steps, (int, np.integer)) or newton_steps < 0:
-        raise ValueError(f"newton_steps must be an integer >= 0, got {newton_steps!r}")
+        raise _checks.ArgumentError(f"r_bar must be in [0, 1), got {r_bar!r} (r_bar = 1 means all points coincide)")
+    newton_steps = _checks.integer(newton_steps, "newton_steps", low=0)
     if r == 0:
         return 0.0
     k = r * (d - r * r) / (1 - r * r)
@@ -233,7 +241,7 @@ def fit(x, newton_steps: int = 5) -> tuple[np.ndarray, float]:
     mean = xs.mean(axis=0)  # (d,)
     r = float(np.linalg.norm(mean))
     if r == 0:
-        raise ValueError("x has a zero mean vector: the mean direction is undefined")
+        raise _checks.ArgumentError("x has a zero mean vector: the mean direction is undefined")
     return mean / r, estimate_kappa(r, xs.shape[1], newton_steps)
 
 
@@ -257,10 +265,7 @@ class VMFClasses:
 
     def posterior(self, x) -> np.ndarray:
         """``p(c | x)`` by Bayes' rule: the softmax of :meth:`logits` (log-sum-exp stabilised)."""
-        z = self.logits(x)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.logits(x), name="logits")
 
 
 def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VMFClasses:
@@ -270,15 +275,17 @@ def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VM
     length); the priors are the class frequencies.
     """
     xs = _unit_rows(x, "x")
-    yy = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if yy.shape != (xs.shape[0],) or not np.issubdtype(yy.dtype, np.integer) or yy.min() < 0:
-        raise ValueError(f"y must be non-negative integer labels of shape ({xs.shape[0]},)")
-    c = int(yy.max()) + 1 if n_classes is None else int(n_classes)
+    yy = _checks.array(y, "y", dtype=None, empty=True)
+    if yy.shape != (xs.shape[0],) or yy.dtype.kind not in "iu" or yy.min() < 0:
+        raise _checks.ArgumentError(f"y must be non-negative integer labels of shape ({xs.shape[0]},), "
+                                    f"got {yy.dtype} of shape {yy.shape}")
+    c = int(yy.max()) + 1 if n_classes is None else _checks.integer(n_classes, "n_classes", low=1)
+    newton_steps = _checks.integer(newton_steps, "newton_steps", low=0)
     if yy.max() >= c:
-        raise ValueError(f"y has label {yy.max()} but n_classes is {c}")
+        raise _checks.ArgumentError(f"y has label {yy.max()} but n_classes is {c}")
     counts = np.bincount(yy, minlength=c)
     if (counts == 0).any():
-        raise ValueError(f"class {int(np.argmin(counts))} has no examples")
+        raise _checks.ArgumentError(f"class {int(np.argmin(counts))} has no examples")
     # One home for class means (embedlab.prototypes); rows are already unit, so no re-normalising.
     _, protos = class_prototypes(xs, yy)  # (C, d): mean of each class's unit rows, classes 0..C-1
     sums = protos * counts[:, None]  # (C, d): the resultant vector of each class
