@@ -35,6 +35,7 @@ from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
 from embedlab import _checks
+from embedlab._checks import ArgumentError
 from embedlab._rows import rescaled, topk, unit_rows
 from embedlab.vmf import _unit_rows, estimate_kappa, log_normalizer
 
@@ -61,7 +62,7 @@ def _matrix(x, name: str) -> np.ndarray:
     """A finite, non-empty (N, d) float64 matrix (NumPy, tensor of any float dtype, or lists)."""
     a = _checks.array(x, name, ndim=2)
     if a.shape[1] == 0:
-        raise _checks.ArgumentError(f"{name} must be a non-empty matrix (N, d), got shape {a.shape}")
+        raise ArgumentError(f"{name} must be a non-empty matrix (N, d), got shape {a.shape}")
     return a
 
 
@@ -168,13 +169,13 @@ def gmm_log_joint(x, weights, means, covariances, covariance: Covariance = "full
     w = _checks.array(weights, "weights", ndim=1)
     K, d = M.shape
     if X.shape[1] != d:
-        raise _checks.ArgumentError(f"x has dimension {X.shape[1]} but means have {d}")
+        raise ArgumentError(f"x has dimension {X.shape[1]} but means have {d}")
     if w.shape != (K,) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
-        raise _checks.ArgumentError(f"weights must be {K} non-negative numbers summing to 1, got {w}")
+        raise ArgumentError(f"weights must be {K} non-negative numbers summing to 1, got {w}")
     cov = _checks.array(covariances, "covariances", ndim=(2, 3))
     want = (K, d, d) if covariance == "full" else (K, d)
     if cov.shape != want:
-        raise _checks.ArgumentError(f"covariances must have shape {want} for covariance={covariance!r}, got {cov.shape}")
+        raise ArgumentError(f"covariances must have shape {want} for covariance={covariance!r}, got {cov.shape}")
     out = np.empty((X.shape[0], K))
     with np.errstate(divide="ignore"):  # a weight of exactly 0 is log 0 = -inf: never responsible
         logw = np.log(w)
@@ -184,7 +185,7 @@ def gmm_log_joint(x, weights, means, covariances, covariance: Covariance = "full
             try:
                 L = cho_factor(cov[k], lower=True)[0]
             except np.linalg.LinAlgError as e:
-                raise _checks.ArgumentError(f"covariances[{k}] is not positive definite") from e
+                raise ArgumentError(f"covariances[{k}] is not positive definite") from e
             # L⁻¹ once (d × d), then one matrix product: z = L⁻¹(x − μ) and |z|² is the Mahalanobis
             # distance. (A triangular solve with N right-hand sides was 100x slower here.)
             L_inv = solve_triangular(L, np.eye(d), lower=True)
@@ -192,7 +193,7 @@ def gmm_log_joint(x, weights, means, covariances, covariance: Covariance = "full
             maha, logdet = (z**2).sum(1), 2 * np.log(np.diag(L)).sum()
         else:
             if (cov[k] <= 0).any():
-                raise _checks.ArgumentError(f"covariances[{k}] must be positive")
+                raise ArgumentError(f"covariances[{k}] must be positive")
             maha, logdet = (diff**2 / cov[k]).sum(1), np.log(cov[k]).sum()
         out[:, k] = logw[k] - 0.5 * (d * np.log(2 * np.pi) + logdet + maha)
     return out
@@ -205,10 +206,11 @@ def responsibilities(log_joint) -> tuple[np.ndarray, np.ndarray]:
     """
     lj = _checks.array(log_joint, "log_joint", ndim=2, finite=False)
     if np.isnan(lj).any() or np.isposinf(lj).any():
-        raise _checks.ArgumentError("log_joint contains NaN or +inf: a log-density is finite, or -inf where it is 0")
+        raise ArgumentError("log_joint contains NaN or +inf: a log-density is finite, or -inf where it is 0")
     log_px = logsumexp(lj, axis=1)  # (N,)
     if not np.isfinite(log_px).all():
-        raise _checks.ArgumentError("log_joint has a row with no finite entry: the point has zero density under every component")
+        raise ArgumentError("log_joint has a row with no finite entry: the point has zero density under every "
+                            "component")
     return np.exp(lj - log_px[:, None]), log_px
 
 
@@ -262,7 +264,7 @@ def _fit_gmm(x, n_components, covariance, max_iter, tol, reg_covar, init, seed) 
         weights, means, cov = _m_step(X, np.eye(K)[labels], covariance, reg_covar)
     else:
         if len(init) != 3:
-            raise _checks.ArgumentError("init must be a tuple (weights, means, covariances)")
+            raise ArgumentError("init must be a tuple (weights, means, covariances)")
         weights, means, cov = (np.array(a, dtype=np.float64) for a in init)
         gmm_log_joint(X[:1], weights, means, cov, covariance)  # validates shapes before the loop
     history, converged = [], False
@@ -370,7 +372,7 @@ def _fit_vmf_mixture(x, n_components, shared_kappa, max_iter, tol, seed) -> VMFM
 def _square(S, name: str) -> np.ndarray:
     A = _matrix(S, name)
     if A.shape[0] != A.shape[1]:
-        raise _checks.ArgumentError(f"{name} must be square (N, N), got shape {A.shape}")
+        raise ArgumentError(f"{name} must be square (N, N), got shape {A.shape}")
     return A
 
 
@@ -399,11 +401,11 @@ def spectral_embedding(A, n_components: int) -> np.ndarray:
     """
     A = _square(A, "A")
     if not np.allclose(A, A.T) or (A < 0).any():
-        raise _checks.ArgumentError("A must be symmetric and non-negative (an affinity, e.g. knn_affinity(S, k))")
+        raise ArgumentError("A must be symmetric and non-negative (an affinity, e.g. knn_affinity(S, k))")
     k = _checks.integer(n_components, "n_components", low=1, high=A.shape[0])
     deg = A.sum(1)
     if (deg <= 0).any():
-        raise _checks.ArgumentError(f"A has {int((deg <= 0).sum())} isolated point(s) (a row of zeros)")
+        raise ArgumentError(f"A has {int((deg <= 0).sum())} isolated point(s) (a row of zeros)")
     inv_sqrt = 1 / np.sqrt(deg)
     M = inv_sqrt[:, None] * A * inv_sqrt[None, :]
     _, vecs = eigh(M, subset_by_index=[len(A) - k, len(A) - 1])  # ascending: the k largest

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from embedlab import _checks
+from embedlab._checks import ArgumentError
 from embedlab._rows import rescaled
 from embedlab.similarity import Metric, topk
 
@@ -54,13 +55,13 @@ def _labels(y, n: int, name: str) -> np.ndarray:
     a = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) and y.dtype != torch.bfloat16 else (
         y.detach().cpu().float().numpy() if isinstance(y, torch.Tensor) else np.asarray(y))
     if a.dtype.kind == "b":
-        raise _checks.ArgumentError(f"{name} must be class labels (numbers or strings), got booleans; "
+        raise ArgumentError(f"{name} must be class labels (numbers or strings), got booleans; "
                                     "pass y.astype(int) if the two classes are meant")
     if a.shape != (n,):
-        raise _checks.ArgumentError(f"{name} must have shape ({n},) to match the features, got {a.shape}")
+        raise ArgumentError(f"{name} must have shape ({n},) to match the features, got {a.shape}")
     if a.dtype.kind == "f" and np.isnan(a).any():
         # NaN equals nothing, not even itself: such a row could never be scored as right.
-        raise _checks.ArgumentError(f"{name} contains NaN labels (at index {np.flatnonzero(np.isnan(a))[:5].tolist()})")
+        raise ArgumentError(f"{name} contains NaN labels (at index {np.flatnonzero(np.isnan(a))[:5].tolist()})")
     return a
 
 
@@ -71,7 +72,7 @@ def _train_test(train_x, test_x) -> tuple[np.ndarray, np.ndarray]:
     underflowed or overflowed squares."""
     Xtr, Xte = _features(train_x, "train_x"), _features(test_x, "test_x")
     if Xtr.shape[1] != Xte.shape[1]:
-        raise _checks.ArgumentError(f"train_x and test_x have different dimensions: {Xtr.shape[1]} and {Xte.shape[1]}")
+        raise ArgumentError(f"train_x and test_x have different dimensions: {Xtr.shape[1]} and {Xte.shape[1]}")
     (Xtr, Xte), _ = rescaled(Xtr, Xte)
     return Xtr, Xte
 
@@ -159,7 +160,7 @@ def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 5, metric: Metric
         # classes: (C,) sorted, scikit-learn's classes_; codes: (N,) the class index of each row.
         classes, codes = np.unique(ytr, return_inverse=True)
     except TypeError as e:
-        raise _checks.ArgumentError(
+        raise ArgumentError(
             f"train_y must hold labels of one sortable kind (e.g. all numbers or all strings): {e}") from e
     idx = _neighbours(Xte, Xtr, k, metric)  # (M, k)
     neighbour_codes = torch.from_numpy(codes.reshape(-1).astype(np.int64))[idx]  # (M, k)
@@ -181,13 +182,13 @@ def control_task(types, labels, *, seed: int = 0) -> np.ndarray:
     t = types.detach().cpu().numpy() if isinstance(types, torch.Tensor) else np.asarray(types)
     lab = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if t.ndim != 1 or t.size == 0:
-        raise _checks.ArgumentError(f"types must be a non-empty 1-D sequence of type ids, got shape {t.shape}")
+        raise ArgumentError(f"types must be a non-empty 1-D sequence of type ids, got shape {t.shape}")
     if lab.ndim != 1 or lab.size == 0:
-        raise _checks.ArgumentError(f"labels must be a non-empty 1-D sequence, got shape {lab.shape}")
+        raise ArgumentError(f"labels must be a non-empty 1-D sequence, got shape {lab.shape}")
     try:
         uniq, inverse = np.unique(t, return_inverse=True)
     except TypeError as e:
-        raise _checks.ArgumentError(f"types must be ids of one sortable kind (all numbers or all strings): {e}") from e
+        raise ArgumentError(f"types must be ids of one sortable kind (all numbers or all strings): {e}") from e
     drawn = np.random.default_rng(seed).choice(lab, size=len(uniq), replace=True)  # (U,) one per type
     return drawn[inverse.reshape(-1)]
 
@@ -234,7 +235,7 @@ def control_task_probe(
     Xtr, Xte = _train_test(train_x, test_x)
     ytr, yte = _labels(train_y, Xtr.shape[0], "train_y"), _labels(test_y, Xte.shape[0], "test_y")
     if (train_types is None) != (test_types is None):
-        raise _checks.ArgumentError("give both train_types and test_types, or neither (every row its own type)")
+        raise ArgumentError("give both train_types and test_types, or neither (every row its own type)")
     if train_types is None:
         ttr, tte = np.arange(len(ytr)), np.arange(len(ytr), len(ytr) + len(yte))
     else:
@@ -243,7 +244,7 @@ def control_task_probe(
     if probe is None:
         probe = functools.partial(_linear_probe_predict, C=C)
     elif not callable(probe):
-        raise _checks.ArgumentError(f"probe must be a function (train_x, train_y, test_x) -> labels, got {probe!r}")
+        raise ArgumentError(f"probe must be a function (train_x, train_y, test_x) -> labels, got {probe!r}")
     control = control_task(np.concatenate([ttr, tte]), ytr, seed=seed)  # (N + M,)
     ctr, cte = control[: len(ytr)], control[len(ytr) :]
     values, counts = np.unique(ytr, return_counts=True)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from embedlab import _checks
+from embedlab._checks import ArgumentError
 from embedlab._rows import rescaled, unit_rows
 from embedlab.probability import check_temperature
 from embedlab.probes import _features, _labels
@@ -79,7 +80,7 @@ def nearest_centroid_predict(train_x, train_y, test_x, *, metric: str = "euclide
     Xte = _features(test_x, "test_x")
     classes, protos = class_prototypes(train_x, train_y, normalize=metric == "cosine")
     if protos.shape[1] != Xte.shape[1]:
-        raise _checks.ArgumentError(
+        raise ArgumentError(
             f"train_x and test_x have different dimensions: {protos.shape[1]} and {Xte.shape[1]}")
     (Xte, protos), _ = rescaled(Xte, protos)  # exact; |μ|² of 1e200 rows would overflow
     if metric == "cosine":
@@ -99,13 +100,13 @@ def cosine_prototype_logits(x, prototypes, *, scale: float = 1.0, log_prior=None
     """
     X, P = _features(x, "x"), _features(prototypes, "prototypes")
     if X.shape[1] != P.shape[1]:
-        raise _checks.ArgumentError(f"x and prototypes have different dimensions: {X.shape[1]} and {P.shape[1]}")
+        raise ArgumentError(f"x and prototypes have different dimensions: {X.shape[1]} and {P.shape[1]}")
     scale = _scale(scale)
     logits = scale * (_unit(X, "x") @ _unit(P, "prototypes").T)  # (N, C)
     if log_prior is not None:
         lp = _checks.array(log_prior, "log_prior", ndim=1)
         if lp.shape != (P.shape[0],):
-            raise _checks.ArgumentError(f"log_prior must have shape ({P.shape[0]},), got {lp.shape}")
+            raise ArgumentError(f"log_prior must have shape ({P.shape[0]},), got {lp.shape}")
         logits = logits + lp
     return logits
 
@@ -126,7 +127,7 @@ def gaussian_prototype_layer(prototypes, *, variance: float = 1.0, priors=None) 
     else:
         pr = _checks.array(priors, "priors")
         if pr.shape != (P.shape[0],) or (pr <= 0).any() or not np.isclose(pr.sum(), 1.0):
-            raise _checks.ArgumentError(f"priors must be {P.shape[0]} positive numbers summing to 1, got {priors!r}")
+            raise ArgumentError(f"priors must be {P.shape[0]} positive numbers summing to 1, got {priors!r}")
         log_prior = np.log(pr)
     return P / variance, log_prior - (P**2).sum(1) / (2 * variance)
 
@@ -164,12 +165,12 @@ def few_shot_accuracy(
     shots, draws = _checks.integer(shots, "shots", low=1), _checks.integer(draws, "draws", low=1)
     fit_predict = _FEW_SHOT.get(method) if isinstance(method, str) else method
     if not callable(fit_predict):
-        raise _checks.ArgumentError(f"method must be one of {sorted(_FEW_SHOT)} or a function, got {method!r}")
+        raise ArgumentError(f"method must be one of {sorted(_FEW_SHOT)} or a function, got {method!r}")
     classes = np.unique(ytr)
     pools = [np.flatnonzero(ytr == c) for c in classes]
     smallest = min(len(p) for p in pools)
     if shots > smallest:
-        raise _checks.ArgumentError(f"shots={shots} but a class has only {smallest} training examples")
+        raise ArgumentError(f"shots={shots} but a class has only {smallest} training examples")
     rng = np.random.default_rng(seed)
     out = np.empty(int(draws))
     with threadpool_limits(limits=threads):
@@ -210,7 +211,7 @@ class CosineClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _checks.tensor(x, "x", ndim=2)
         if x.shape[1] != self.weight.shape[1]:
-            raise _checks.ArgumentError(f"x must have {self.weight.shape[1]} columns (dim), got shape {tuple(x.shape)}")
+            raise ArgumentError(f"x must have {self.weight.shape[1]} columns (dim), got shape {tuple(x.shape)}")
         # (B, d): a zero row raises (the package's one zero-vector policy); float16/bfloat16 are
         # computed in float32 (unit_rows) and the logits cast back to the input's dtype
         u = unit_rows(x, name="x")

@@ -36,6 +36,7 @@ import torch
 from scipy.special import gammaln, ive
 
 from embedlab import _checks
+from embedlab._checks import ArgumentError
 from embedlab._rows import row_norm, softmax, unit_rows
 from embedlab.prototypes import class_prototypes
 
@@ -54,7 +55,7 @@ def _kappa(kappa, name: str = "kappa") -> np.ndarray:
     """Concentrations: a number or an array of them (NumPy, tensor, list), finite and >= 0."""
     k = _checks.array(kappa, name, empty=True)
     if (k < 0).any():
-        raise _checks.ArgumentError(f"{name} must be finite and >= 0, got {kappa!r}")
+        raise ArgumentError(f"{name} must be finite and >= 0, got {kappa!r}")
     return k
 
 
@@ -179,13 +180,13 @@ def _unit_rows(x, name: str, atol: float = 1e-6) -> np.ndarray:
     dtype = getattr(x, "dtype", None)
     a = _checks.array(x, name, ndim=2)
     if a.shape[1] < 2:
-        raise _checks.ArgumentError(f"{name} must be an (N, d) array with N >= 1 and d >= 2, got shape {a.shape}")
+        raise ArgumentError(f"{name} must be an (N, d) array with N >= 1 and d >= 2, got shape {a.shape}")
     eps = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "torch.float16": 2.0**-10, "torch.bfloat16": 2.0**-7}
     tol = max(atol, 4 * eps.get(str(dtype), 0.0))
     norms = row_norm(torch.from_numpy(a)).numpy()[:, 0]  # (N,), no overflow or underflow
     off = np.flatnonzero(np.abs(norms - 1.0) > tol)
     if off.size:
-        raise _checks.ArgumentError(f"{name} rows must be unit vectors (row {int(off[0])} has norm {norms[off[0]]:.6g}; "
+        raise ArgumentError(f"{name} rows must be unit vectors (row {int(off[0])} has norm {norms[off[0]]:.6g}; "
                                     "use embedlab.similarity.normalize)")
     return unit_rows(a, name=name)
 
@@ -195,7 +196,7 @@ def log_density(x, mu, kappa) -> np.ndarray:
     xs = _unit_rows(x, "x")
     m = _unit_rows(_checks.array(mu, "mu", ndim=1)[None, :], "mu")[0]
     if m.shape[0] != xs.shape[1]:
-        raise _checks.ArgumentError(f"mu has dimension {m.shape[0]} but x has {xs.shape[1]}")
+        raise ArgumentError(f"mu has dimension {m.shape[0]} but x has {xs.shape[1]}")
     k = float(_kappa(kappa))
     return log_normalizer(k, xs.shape[1]) + k * (xs @ m)
 
@@ -221,7 +222,7 @@ def estimate_kappa(r_bar, d: int, newton_steps: int = 5) -> float:
     d = _dim(d)
     r = _checks.number(r_bar, "r_bar")
     if not 0 <= r < 1:
-        raise _checks.ArgumentError(f"r_bar must be in [0, 1), got {r_bar!r} (r_bar = 1 means all points coincide)")
+        raise ArgumentError(f"r_bar must be in [0, 1), got {r_bar!r} (r_bar = 1 means all points coincide)")
     newton_steps = _checks.integer(newton_steps, "newton_steps", low=0)
     if r == 0:
         return 0.0
@@ -241,7 +242,7 @@ def fit(x, newton_steps: int = 5) -> tuple[np.ndarray, float]:
     mean = xs.mean(axis=0)  # (d,)
     r = float(np.linalg.norm(mean))
     if r == 0:
-        raise _checks.ArgumentError("x has a zero mean vector: the mean direction is undefined")
+        raise ArgumentError("x has a zero mean vector: the mean direction is undefined")
     return mean / r, estimate_kappa(r, xs.shape[1], newton_steps)
 
 
@@ -277,15 +278,15 @@ def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VM
     xs = _unit_rows(x, "x")
     yy = _checks.array(y, "y", dtype=None, empty=True)
     if yy.shape != (xs.shape[0],) or yy.dtype.kind not in "iu" or yy.min() < 0:
-        raise _checks.ArgumentError(f"y must be non-negative integer labels of shape ({xs.shape[0]},), "
+        raise ArgumentError(f"y must be non-negative integer labels of shape ({xs.shape[0]},), "
                                     f"got {yy.dtype} of shape {yy.shape}")
     c = int(yy.max()) + 1 if n_classes is None else _checks.integer(n_classes, "n_classes", low=1)
     newton_steps = _checks.integer(newton_steps, "newton_steps", low=0)
     if yy.max() >= c:
-        raise _checks.ArgumentError(f"y has label {yy.max()} but n_classes is {c}")
+        raise ArgumentError(f"y has label {yy.max()} but n_classes is {c}")
     counts = np.bincount(yy, minlength=c)
     if (counts == 0).any():
-        raise _checks.ArgumentError(f"class {int(np.argmin(counts))} has no examples")
+        raise ArgumentError(f"class {int(np.argmin(counts))} has no examples")
     # One home for class means (embedlab.prototypes); rows are already unit, so no re-normalising.
     _, protos = class_prototypes(xs, yy)  # (C, d): mean of each class's unit rows, classes 0..C-1
     sums = protos * counts[:, None]  # (C, d): the resultant vector of each class
