@@ -207,3 +207,54 @@ def test_knn_ties_between_duplicates_take_the_lower_index(metric, k):
     votes = np.stack([np.bincount(ytr[row], minlength=3) for row in nearest])
     expected = float(np.mean(votes.argmax(1) == yte))  # a tie between classes: the smallest label
     assert knn_accuracy(Xtr, ytr, Xte, yte, k=k, metric=metric) == pytest.approx(expected, abs=1e-12)
+
+
+# -- issue 21: dtypes, scales, argument checks --------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_probes_do_not_depend_on_the_scale(scale):
+    X, cls = _blobs()
+    for metric in ("cosine", "euclidean", "dot"):
+        assert knn_accuracy(X[:40] * scale, cls[:40], X[40:] * scale, cls[40:], k=3, metric=metric) == \
+            knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], k=3, metric=metric)
+    # standardised features: the probe cannot see the scale (1e200 overflowed the variance)
+    assert linear_probe_accuracy(X[:40] * scale, cls[:40], X[40:] * scale, cls[40:]) == \
+        linear_probe_accuracy(X[:40], cls[:40], X[40:], cls[40:])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_probes_take_half_precision_features(dtype):
+    X, cls = _blobs()
+    T = torch.from_numpy(X).to(dtype)
+    ref = knn_accuracy(T.double()[:40], cls[:40], T.double()[40:], cls[40:], k=3)
+    assert knn_accuracy(T[:40], cls[:40], T[40:], cls[40:], k=3) == ref
+    ref = linear_probe_accuracy(T.double()[:40], cls[:40], T.double()[40:], cls[40:])
+    assert linear_probe_accuracy(T[:40], cls[:40], T[40:], cls[40:]) == ref
+    r = control_task_probe(T[:40], torch.from_numpy(cls[:40]), T[40:], cls[40:])
+    assert 0 <= r.accuracy <= 1
+
+
+def test_probes_refuse_bool_and_non_finite_input_by_name_and_take_numpy_scalars():
+    X, cls = _blobs()
+    with pytest.raises(ValueError, match="^train_x must be an array of real numbers"):
+        knn_accuracy(X[:40] > 0, cls[:40], X[40:], cls[40:])
+    with pytest.raises(ValueError, match="^train_y must be class labels"):
+        knn_accuracy(X[:40], cls[:40] > 0, X[40:], cls[40:])
+    with pytest.raises(ValueError, match="^test_y must be class labels"):
+        linear_probe_accuracy(X[:40], cls[:40], X[40:], torch.from_numpy(cls[40:]) > 0)
+    Z = X.copy()
+    Z[45, 2] = np.inf
+    with pytest.raises(ValueError, match=r"^test_x contains NaN or infinite values at index \(5, 2\)"):
+        knn_accuracy(X[:40], cls[:40], Z[40:], cls[40:])
+    for bad in (True, 2.0, 0, 41):
+        with pytest.raises(ValueError, match="^k must be an integer"):
+            knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], k=bad)
+    with pytest.raises(ValueError, match="^metric must be"):
+        knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], metric="manhattan")
+    with pytest.raises(ValueError, match="^max_iter must be an integer >= 1"):
+        linear_probe_accuracy(X[:40], cls[:40], X[40:], cls[40:], max_iter=0)
+    with pytest.raises(ValueError, match="^C must be"):
+        linear_probe_accuracy(X[:40], cls[:40], X[40:], cls[40:], C=float("inf"))
+    assert knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], k=np.int64(3)) == \
+        knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], k=3)
+    acc = linear_probe_accuracy(X[:40], cls[:40], X[40:], cls[40:], C=np.float32(0.5), max_iter=np.int32(200))
+    assert 0 <= acc <= 1

@@ -113,3 +113,66 @@ def test_cosine_classifier_shapes_and_scale():
     assert not any(p is m.log_scale for p in m.parameters())
     with pytest.raises(ValueError, match="scale"):
         CosineClassifier(3, 2, scale=0)
+
+
+# -- issue 21 --------------------------------------------------------------------------------------------
+def test_cosine_classifier_refuses_an_infinite_scale_like_cosine_prototype_logits():
+    # CosineClassifier(scale=inf) was accepted: log_scale = inf, logits ±inf or NaN, softmax NaN.
+    # cosine_prototype_logits refused it; now both use one check, naming `scale`.
+    X, _ = _proto_blobs()
+    for bad in (float("inf"), np.inf, float("nan"), 0.0, -1.0, True, "10"):
+        with pytest.raises(ValueError, match="^scale must be"):
+            CosineClassifier(6, 4, scale=bad)
+        with pytest.raises(ValueError, match="^scale must be"):
+            cosine_prototype_logits(X, X[:4], scale=bad)
+    with pytest.raises(ValueError, match="^scale must be at most"):  # exp(log 1e300) is inf in float32
+        CosineClassifier(6, 4, scale=np.float64(1e300))
+    assert CosineClassifier(6, 4, scale=np.float64(1e30)).scale.item() == pytest.approx(1e30, rel=1e-6)
+    assert CosineClassifier(6, 4, scale=np.int64(30), learn_scale=False).scale.item() == pytest.approx(30)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_cosine_classifier_takes_every_float_dtype(dtype):
+    torch.manual_seed(0)
+    m = CosineClassifier(6, 4, scale=5.0)
+    x = torch.randn(8, 6, dtype=torch.float64)
+    z = m(x.to(dtype))
+    assert z.dtype == dtype
+    torch.testing.assert_close(z.double(), m(x.float()).double(), atol=0.05, rtol=0)
+    z.float().sum().backward()  # trainable in any dtype
+    assert m.weight.grad is not None and m.log_scale.grad is not None
+    with pytest.raises(ValueError, match="^x has a zero row"):
+        m(torch.zeros(2, 6, dtype=dtype))
+    with pytest.raises(ValueError, match="^x must have 6 columns"):
+        m(torch.ones(2, 5, dtype=dtype))
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_prototypes_do_not_depend_on_the_scale(scale):
+    # 2 x·μ - |μ|² of 1e200 rows overflowed to inf - inf = NaN and argmax took class 0
+    X, y = _proto_blobs()
+    for metric in ("euclidean", "cosine"):
+        np.testing.assert_array_equal(nearest_centroid_predict(X * scale, y, X * scale, metric=metric),
+                                      nearest_centroid_predict(X, y, X, metric=metric))
+    np.testing.assert_allclose(cosine_prototype_logits(X * scale, X[:4] * scale, scale=3.0),
+                               cosine_prototype_logits(X, X[:4], scale=3.0), atol=1e-12)
+    acc = few_shot_accuracy(X * scale, y, X * scale, y, shots=3, draws=3, method="centroid")
+    np.testing.assert_array_equal(acc, few_shot_accuracy(X, y, X, y, shots=3, draws=3, method="centroid"))
+
+
+def test_prototypes_refuse_bool_labels_and_features_and_take_numpy_scalars():
+    X, y = _proto_blobs()
+    with pytest.raises(ValueError, match="^y must be class labels"):
+        class_prototypes(X, y > 1)
+    with pytest.raises(ValueError, match="^x must be an array of real numbers"):
+        class_prototypes(X > 0, y)
+    with pytest.raises(ValueError, match="^shots must be an integer"):
+        few_shot_accuracy(X, y, X, y, shots=2.0)
+    with pytest.raises(ValueError, match="^metric must be"):
+        nearest_centroid_predict(X, y, X, metric="dot")
+    with pytest.raises(ValueError, match="^variance must be"):
+        gaussian_prototype_layer(X[:4], variance=float("inf"))
+    acc = few_shot_accuracy(X, y, X, y, shots=np.int64(2), draws=np.int32(2))
+    assert acc.shape == (2,)
+    W, b = gaussian_prototype_layer(torch.from_numpy(X[:4]).to(torch.bfloat16), variance=np.float32(2.0))
+    assert W.shape == (4, 6) and np.isfinite(b).all()

@@ -259,6 +259,13 @@ def _fit_gmm(x, n_components, covariance, max_iter, tol, reg_covar, init, seed) 
     max_iter = _checks.integer(max_iter, "max_iter", low=1)
     tol = _checks.number(tol, "tol", low=0)
     reg_covar = _checks.number(reg_covar, "reg_covar", low=0)
+    with np.errstate(over="ignore"):
+        too_large = not np.isfinite(np.abs(X).max() ** 2 * X.shape[1])
+    if too_large:
+        # a covariance is in squared units: it cannot be held in float64 (unlike k-means labels, a
+        # Gaussian mixture's parameters are not scale-free)
+        raise ArgumentError(f"x is too large for a Gaussian mixture in float64: its squared entries overflow "
+                            f"(largest |entry| {np.abs(X).max():.3g}); rescale it")
     if init is None:
         labels, _ = kmeans(X, K, seed=seed)
         weights, means, cov = _m_step(X, np.eye(K)[labels], covariance, reg_covar)

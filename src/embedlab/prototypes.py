@@ -198,7 +198,11 @@ class CosineClassifier(nn.Module):
         _checks.flag(learn_scale, "learn_scale"), _checks.flag(bias, "bias")
         self.weight = nn.Parameter(torch.randn(n_classes, dim) / math.sqrt(dim))  # (C, d)
         self.bias = nn.Parameter(torch.zeros(n_classes)) if bias else None
-        log_scale = torch.tensor(math.log(scale))
+        log_scale = torch.tensor(math.log(scale))  # default dtype, as the weights
+        if not bool(torch.isfinite(log_scale.exp())):
+            big = torch.finfo(log_scale.dtype).max
+            raise ArgumentError(f"scale must be at most {big:.3g} (the largest {log_scale.dtype} number), "
+                                f"got {scale!r}")
         if learn_scale:
             self.log_scale = nn.Parameter(log_scale)
         else:

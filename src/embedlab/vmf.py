@@ -194,7 +194,9 @@ def _unit_rows(x, name: str, atol: float = 1e-6) -> np.ndarray:
 def log_density(x, mu, kappa) -> np.ndarray:
     """``log f(x; μ, κ)`` for each row of ``x: (N, d)`` (unit rows); ``mu: (d,)`` unit. -> (N,)."""
     xs = _unit_rows(x, "x")
-    m = _unit_rows(_checks.array(mu, "mu", ndim=1)[None, :], "mu")[0]
+    if np.ndim(mu) != 1:
+        raise ArgumentError(f"mu must be one direction (d,), got shape {np.shape(mu)}")
+    m = _unit_rows(mu.reshape(1, -1) if hasattr(mu, "reshape") else [list(mu)], "mu")[0]  # keeps mu's dtype
     if m.shape[0] != xs.shape[1]:
         raise ArgumentError(f"mu has dimension {m.shape[0]} but x has {xs.shape[1]}")
     k = float(_kappa(kappa))
