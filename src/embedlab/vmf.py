@@ -245,7 +245,7 @@ def fit(x, newton_steps: int = 5) -> tuple[np.ndarray, float]:
     r = float(np.linalg.norm(mean))
     if r == 0:
         raise ArgumentError("x has a zero mean vector: the mean direction is undefined")
-    return mean / r, estimate_kappa(r, xs.shape[1], newton_steps)
+    return unit_rows(mean), estimate_kappa(r, xs.shape[1], newton_steps)
 
 
 @dataclass
@@ -293,5 +293,8 @@ def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VM
     _, protos = class_prototypes(xs, yy)  # (C, d): mean of each class's unit rows, classes 0..C-1
     sums = protos * counts[:, None]  # (C, d): the resultant vector of each class
     norms = np.linalg.norm(sums, axis=1)
+    if (norms == 0).any():  # a class whose unit rows cancel (x and -x): sums / norms was NaN
+        raise ArgumentError(f"class {int(np.flatnonzero(norms == 0)[0])} has a zero resultant (its unit rows "
+                            "cancel): its mean direction is undefined")
     kappa = estimate_kappa(norms.sum() / xs.shape[0], xs.shape[1], newton_steps)
-    return VMFClasses(means=sums / norms[:, None], kappa=kappa, priors=counts / counts.sum())
+    return VMFClasses(means=unit_rows(sums), kappa=kappa, priors=counts / counts.sum())
