@@ -87,10 +87,6 @@ def _labels(labels, n: int, c: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _n_bins(n_bins) -> int:
-    return _checks.integer(n_bins, "n_bins", low=1)
-
-
 @dataclass
 class ReliabilityBins:
     """Per-bin statistics of the top-label confidence; empty bins are dropped.
@@ -124,7 +120,8 @@ def reliability_bins(probs, labels, n_bins: int = 15, strategy: Strategy = "widt
     """
     p = _probs(probs)
     y = _labels(labels, *p.shape)
-    return _bins(p.max(axis=1), p.argmax(axis=1) == y, _n_bins(n_bins), strategy, _input_precision(probs))
+    b = _checks.integer(n_bins, "n_bins", low=1)
+    return _bins(p.max(axis=1), p.argmax(axis=1) == y, b, strategy, _input_precision(probs))
 
 
 Precision = type[np.floating] | torch.dtype
@@ -326,7 +323,7 @@ def confidence_bins(confidence, correct, n_bins: int = 15, strategy: Strategy = 
     c, y = _event(confidence, correct)
     if c.min() < 0 or c.max() > 1:
         raise ArgumentError(f"confidence must lie in [0, 1], got values in [{c.min():.3g}, {c.max():.3g}]")
-    return _bins(c, y, _n_bins(n_bins), strategy, _input_precision(confidence))
+    return _bins(c, y, _checks.integer(n_bins, "n_bins", low=1), strategy, _input_precision(confidence))
 
 
 def confidence_ece(confidence, correct, n_bins: int = 15, strategy: Strategy = "width") -> float:

@@ -155,16 +155,12 @@ class GaussianMixtureFit(_Mixture):
         return gmm_log_joint(x, self.weights, self.means, self.covariances, self.covariance)
 
 
-def _check_covariance(covariance: str) -> None:
-    _checks.choice(covariance, "covariance", ("full", "diag"))
-
-
 def gmm_log_joint(x, weights, means, covariances, covariance: Covariance = "full") -> np.ndarray:
     """``log π_k + log N(x_n | μ_k, Σ_k)`` for every point and component.
 
     x: (N, d), weights: (K,), means: (K, d), covariances: (K, d, d) or (K, d)  ->  (N, K)
     """
-    _check_covariance(covariance)
+    _checks.choice(covariance, "covariance", ("full", "diag"))
     X, M = _matrix(x, "x"), _matrix(means, "means")
     w = _checks.array(weights, "weights", ndim=1)
     K, d = M.shape
@@ -253,7 +249,7 @@ def fit_gmm(
 
 
 def _fit_gmm(x, n_components, covariance, max_iter, tol, reg_covar, init, seed) -> GaussianMixtureFit:
-    _check_covariance(covariance)
+    _checks.choice(covariance, "covariance", ("full", "diag"))
     X = _matrix(x, "x")
     K = _checks.integer(n_components, "n_components", low=1, high=X.shape[0])
     max_iter = _checks.integer(max_iter, "max_iter", low=1)
@@ -287,7 +283,7 @@ def _fit_gmm(x, n_components, covariance, max_iter, tol, reg_covar, init, seed) 
 
 def gmm_n_parameters(n_components: int, dim: int, covariance: Covariance = "full") -> int:
     """Free parameters: K − 1 weights, K·d means, and K·d(d+1)/2 (full) or K·d (diag) variances."""
-    _check_covariance(covariance)
+    _checks.choice(covariance, "covariance", ("full", "diag"))
     K, d = _checks.integer(n_components, "n_components", low=1), _checks.integer(dim, "dim", low=1)
     per_cov = d * (d + 1) // 2 if covariance == "full" else d
     return (K - 1) + K * d + K * per_cov

@@ -49,11 +49,19 @@ def _features(x, name: str) -> np.ndarray:
     return a.reshape(a.shape[0], -1)
 
 
+def _values(y) -> np.ndarray:
+    """Labels or ids as a NumPy array, as given (strings too); a tensor moved to the CPU
+    (bfloat16, which NumPy lacks, as float32)."""
+    if isinstance(y, torch.Tensor):
+        t = y.detach().cpu()
+        return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+    return np.asarray(y)
+
+
 def _labels(y, n: int, name: str) -> np.ndarray:
     """Labels (n,) of any one sortable kind (integers, floats, strings), as given. Bool labels
     are refused (``True``/``False`` as classes is usually a mask passed by mistake), and so is NaN."""
-    a = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) and y.dtype != torch.bfloat16 else (
-        y.detach().cpu().float().numpy() if isinstance(y, torch.Tensor) else np.asarray(y))
+    a = _values(y)
     if a.dtype.kind == "b":
         raise ArgumentError(f"{name} must be class labels (numbers or strings), got booleans; "
                                     "pass y.astype(int) if the two classes are meant")
@@ -179,8 +187,7 @@ def control_task(types, labels, *, seed: int = 0) -> np.ndarray:
     the labels carry nothing else. Types are sorted before drawing, so the same types, labels and
     ``seed`` give the same task in any row order.
     """
-    t = types.detach().cpu().numpy() if isinstance(types, torch.Tensor) else np.asarray(types)
-    lab = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    t, lab = _values(types), _values(labels)
     if t.ndim != 1 or t.size == 0:
         raise ArgumentError(f"types must be a non-empty 1-D sequence of type ids, got shape {t.shape}")
     if lab.ndim != 1 or lab.size == 0:

@@ -47,12 +47,6 @@ def _scale(scale) -> float:
     return float(check_temperature(scale, name="scale"))
 
 
-def _unit(a: np.ndarray, name: str) -> np.ndarray:
-    """Unit rows by the package's one zero-vector policy (a zero row raises, naming ``name``), finite
-    at any scale (1e-200 and 1e200 rows too). a: (N, d) float64 -> (N, d) float64."""
-    return unit_rows(a, name=name)
-
-
 def class_prototypes(x, y, *, normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The mean of each class's rows (of its unit rows with ``normalize``).
 
@@ -61,7 +55,7 @@ def class_prototypes(x, y, *, normalize: bool = False) -> tuple[np.ndarray, np.n
     X = _features(x, "x")
     labels = _labels(y, X.shape[0], "y")
     if normalize:
-        X = _unit(X, "x")
+        X = unit_rows(X, name="x")
     classes, codes = np.unique(labels, return_inverse=True)
     codes = codes.reshape(-1)
     sums = np.zeros((len(classes), X.shape[1]))
@@ -84,7 +78,7 @@ def nearest_centroid_predict(train_x, train_y, test_x, *, metric: str = "euclide
             f"train_x and test_x have different dimensions: {protos.shape[1]} and {Xte.shape[1]}")
     (Xte, protos), _ = rescaled(Xte, protos)  # exact; |μ|² of 1e200 rows would overflow
     if metric == "cosine":
-        scores = _unit(Xte, "test_x") @ _unit(protos, "prototypes").T  # (M, C)
+        scores = unit_rows(Xte, name="test_x") @ unit_rows(protos, name="prototypes").T  # (M, C)
     else:
         # -|x - μ|² up to the per-row constant |x|², which cannot change the argmax
         scores = 2 * Xte @ protos.T - (protos**2).sum(1)[None, :]  # (M, C)
@@ -102,7 +96,7 @@ def cosine_prototype_logits(x, prototypes, *, scale: float = 1.0, log_prior=None
     if X.shape[1] != P.shape[1]:
         raise ArgumentError(f"x and prototypes have different dimensions: {X.shape[1]} and {P.shape[1]}")
     scale = _scale(scale)
-    logits = scale * (_unit(X, "x") @ _unit(P, "prototypes").T)  # (N, C)
+    logits = scale * (unit_rows(X, name="x") @ unit_rows(P, name="prototypes").T)  # (N, C)
     if log_prior is not None:
         lp = _checks.array(log_prior, "log_prior", ndim=1)
         if lp.shape != (P.shape[0],):

@@ -59,10 +59,6 @@ def _kappa(kappa, name: str = "kappa") -> np.ndarray:
     return k
 
 
-def _dim(d) -> int:
-    return _checks.integer(d, "d", low=2)
-
-
 # Debye's expansion is used from this order up: at nu = 20 its tenth term is below 1e-16 for every
 # argument, while at nu = 5 it is only good to about 1e-9 (measured against mpmath).
 _DEBYE_MIN_ORDER = 20.0
@@ -160,7 +156,7 @@ def log_normalizer(kappa, d: int) -> np.ndarray | float:
     """``log C_d(κ)`` (elementwise over ``kappa``). At ``κ = 0`` it is minus the log surface area of
     the sphere, ``log Γ(d/2) - log 2 - (d/2) log π``: the uniform density."""
     k = _kappa(kappa)
-    d = _dim(d)
+    d = _checks.integer(d, "d", low=2)
     nu = d / 2 - 1
     flat = np.atleast_1d(k).astype(np.float64)
     out = np.full(flat.shape, gammaln(d / 2) - math.log(2) - (d / 2) * math.log(math.pi))
@@ -206,7 +202,7 @@ def log_density(x, mu, kappa) -> np.ndarray:
 def mean_resultant_ratio(kappa, d: int) -> np.ndarray | float:
     """``A_d(κ) = I_{d/2}(κ) / I_{d/2-1}(κ)``: the expected ``μ·x`` under vMF(μ, κ)."""
     k = _kappa(kappa)
-    d = _dim(d)
+    d = _checks.integer(d, "d", low=2)
     flat = np.atleast_1d(k).astype(np.float64)
     out = np.zeros_like(flat)
     pos = flat > 0
@@ -221,7 +217,7 @@ def estimate_kappa(r_bar, d: int, newton_steps: int = 5) -> float:
     ``κ0 = r_bar (d - r_bar²) / (1 - r_bar²)`` refined by Newton steps (Sra, 2012), using
     ``A_d'(κ) = 1 - A_d(κ)² - (d - 1) A_d(κ) / κ``.
     """
-    d = _dim(d)
+    d = _checks.integer(d, "d", low=2)
     r = _checks.number(r_bar, "r_bar")
     if not 0 <= r < 1:
         raise ArgumentError(f"r_bar must be in [0, 1), got {r_bar!r} (r_bar = 1 means all points coincide)")
