@@ -282,3 +282,17 @@ def test_knn_affinity_breaks_ties_by_the_lower_index():
         for j in [j for j in range(5) if j != i][:2]:
             want[i, j] = 1.0
     np.testing.assert_array_equal(A, (want + want.T) / 2)
+
+
+def test_rescaled_is_an_exact_power_of_two():
+    from embedlab._rows import rescaled
+
+    a, b = np.array([[3.0, -1e-5], [0.25, 7.9]]), np.array([1e-300, -12.0])
+    (ra, rb), e = rescaled(a, b)
+    assert e == 4 and max(np.abs(ra).max(), np.abs(rb).max()) == 12.0 / 16
+    np.testing.assert_array_equal(np.ldexp(ra, e), a)  # bit for bit
+    np.testing.assert_array_equal(np.ldexp(rb, e), b)
+    (rz,), e = rescaled(np.zeros(3))
+    assert e == 0 and not rz.any()
+    (tiny,), e = rescaled(np.array([1e-300, 3e-301]))
+    assert 0.5 <= np.abs(tiny).max() < 1 and np.ldexp(tiny, e)[1] == 3e-301
