@@ -32,7 +32,7 @@ Where each concept lives (one home each; import it from there)::
     contrastive losses (InfoNCE, NT-Xent, triplet, margin),    embedlab.losses             4
       alignment and uniformity
     digits data, augmentations, encoder, frozen features       embedlab.contrastive        4
-    probes of a representation: linear probe, k-NN accuracy,   embedlab.probes             4, 11
+    probes of a representation: linear probe, k-NN accuracy,   embedlab.probes             3, 4, 8, 11
       control tasks and selectivity
     prototype classifiers: class prototypes, nearest           embedlab.prototypes         7, 8
       centroid, cosine-softmax over prototypes, the cosine-
