@@ -258,3 +258,12 @@ def test_probes_refuse_bool_and_non_finite_input_by_name_and_take_numpy_scalars(
         knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], k=3)
     acc = linear_probe_accuracy(X[:40], cls[:40], X[40:], cls[40:], C=np.float32(0.5), max_iter=np.int32(200))
     assert 0 <= acc <= 1
+
+
+def test_features_must_be_a_batch_and_images_are_flattened():
+    X, cls = _blobs()
+    with pytest.raises(ValueError, match=r"^train_x must be a batch of feature vectors \(N, d\)"):
+        knn_accuracy(X[:, 0], cls, X, cls)
+    images = X.reshape(60, 2, 2)
+    flat = knn_accuracy(X[:40], cls[:40], X[40:], cls[40:])
+    assert knn_accuracy(images[:40], cls[:40], images[40:], cls[40:]) == flat

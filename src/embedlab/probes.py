@@ -45,7 +45,10 @@ __all__ = [
 def _features(x, name: str) -> np.ndarray:
     """Feature rows as float64 (N, d); (N, H, W, ...) is flattened to (N, H·W·...). NaN, ±inf,
     bool and empty input are refused by ``name`` (:func:`embedlab._checks.array`)."""
-    a = _checks.array(x, name, ndim=tuple(range(2, 8)))
+    a = _checks.array(x, name)
+    if a.ndim < 2:
+        raise ArgumentError(f"{name} must be a batch of feature vectors (N, d) or of images (N, H, W, ...), "
+                            f"got shape {a.shape}")
     return a.reshape(a.shape[0], -1)
 
 
