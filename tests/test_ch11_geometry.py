@@ -241,8 +241,11 @@ def test_csls_zero_row_error_advises_only_what_csls_topk_takes():
     X = np.random.default_rng(0).normal(size=(20, 4))
     Z = X.copy()
     Z[3] = 0
-    for call in (lambda: csls_topk(Z, X, 3), lambda: knn_indices(Z, 3, metric="cosine", csls=5)):
-        with pytest.raises(ValueError, match=r"^(queries|keys) has a zero row at index \[3\]") as err:
+    for call in (lambda: csls_topk(Z, X, 3), lambda: knn_indices(Z, 3, metric="cosine", csls=5),
+                 lambda: knn_indices(Z, 3, metric="cosine"), lambda: k_occurrence(Z, 3, metric="cosine"),
+                 lambda: neighbour_coherence(Z, 3)):
+        # the queries are X itself: the error names X (or queries), never topk's "keys"
+        with pytest.raises(ValueError, match=r"^(queries|X) has a zero row at index \[3\]") as err:
             call()
         assert "zero=" not in str(err.value)
     assert "zero" not in inspect.signature(csls_topk).parameters

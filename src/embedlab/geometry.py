@@ -64,6 +64,8 @@ def knn_indices(
     X = _as_matrix(X, "X")
     n = X.shape[0]
     k = _checks.integer(k, "k", low=1, high=n - 1)  # n - 1 other points
+    if metric == "cosine":
+        _refuse_zero_rows(X, "X")
     if csls is not None:
         if metric != "cosine":
             raise ArgumentError(f"csls ranks by cosine similarity: pass metric='cosine' with it, got metric={metric!r}")
@@ -85,14 +87,19 @@ def k_occurrence(
     return torch.bincount(idx.reshape(-1), minlength=idx.shape[0])
 
 
-def _unit_rows(X: torch.Tensor, name: str) -> torch.Tensor:
-    """Unit rows (:func:`embedlab._rows.unit_rows`) in ``X``'s dtype; a zero row is refused by
-    ``name``. These functions rank by cosine and have no ``zero=`` switch, so the error says what
-    to do here (unit_rows' own message would advise passing one)."""
+def _refuse_zero_rows(X: torch.Tensor, name: str) -> None:
+    """A zero row has no direction: refused by ``name``. The functions here rank by cosine and have
+    no ``zero=`` switch, so the error says what to do here (the messages of ``unit_rows`` and
+    ``similarity.topk`` advise passing one, and name their own arguments)."""
     zero = torch.nonzero((X == 0).all(-1)).reshape(-1)
     if zero.numel():
         raise ArgumentError(f"{name} has a zero row at index {zero[:5].tolist()}: a zero vector has no direction, "
                             "so its cosine is undefined; drop such rows first")
+
+
+def _unit_rows(X: torch.Tensor, name: str) -> torch.Tensor:
+    """Unit rows (:func:`embedlab._rows.unit_rows`) in ``X``'s dtype; a zero row refused by ``name``."""
+    _refuse_zero_rows(X, name)
     return unit_rows(X, name=name).to(X.dtype)
 
 
