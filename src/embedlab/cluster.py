@@ -58,14 +58,6 @@ Covariance = Literal["full", "diag"]
 _EPS = 10 * np.finfo(np.float64).eps  # scikit-learn adds this to every component's mass
 
 
-def _matrix(x, name: str) -> np.ndarray:
-    """A finite, non-empty (N, d) float64 matrix (NumPy, tensor of any float dtype, or lists)."""
-    a = _checks.array(x, name, ndim=2)
-    if a.shape[1] == 0:
-        raise ArgumentError(f"{name} must be a non-empty matrix (N, d), got shape {a.shape}")
-    return a
-
-
 # -- k-means (the initialiser of every model here, and the last step of spectral clustering) ------
 def kmeans(
     x, k: int, *, n_init: int = 4, max_iter: int = 100, seed: int = 0, threads: int | None = 1
@@ -80,7 +72,7 @@ def kmeans(
     the centres are returned in the units of ``x``.
     """
     with threadpool_limits(limits=threads):
-        X = _matrix(x, "x")
+        X = _checks.array(x, "x", ndim=2)
         (X,), e = rescaled(X)
         labels, centres = _kmeans(X, k, n_init=n_init, max_iter=max_iter, seed=seed)
         return labels, np.ldexp(centres, e)
@@ -161,7 +153,7 @@ def gmm_log_joint(x, weights, means, covariances, covariance: Covariance = "full
     x: (N, d), weights: (K,), means: (K, d), covariances: (K, d, d) or (K, d)  ->  (N, K)
     """
     _checks.choice(covariance, "covariance", ("full", "diag"))
-    X, M = _matrix(x, "x"), _matrix(means, "means")
+    X, M = _checks.array(x, "x", ndim=2), _checks.array(means, "means", ndim=2)
     w = _checks.array(weights, "weights", ndim=1)
     K, d = M.shape
     if X.shape[1] != d:
@@ -250,7 +242,7 @@ def fit_gmm(
 
 def _fit_gmm(x, n_components, covariance, max_iter, tol, reg_covar, init, seed) -> GaussianMixtureFit:
     _checks.choice(covariance, "covariance", ("full", "diag"))
-    X = _matrix(x, "x")
+    X = _checks.array(x, "x", ndim=2)
     K = _checks.integer(n_components, "n_components", low=1, high=X.shape[0])
     max_iter = _checks.integer(max_iter, "max_iter", low=1)
     tol = _checks.number(tol, "tol", low=0)
@@ -373,7 +365,7 @@ def _fit_vmf_mixture(x, n_components, shared_kappa, max_iter, tol, seed) -> VMFM
 
 # -- spectral clustering --------------------------------------------------------------------------
 def _square(S, name: str) -> np.ndarray:
-    A = _matrix(S, name)
+    A = _checks.array(S, name, ndim=2)
     if A.shape[0] != A.shape[1]:
         raise ArgumentError(f"{name} must be square (N, N), got shape {A.shape}")
     return A
