@@ -13,6 +13,7 @@ torch answers are the same numbers, not two implementations that agree to roundi
 
 from __future__ import annotations
 
+import math
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 
 from embedlab._checks import ArgumentError, integer
 
-__all__ = ["softmax", "log_softmax", "unit_rows", "row_norm", "compute_dtype", "topk", "overlap"]
+__all__ = ["softmax", "log_softmax", "unit_rows", "row_norm", "compute_dtype", "topk", "overlap", "rescaled"]
 
 A = TypeVar("A", np.ndarray, torch.Tensor)
 ZeroPolicy = Literal["raise", "zero"]
@@ -145,6 +146,7 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tu
     CPU or the chunking. NaN is refused (it compares false with everything, so its rank would be
     an accident); ±inf rank like any other value. Indices are int64; values keep the dtype.
     """
+    t: torch.Tensor
     t, was_numpy = _scores(scores, name)
     lead: tuple[int, ...] = tuple(t.shape[:-1])
     n = t.shape[-1]
@@ -200,3 +202,21 @@ def overlap(a, b, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:
     # (n, k, 1) == (n, 1, m): entry i of a's row appears somewhere in b's row.
     shared = (A[:, :, None] == B[:, None, :]).any(-1).sum(-1)
     return (shared.double() / A.shape[1]).numpy()
+
+
+def rescaled(*arrays: np.ndarray) -> tuple[tuple[np.ndarray, ...], int]:
+    """The arrays divided by one common power of two, ``2**e``, so that their largest |entry| lies in
+    [0.5, 1); returns ``(arrays, e)`` (multiply a result by ``2**e``, ``np.ldexp(r, e)``, to undo).
+
+    For the scale-invariant NumPy estimators (k-means, nearest centroid, k-NN, standardised
+    probes): squared distances of 1e-200 rows underflow to 0 and of 1e200 rows overflow to inf,
+    while the rescaled rows give the same answer as rows of moderate size. Only the exponent
+    changes, so the rescaling is exact (ties and ratios are kept bit for bit) unless an entry is
+    tinier than 2**-1022 times the largest. All-zero or non-finite input is returned unchanged
+    with ``e = 0``.
+    """
+    m = max((float(np.abs(a).max()) for a in arrays if a.size), default=0.0)
+    if m == 0 or not np.isfinite(m):
+        return arrays, 0
+    e = math.frexp(m)[1]  # m = f · 2**e with f in [0.5, 1)
+    return tuple(np.ldexp(a, -e) for a in arrays), e

@@ -15,7 +15,7 @@ what a SimCLR-style run needs around them (Chen et al., 2020):
   that chapters 4 and 8 both run.
 
 Scoring those features with labels they never saw in training (a linear probe, k-NN) is
-:mod:`embedlab.classify`.
+:mod:`embedlab.probes`.
 """
 
 from __future__ import annotations
