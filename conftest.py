@@ -17,20 +17,16 @@ tests/test_chapters.py fails when a stored time is over the budget.
 from __future__ import annotations
 
 import os
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "nbval", False) or getattr(config.option, "nbval_lax", False):
-        import nbcompare  # tools/nbcompare.py
+        from tools import nbcompare  # the repository root is on sys.path: pytest puts a rootdir conftest's folder there
 
         nbcompare.install()
 

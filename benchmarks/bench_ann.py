@@ -22,29 +22,28 @@ with the number of keys whose score each query computed beside it.
 
 Build times (untimed by the harness, one run each) are in each row's note.
 
-    python benchmarks/bench_ann.py                 # full size, writes benchmarks/results/ann.json
-    python benchmarks/bench_ann.py --tiny --out /tmp/bench
+    python -m benchmarks.bench_ann                 # full size, writes benchmarks/results/ann.json
+    python -m benchmarks.bench_ann --tiny --out /tmp/bench
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _harness as harness  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+from . import _harness as harness
 
 SOURCES = ("src/embedlab/ann.py", "src/embedlab/similarity.py", "src/embedlab/cluster.py")
 RECALL = "recall@10 vs exact"
 SCORED = "keys scored per query"
 QUALITY = {RECALL: True, SCORED: False}
+T = TypeVar("T")
 
 
 @dataclass
@@ -90,7 +89,7 @@ def timed(fn: Callable[[], object]) -> float:
 def measure(cfg: Config, device: torch.device) -> list[dict]:
     import faiss
 
-    from embedlab.ann import IVFIndex, RandomHyperplaneLSH, held_out_split, neighbour_recall
+    from embedlab.ann import IVFIndex, RandomHyperplaneLSH, held_out_split, measure_search
     from embedlab.data import load_glove
     from embedlab.similarity import topk
 
@@ -100,14 +99,22 @@ def measure(cfg: Config, device: torch.device) -> list[dict]:
     n, d = keys.shape
     default_faiss_threads = faiss.omp_get_max_threads()
 
-    def one_thread(fn: Callable[[], object]) -> float:
-        """Seconds fn takes with cfg.threads threads on both libraries' pools."""
+    def threads(fn: Callable[[], T]) -> T:
+        """fn() with cfg.threads threads on both libraries' pools."""
         faiss.omp_set_num_threads(cfg.threads)
         try:
             with harness.torch_threads(cfg.threads):
-                return timed(fn)
+                return fn()
         finally:
             faiss.omp_set_num_threads(default_faiss_threads)
+
+    def one_thread(fn: Callable[[], object]) -> float:
+        """Seconds fn takes with cfg.threads threads on both libraries' pools."""
+        return threads(lambda: timed(fn))
+
+    def searched(search: Callable[[np.ndarray], tuple]) -> tuple[float, float]:
+        """(recall@k, queries/s) of one batched search of all queries: embedlab.ann.measure_search."""
+        return threads(lambda: measure_search(search, queries, exact, cfg.k))
 
     truth: list[np.ndarray] = []
     exact_seconds = one_thread(lambda: truth.append(topk(queries, keys, cfg.k, metric="dot")[1].numpy()))
@@ -126,18 +133,15 @@ def measure(cfg: Config, device: torch.device) -> list[dict]:
     rows = []
     for nprobe in cfg.nprobes:
         def ours_ivf_search(_r: int, nprobe: int = nprobe) -> harness.Measurement:
-            out: list = []
-            seconds = one_thread(lambda: out.append(ours_ivf.search(queries, cfg.k, nprobe=nprobe)[1]))
-            return harness.Measurement(cfg.queries / seconds, {RECALL: neighbour_recall(out[0], exact),
-                                                               SCORED: ours_ivf.candidates_per_query})
+            recall, qps = searched(lambda q: ours_ivf.search(q, cfg.k, nprobe=nprobe))
+            return harness.Measurement(qps, {RECALL: recall, SCORED: ours_ivf.candidates_per_query})
 
         def faiss_ivf_search(_r: int, nprobe: int = nprobe) -> harness.Measurement:
             faiss_ivf.nprobe = nprobe
             faiss.cvar.indexIVF_stats.reset()
-            out: list = []
-            seconds = one_thread(lambda: out.append(faiss_ivf.search(queries, cfg.k)[1]))
+            recall, qps = searched(lambda q: faiss_ivf.search(q, cfg.k))
             scored = faiss.cvar.indexIVF_stats.ndis / cfg.queries
-            return harness.Measurement(cfg.queries / seconds, {RECALL: neighbour_recall(out[0], exact), SCORED: scored})
+            return harness.Measurement(qps, {RECALL: recall, SCORED: scored})
 
         label = f"IVF, {cfg.n_lists} cells, nprobe {nprobe}"
         mine, theirs = harness.interleave(ours_ivf_search, faiss_ivf_search, cfg.rounds, label=label)
@@ -157,16 +161,12 @@ def measure(cfg: Config, device: torch.device) -> list[dict]:
     faiss_lsh_build = one_thread(lambda: (faiss_lsh.train(keys), faiss_lsh.add(keys)))
 
     def ours_lsh_search(_r: int) -> harness.Measurement:
-        out: list = []
-        seconds = one_thread(lambda: out.append(lsh.search(queries, cfg.k, probes=cfg.lsh_probes)[1]))
-        return harness.Measurement(cfg.queries / seconds, {RECALL: neighbour_recall(out[0], exact),
-                                                           SCORED: lsh.candidates_per_query})
+        recall, qps = searched(lambda q: lsh.search(q, cfg.k, probes=cfg.lsh_probes))
+        return harness.Measurement(qps, {RECALL: recall, SCORED: lsh.candidates_per_query})
 
     def faiss_lsh_search(_r: int) -> harness.Measurement:
-        out: list = []
-        seconds = one_thread(lambda: out.append(faiss_lsh.search(queries, cfg.k)[1]))
-        return harness.Measurement(cfg.queries / seconds, {RECALL: neighbour_recall(out[0], exact),
-                                                           SCORED: float(cfg.k * k_factor)})
+        recall, qps = searched(lambda q: faiss_lsh.search(q, cfg.k))
+        return harness.Measurement(qps, {RECALL: recall, SCORED: float(cfg.k * k_factor)})
 
     label = f"LSH, {cfg.lsh_tables} tables x {cfg.lsh_bits} bits, {cfg.lsh_probes} probes"
     mine, theirs = harness.interleave(ours_lsh_search, faiss_lsh_search, cfg.rounds, label=label)

@@ -11,14 +11,12 @@ Speed is predictions scored per second, including the conversion each side needs
 probability tensor. Quality: both ECE values (they must agree within 1e-4: torchmetrics bins in
 float32, we in float64, so a confidence on a bin edge may fall either side), recorded per round.
 
-    python benchmarks/bench_calibration.py                 # full size, writes benchmarks/results/calibration.json
-    python benchmarks/bench_calibration.py --tiny --out /tmp/bench
+    python -m benchmarks.bench_calibration                 # full size, writes benchmarks/results/calibration.json
+    python -m benchmarks.bench_calibration --tiny --out /tmp/bench
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,8 +24,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _harness as harness  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+from . import _harness as harness
 
 SOURCES = ("src/embedlab/calibration.py",)
 ECE = "ECE (15 equal-width bins)"

@@ -12,14 +12,12 @@ Four comparisons, each on the same data, split and metric code for both sides, o
 
 Speed is fits per minute (the whole training run, data already in memory).
 
-    python benchmarks/bench_recommend.py                 # full size, writes benchmarks/results/recommend.json
-    python benchmarks/bench_recommend.py --tiny --out /tmp/bench
+    python -m benchmarks.bench_recommend                 # full size, writes benchmarks/results/recommend.json
+    python -m benchmarks.bench_recommend --tiny --out /tmp/bench
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _harness as harness  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+from . import _harness as harness
 
 SOURCES = ("src/embedlab/recommend.py", "src/embedlab/reclibs.py", "src/embedlab/ranking.py",
            "src/embedlab/data/movielens.py")

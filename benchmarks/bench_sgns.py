@@ -13,15 +13,13 @@ workers). Quality is Spearman's rho of cosine similarity with WordSim-353 and Si
 (:func:`embedlab.wordsim.word_pair_spearman`, the same function for both). Each round trains
 both from scratch with seed = round number.
 
-    python benchmarks/bench_sgns.py                 # full size, writes benchmarks/results/sgns.json
-    python benchmarks/bench_sgns.py --tiny --out /tmp/bench
+    python -m benchmarks.bench_sgns                 # full size, writes benchmarks/results/sgns.json
+    python -m benchmarks.bench_sgns --tiny --out /tmp/bench
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,8 +27,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _harness as harness  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+from . import _harness as harness
 
 WIKI_SAMPLE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 SOURCES = ("src/embedlab/sgns.py", "src/embedlab/word2vec.py")

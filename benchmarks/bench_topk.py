@@ -13,14 +13,12 @@ and results back. Quality: the two must return the same neighbours up to ties (c
 the lists differ, the scores must agree within 1e-5), and the recall@k of ours against faiss is
 recorded. faiss-cpu runs on the CPU even when ours uses a GPU.
 
-    python benchmarks/bench_topk.py                 # full size, writes benchmarks/results/topk.json
-    python benchmarks/bench_topk.py --tiny --out /tmp/bench
+    python -m benchmarks.bench_topk                 # full size, writes benchmarks/results/topk.json
+    python -m benchmarks.bench_topk --tiny --out /tmp/bench
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,8 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _harness as harness  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+from . import _harness as harness
 
 SOURCES = ("src/embedlab/similarity.py",)
 RECALL = "recall@k vs faiss"

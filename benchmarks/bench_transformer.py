@@ -14,14 +14,12 @@ of the held-out 10% scored once by :func:`embedlab.charlm.evaluate`) after an **
 steps**, not equal wall time: the speed ratio says how the wall times differ. On these 2-core
 machines nanoGPT's own train.py ran this shape at about 17,300 tokens/s (2026-11).
 
-    python benchmarks/bench_transformer.py          # full size, writes benchmarks/results/transformer.json
-    python benchmarks/bench_transformer.py --tiny --out /tmp/bench
+    python -m benchmarks.bench_transformer          # full size, writes benchmarks/results/transformer.json
+    python -m benchmarks.bench_transformer --tiny --out /tmp/bench
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,8 +30,7 @@ from torch import nn
 
 from embedlab.transformer import GPT, GPTConfig
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _harness as harness  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+from . import _harness as harness
 
 SOURCES = ("src/embedlab/transformer.py", "src/embedlab/attention.py", "src/embedlab/charlm.py",
            "src/embedlab/train.py")

@@ -1,8 +1,8 @@
 """Run benchmarks (all of them, or those named), each in a fresh process, then re-render the page.
 
-    python benchmarks/run.py                 # every benchmarks/bench_*.py, at full size (make bench)
-    python benchmarks/run.py sgns topk       # some of them (make bench BENCH="sgns topk")
-    python benchmarks/run.py --tiny --out /tmp/bench   # the smoke run, written elsewhere
+    python -m benchmarks.run                 # every benchmarks/bench_*.py, at full size (make bench)
+    python -m benchmarks.run sgns topk       # some of them (make bench BENCH="sgns topk")
+    python -m benchmarks.run --tiny --out /tmp/bench   # the smoke run, written elsewhere
 
 A fresh process per benchmark: thread settings, allocator state and imported libraries of one do
 not leak into the next. Full-size results go to benchmarks/results/<name>.json; then
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-import _harness as harness
+from . import _harness as harness
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,12 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         # OpenMP threads sleep rather than spin while they wait (as in make test and the chapters): with
         # another program on a core, spinning made PyTorch at 2 threads 7-30x slower (CONTRIBUTING.md).
         env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        code = subprocess.run([sys.executable, str(known[name]), *extra], cwd=harness.ROOT, env=env).returncode
+        module = f"benchmarks.{known[name].stem}"  # run as a module: it imports benchmarks._harness
+        code = subprocess.run([sys.executable, "-m", module, *extra], cwd=harness.ROOT, env=env).returncode
         print(f"== {name}: {'ok' if code == 0 else f'FAILED (exit {code})'} in {time.perf_counter() - start:.0f} s\n")
         if code:
             failed.append(name)
     if args.out is None:  # the stored results changed: the page shows them
-        subprocess.run([sys.executable, str(harness.ROOT / "tools" / "render_benchmarks.py")], check=True)
+        subprocess.run([sys.executable, "-m", "tools.render_benchmarks"], cwd=harness.ROOT, check=True)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

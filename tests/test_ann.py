@@ -293,3 +293,67 @@ def test_ivf_with_duplicate_keys_finds_a_query_equal_to_a_key_like_faiss(n_lists
     first = {}
     lowest = np.array([first.setdefault(row.tobytes(), j) for j, row in enumerate(c)])
     assert np.array_equal(lowest[probed], probed)  # never a higher copy of an identical centroid
+
+
+# ---- issue 21: magnitudes, ties, dtypes, and the one recall-and-speed measurement -----------------
+@pytest.mark.parametrize("scale", [1e30, 1e-30, 2.0**100, 2.0**-100])
+def test_ivf_and_lsh_at_large_and_tiny_magnitudes(scale):
+    # float32 products of 1e30-sized vectors overflow (NaN scores and -1 ids before the fix) and
+    # those of 1e-30-sized ones underflow to 0 (unrelated neighbours): a positive factor changes
+    # no ranking, so the index must answer as on the unscaled vectors
+    keys, queries, _, _ = held_out_split(unit_mixture(2_000, 16, 8, spread=1.0, seed=4), 50)
+    K, Q = keys.astype(np.float64) * scale, queries.astype(np.float64) * scale
+    _, exact = topk(torch.from_numpy(Q), torch.from_numpy(K), 10, metric="dot")  # float64 reference
+    ivf = IVFIndex(16, seed=0).build(K)
+    scores, ids = ivf.search(Q, 10, nprobe=16)
+    np.testing.assert_array_equal(ids.numpy(), exact.numpy())
+    ref_scores, _ = topk(torch.from_numpy(Q).float(), torch.from_numpy(K).float(), 10, metric="dot")
+    torch.testing.assert_close(scores, ref_scores, rtol=1e-5, atol=0)  # ±inf / 0 where float32 ends
+    plain = IVFIndex(16, seed=0).build(keys)
+    if np.log2(scale) == round(np.log2(scale)):  # a power of two: bit for bit the unscaled answer
+        np.testing.assert_array_equal(ivf.search(Q, 10, nprobe=2)[1], plain.search(queries, 10, nprobe=2)[1])
+    lsh = RandomHyperplaneLSH(16, n_bits=0, n_tables=1).build(K)  # one bucket: exact
+    np.testing.assert_array_equal(lsh.search(Q, 10)[1].numpy(), exact.numpy())
+
+
+def test_ivf_ties_go_to_the_lower_key_id():
+    from embedlab._rows import topk as rows_topk
+
+    rng = np.random.default_rng(0)
+    keys = rng.integers(-2, 3, size=(300, 4)).astype(np.float32)  # many equal dot products
+    keys[(keys == 0).all(1)] = 1.0
+    queries = rng.integers(-2, 3, size=(40, 4)).astype(np.float32)
+    ivf = IVFIndex(8, seed=0).build(keys)
+    _, ids = ivf.search(queries, 15, nprobe=8)  # every cell: exact, so the one tie rule decides
+    np.testing.assert_array_equal(ids.numpy(), rows_topk(queries @ keys.T, 15)[1])
+
+
+def test_indexes_take_half_precision_and_refuse_bool():
+    keys = unit_mixture(500, 8, 4, spread=1.0)
+    ivf = IVFIndex(8).build(keys)
+    lsh = RandomHyperplaneLSH(8, 4, 2).build(keys)
+    q16 = torch.from_numpy(keys[:5]).to(torch.bfloat16)
+    for index in (ivf, lsh):
+        for dtype in (torch.float16, torch.bfloat16):
+            q = q16.to(dtype)
+            np.testing.assert_array_equal(index.search(q, 3)[1], index.search(q.float(), 3)[1])
+        with pytest.raises(ValueError, match="queries must be real"):
+            index.search(torch.ones(2, 8, dtype=torch.bool), 3)
+        assert index.search(keys[:2], np.int64(3))[1].shape == (2, 3)
+    with pytest.raises(ValueError, match="found"):
+        neighbour_recall(np.array([[True, False]]), np.array([[1, 2]]))
+
+
+def test_measure_search_is_recall_and_queries_per_second():
+    from embedlab.ann import measure_search
+
+    keys = unit_mixture(500, 8, 4, spread=1.0)
+    _, exact = topk(keys[:20], keys, 5, metric="dot")
+    ivf = IVFIndex(8).build(keys)
+    recall, qps = measure_search(lambda q: ivf.search(q, 5, nprobe=2), keys[:20], exact, repeats=2)
+    assert recall == neighbour_recall(ivf.search(keys[:20], 5, nprobe=2)[1], exact) and qps > 0
+    assert measure_search(lambda q: topk(q, keys, 5, metric="dot"), keys[:20], exact)[0] == 1.0
+    with pytest.raises(ValueError, match="repeats"):
+        measure_search(lambda q: ivf.search(q, 5), keys[:20], exact, repeats=0)
+    with pytest.raises(ValueError, match="search"):
+        measure_search(None, keys[:20], exact)

@@ -284,3 +284,37 @@ def test_greedy_slates_break_ties_by_lower_item_id(k):
     assert r.shown_items == shown and hits.sum() > 5
     # epsilon = 0 is the same policy
     np.testing.assert_array_equal(replay(scores, users, items, policy="epsilon", epsilon=0.0, k=k).hits, hits)
+
+
+def test_boltzmann_never_gives_nan_probabilities():
+    # a subnormal temperature is refused at construction; set afterwards it still gives the argmax
+    counts = np.array([[2, 2, 2]])
+    sums = np.array([[1.0, 2.0, 0.0]])
+    b = Boltzmann(temperature=1.0)
+    for t in (5e-324, 1e-310, 2.0**-1074):
+        b.temperature = t
+        p = b.probabilities(counts, sums, 0)
+        np.testing.assert_array_equal(p, [[0.0, 1.0, 0.0]])
+    # the softmax is the package's one: equal to scipy's at an ordinary temperature
+    b.temperature = 0.3
+    np.testing.assert_allclose(b.probabilities(counts, sums, 0), softmax(np.array([[0.5, 1.0, 0.0]]) / 0.3, axis=1),
+                               rtol=1e-14)
+
+
+def test_replay_refuses_bool_and_accepts_half_precision_and_numpy_ints():
+    import torch
+
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, size=(3, 7)).astype(float)  # ties at the slate boundary
+    users, items = rng.integers(0, 3, 50), rng.integers(0, 7, 50)
+    with pytest.raises(ValueError, match="scores"):
+        replay(scores > 1, users, items, k=2)
+    with pytest.raises(ValueError, match="users"):
+        replay(scores, users > 0, items, k=2)
+    ref = replay(scores, users, items, k=np.int64(2))
+    for dtype in (torch.float16, torch.bfloat16):
+        r = replay(torch.from_numpy(scores).to(dtype), users, items, k=2)
+        np.testing.assert_array_equal(r.hits, ref.hits)
+    with pytest.raises(ValueError, match="horizon"):
+        simulate(_bandit(), EpsilonGreedy(), horizon=10.0)
+    assert simulate(_bandit(), EpsilonGreedy(), horizon=np.int32(5), n_runs=np.int64(2)).shape == (2, 5)

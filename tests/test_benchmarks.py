@@ -7,29 +7,22 @@ here asserts a speed: a timed pass/fail on machines that drift 2-3x would only b
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "tools"))
+from benchmarks import _harness as harness  # pyproject.toml puts the repository root on pytest's path
+from tools import render_benchmarks as render
 
-import _harness as harness  # noqa: E402  (benchmarks/_harness.py)
-import render_benchmarks as render  # noqa: E402  (tools/render_benchmarks.py)
+ROOT = Path(__file__).resolve().parents[1]
 
 BENCHMARKS = harness.registry()
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS[name])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"benchmarks.{BENCHMARKS[name].stem}")
 
 
 def test_the_first_rows_are_registered():
@@ -73,9 +66,9 @@ def test_stored_results_are_full_size_and_well_formed():
 def test_benchmark_page_is_current():
     stored = render.PAGE.read_text(encoding="utf-8")
     expected = render.page_text(render.collect(), render.FIGURE.relative_to(render.PAGE.parent).as_posix())
-    assert stored == expected, "book/benchmarks.md is stale: run `python tools/render_benchmarks.py`"
+    assert stored == expected, "book/benchmarks.md is stale: run `python -m tools.render_benchmarks`"
     if "{figure}" in stored:
-        assert render.FIGURE.is_file(), f"{render.FIGURE} is missing: run `python tools/render_benchmarks.py`"
+        assert render.FIGURE.is_file(), f"{render.FIGURE} is missing: run `python -m tools.render_benchmarks`"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -178,3 +178,56 @@ def test_measured_rate_is_a_plausible_number():
     # a CPU core does 1e9-1e11 multiply-adds per second; the bounds leave room for a machine 1,000x busier
     assert 1e6 < rate < 1e13
     assert torch.get_num_threads() >= 1
+
+
+# ---- issue 21: merge_topk and sharded_search at the edges ------------------------------------------
+def test_merge_topk_refuses_nan_and_never_returns_an_index_twice():
+    s = [torch.tensor([[float("nan"), 0.5]]), torch.tensor([[0.7, 0.1]])]
+    i = [torch.tensor([[1, 2]]), torch.tensor([[3, 4]])]
+    with pytest.raises(ValueError, match="scores"):  # torch.topk ranked the NaN first
+        merge_topk(s, i, 2)
+    # the same key from two shards (replicas): once, with its best score
+    s = [torch.tensor([[0.9, 0.5]]), torch.tensor([[0.9, 0.8]])]
+    i = [torch.tensor([[4, 2]]), torch.tensor([[4, 7]])]
+    best, ids = merge_topk(s, i, 3)
+    assert ids.tolist() == [[4, 7, 2]] and best.tolist()[0] == pytest.approx([0.9, 0.8, 0.5])
+    # ties by the lower index, whatever shard they came from
+    s = [torch.tensor([[0.5, 0.5]]), torch.tensor([[0.5, 0.5]])]
+    i = [torch.tensor([[9, 5]]), torch.tensor([[1, 7]])]
+    assert merge_topk(s, i, 3)[1].tolist() == [[1, 5, 7]]
+    with pytest.raises(ValueError, match="indices"):
+        merge_topk(s, [torch.tensor([[True, False]])] * 2, 2)
+    with pytest.raises(ValueError, match="scores"):
+        merge_topk([torch.tensor([[True, False]])] * 2, i, 2)
+    assert merge_topk(s, i, np.int64(2))[1].tolist() == [[1, 5]]
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30, 1.0])
+def test_sharded_search_equals_topk_at_any_magnitude(data, scale):
+    # the float32 cast made every 1e30 product inf (and every 1e-30 one 0): the merge then ranked
+    # ties, not scores
+    keys, queries, _ = data
+    K, Q = keys.astype(np.float64) * scale, queries.astype(np.float64) * scale
+    ref_scores, ref_ids = topk(torch.from_numpy(Q), torch.from_numpy(K), 10, metric="dot")
+    for n_shards in (1, 3, 1000):
+        scores, ids = sharded_search(K, Q, 10, n_shards)
+        np.testing.assert_array_equal(ids.numpy(), ref_ids.numpy())
+        torch.testing.assert_close(scores, ref_scores, rtol=1e-12, atol=0)
+    if scale == 1e30:  # float32 input: products beyond float32, still ranked right
+        _, ids = sharded_search(torch.from_numpy(K).float(), torch.from_numpy(Q).float(), 10, 3)
+        np.testing.assert_array_equal(ids.numpy(), ref_ids.numpy())
+
+
+def test_sharded_search_dtypes():
+    keys, queries = unit(300, 8, seed=3), unit(5, 8, seed=4)
+    ref = sharded_search(keys, queries, 4, 3)[1]
+    for dtype in (torch.float16, torch.bfloat16):
+        k16, q16 = torch.from_numpy(keys).to(dtype), torch.from_numpy(queries).to(dtype)
+        scores, ids = sharded_search(k16, q16, 4, 3)
+        assert scores.dtype == dtype
+        np.testing.assert_array_equal(ids, sharded_search(k16.float(), q16.float(), 4, 3)[1])
+    assert ref.shape == (5, 4)
+    with pytest.raises(ValueError, match="keys"):
+        sharded_search(keys > 0, queries, 4, 3)
+    with pytest.raises(ValueError, match="queries"):
+        sharded_search(keys, np.full((2, 8), np.nan), 4, 3)

@@ -204,7 +204,7 @@ def test_event_calibration_errors():
         confidence_ece(conf, correct[:10])
     with pytest.raises(ValueError, match="booleans or 0/1"):
         confidence_ece(conf, correct * 2)
-    with pytest.raises(ValueError, match="1-D"):
+    with pytest.raises(ValueError, match="^confidence must have 1 dimension"):
         confidence_bins(conf[:, None], correct)
     with pytest.raises(ValueError, match="finite"):
         confidence_ece(np.full(50, np.nan), correct)
@@ -216,7 +216,7 @@ def test_event_calibration_errors():
         fit_confidence(score, correct, "platt")
     with pytest.raises(ValueError, match="both correct and wrong"):
         fit_confidence(score, np.ones(50, dtype=bool), "logistic")
-    with pytest.raises(ValueError, match=r"\(N,\) or \(N, k\)"):
+    with pytest.raises(ValueError, match="^features must have 1 or 2 dimension"):
         fit_confidence(np.zeros((2, 2, 2)), np.ones(2, dtype=bool))
     with pytest.raises(ValueError, match="2 columns"):
         fit_confidence(np.stack([score, margin], 1), correct, "logistic")(score)
@@ -278,3 +278,72 @@ def test_edges_where_torchmetrics_disagrees_with_the_documented_rule():
     ours = expected_calibration_error(p, y, 7)
     ref = multiclass_calibration_error(p, y, num_classes=k, n_bins=7, norm="l1").item()
     assert ours == pytest.approx(10 / 21) and ref == pytest.approx(5 / 21, abs=1e-6)
+
+
+# -- issue 21: scikit-learn 1.9's Brier score, fit_scaling's max_iter, dtypes --------------------------
+@pytest.mark.parametrize("c", [2, 3, 5])
+def test_brier_score_is_sklearns_multiclass_form_for_every_number_of_classes(c):
+    logits, y = _data(n=300, c=c, seed=c)
+    p = torch.softmax(logits, -1).numpy()
+    ours = brier_score(p, y)
+    assert ours == pytest.approx(brier_score_loss(y.numpy(), p, labels=range(c), scale_by_half=False), rel=1e-12)
+    # scikit-learn's default halves it for two classes only (the docstring says so)
+    default = brier_score_loss(y.numpy(), p, labels=range(c))
+    assert default == pytest.approx(ours / 2 if c == 2 else ours, rel=1e-12)
+
+
+def test_fit_scaling_refuses_max_iter_below_one_by_name():
+    # max_iter=0 returned T = 1.0, the unfitted start, as if it were the fit
+    logits, y = _data(n=200)
+    with pytest.raises(ValueError, match="^config.max_iter must be an integer >= 1"):
+        fit_scaling(logits, y, config=ScalingConfig(max_iter=0))
+    with pytest.raises(ValueError, match="^config.max_iter must be an integer"):
+        fit_scaling(logits, y, config=ScalingConfig(max_iter=2.5))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="^config.l2"):
+        fit_scaling(logits, y, "vector", config=ScalingConfig(l2=float("nan")))
+    assert fit_scaling(logits, y, config=ScalingConfig(max_iter=np.int64(50))).temperature > 1  # overconfident
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_probabilities_and_logits_are_accepted(dtype):
+    # a genuine float16 softmax was refused with "did you pass logits?" (its rows sum to 1 only to
+    # ~1e-3); bfloat16 crashed in .numpy()
+    logits, y = _data(n=500, c=10, seed=7)
+    p = torch.softmax(logits.to(dtype), -1)
+    assert (p.double().sum(-1) - 1).abs().max() > 1e-4  # the rounding the old check refused (measured)
+    ref = torch.softmax(logits.to(dtype).double(), -1)
+    assert expected_calibration_error(p, y, 10) == pytest.approx(expected_calibration_error(ref, y, 10), abs=0.02)
+    assert nll(p, y) == pytest.approx(nll(ref, y), rel=0.02)
+    assert brier_score(p, y) == pytest.approx(brier_score(ref, y), rel=0.02)
+    t = fit_scaling(logits.to(dtype), y).temperature
+    assert t == pytest.approx(fit_scaling(logits.to(dtype).double(), y).temperature, rel=1e-9)
+    conf = p.max(-1).values
+    assert 0 <= confidence_ece(conf, p.argmax(-1) == y, 10) <= 1
+    with pytest.raises(ValueError, match="did you pass logits"):
+        expected_calibration_error(logits.abs().to(dtype), y)
+
+
+def test_bfloat16_edges_follow_the_documented_rule():
+    # a confidence equal to b/B rounded to bfloat16 opens the bin above, as in float16/32/64
+    for b in range(2, 21):
+        for k in range(1, b):
+            edge = torch.tensor(k / b, dtype=torch.float64).to(torch.bfloat16)
+            bins = confidence_bins(edge.reshape(1), torch.tensor([True]), b)
+            np.testing.assert_array_equal(bins.count, [1])
+            assert bins.confidence[0] >= bins.edges[k] and bins.edges[k] == float(edge)
+
+
+def test_calibration_refuses_bool_and_float_labels_and_bool_probs_by_name():
+    logits, y = _data(n=20, c=3)
+    p = torch.softmax(logits, -1)
+    with pytest.raises(ValueError, match="^labels must be an array of real numbers"):
+        brier_score(p, y == 0)
+    with pytest.raises(ValueError, match="^labels must be integers"):
+        nll(p, y.double())
+    with pytest.raises(ValueError, match="^probs must be an array of real numbers"):
+        brier_score(p > 0.5, y)
+    with pytest.raises(ValueError, match="^eps must be"):
+        nll(p, y, eps=float("nan"))
+    with pytest.raises(ValueError, match="^strategy must be"):
+        expected_calibration_error(p, y, 10, "quantile")  # type: ignore[arg-type]
+    assert nll(p, y, eps=np.float32(1e-6)) > 0

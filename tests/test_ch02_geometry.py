@@ -115,9 +115,9 @@ def test_neighbour_overlap():
 
 def test_neighbour_overlap_bad_shapes():
     with pytest.raises(ValueError, match="same shape"):
-        neighbour_overlap(np.zeros((2, 3)), np.zeros((2, 4)))
+        neighbour_overlap(np.zeros((2, 3), int), np.zeros((2, 4), int))
     with pytest.raises(ValueError, match="empty"):
-        neighbour_overlap(np.zeros((0, 3)), np.zeros((0, 3)))
+        neighbour_overlap(np.zeros((0, 3), int), np.zeros((0, 3), int))
 
 
 def test_pca_matches_sklearn(X):
@@ -189,3 +189,34 @@ def test_relative_contrast_float32_far_from_the_origin():
     D = np.sqrt(((Q.astype(np.float64)[:, None] - P.astype(np.float64)[None]) ** 2).sum(-1))
     ref = (D.max(1) - D.min(1)) / D.min(1)
     np.testing.assert_allclose(relative_contrast(Q, P).numpy(), ref, rtol=1e-5)
+
+
+# -- issue 21 --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_pca_and_skewness_do_not_depend_on_the_scale(X, scale):
+    # 1e-200 data once had "no variance" (squares underflow) and 1e200 data NaN components
+    ref = pca(X, 3)
+    got = pca(X * scale, 3)
+    torch.testing.assert_close(got.explained_variance_ratio, ref.explained_variance_ratio, rtol=1e-10, atol=0)
+    torch.testing.assert_close(got.components, ref.components, rtol=1e-8, atol=1e-10)
+    assert skewness(X[:, 0] * scale) == pytest.approx(skewness(X[:, 0]), rel=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_pca_takes_half_precision(X, dtype):
+    # "linalg_svd_cpu" is not implemented for Half/BFloat16: computed in float32, returned in dtype
+    T = torch.as_tensor(X).to(dtype)
+    res = pca(T, 2)
+    assert res.projected.dtype == dtype and res.components.dtype == dtype
+    ref = pca(T.float(), 2)
+    torch.testing.assert_close(res.explained_variance_ratio.float(), ref.explained_variance_ratio, rtol=1e-2, atol=0)
+    assert res.transform(T[:3]).dtype == dtype
+
+
+def test_neighbour_overlap_refuses_masks_and_float_ids_by_name():
+    with pytest.raises(ValueError, match="^a must be a non-empty integer matrix"):
+        neighbour_overlap(np.ones((2, 3), bool), np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match="^b must be a non-empty integer matrix"):
+        neighbour_overlap(np.ones((2, 3), int), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="^x must be an array of real numbers"):
+        skewness(np.array([True, False, True]))

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-import chapters as ch  # tools/chapters.py (conftest puts tools/ on sys.path)
+from tools import chapters as ch
 
 CHAPTERS = ch.chapter_paths()
 IDS = [p.stem for p in CHAPTERS]
@@ -52,7 +52,7 @@ def test_first_cell_is_the_generated_bootstrap(nb):
     modules = ch.bootstrap_modules(_src(first))
     assert modules is not None and "embedlab" in modules, "cell 0 is not the bootstrap cell"
     assert _src(first) == ch.bootstrap_source(modules, ch.bootstrap_debian(_src(first))), \
-        "run `python tools/chapters.py bootstrap`"
+        "run `python -m tools.chapters bootstrap`"
     assert "remove-cell" in first.get("metadata", {}).get("tags", []), "tag the bootstrap cell remove-cell"
     out = "".join("".join(o.get("text", "")) for o in first.get("outputs", []))
     assert re.fullmatch(r"embedlab \S+\n", out), f"the bootstrap cell should only print the version, got {out!r}"
@@ -113,4 +113,22 @@ def test_runtime_recorded_and_within_budget(nb):
 
 def test_runtime_page_is_current():
     stored = ch.RUNTIMES_PAGE.read_text(encoding="utf-8")
-    assert stored == ch.runtimes_page(), "book/runtimes.md is stale: run `python tools/chapters.py runtimes`"
+    assert stored == ch.runtimes_page(), "book/runtimes.md is stale: run `python -m tools.chapters runtimes`"
+
+
+def called_exercises(paths) -> set[str]:
+    """The exercise ids the given chapters call ``check(...)`` on."""
+    return {i for path in paths
+            for i in re.findall(r"check\(\s*[\"'](ch\d\d\.\w+)[\"']", "".join(
+                "".join(c["source"]) for c in ch.read_nb(path)["cells"]))}
+
+
+def test_every_registered_exercise_is_checked_by_a_chapter():
+    """A hidden check no chapter calls is dead code (chapter 6's causal_attention was one)."""
+    from embedlab.exercises import list_exercises
+
+    called = called_exercises(ch.chapter_paths())
+    assert set(list_exercises()) <= called, f"no chapter calls {sorted(set(list_exercises()) - called)}"
+    # the guard can fail: without chapter 6, its top_k check is no chapter's
+    without_06 = called_exercises([p for p in ch.chapter_paths() if not p.stem.startswith("06")])
+    assert "ch06.top_k" in set(list_exercises()) - without_06

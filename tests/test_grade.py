@@ -5,8 +5,9 @@ machine's speed (a busy laptop, a CI runner with another job on the other core):
 real work get limits of at least 60 s (:data:`LIMITS`), and so do the notebooks whose cells never
 end by themselves: waiting the full limit for them (about 4 minutes) is the price of a verdict
 that a cold import on a busy laptop cannot change. The whole file runs in about 5 minutes on 2 idle
-cores (the Otter-Grader run at the end is skipped where otter-grader is not installed, as in the
-course's environment).
+cores. The Otter-Grader export is checked without otter-grader (a stand-in for ``otter.test_files``
+with otter's ``test_case`` signature): otter-grader 7 needs wrapt<2, which the pinned environment
+cannot hold, so an end-to-end ``otter run`` test could only ever be skipped here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import types
@@ -25,12 +25,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-from student_notebooks import strip_solutions
 
-import chapters as ch
-import embedlab
 from embedlab import grade
 from embedlab.exercises import _load, list_exercises
+from tools import chapters as ch
+from tools.student_notebooks import strip_solutions
 
 LIMITS = {"timeout": 60, "check_timeout": 60, "notebook_timeout": 600}  # generous: nothing here should stop
 TASK = 'Write `ndcg_at_10(ranked, relevant)`. Check it with `check("ch09.ndcg_at_10", ndcg_at_10)`.'
@@ -291,8 +290,10 @@ def _fake_otter(monkeypatch):
     """Just enough of otter.test_files for an exported file to run without otter installed."""
 
     class test_case:  # noqa: N801 - otter's name
-        def __init__(self, **meta):
-            self.meta = meta
+        # otter.test_files.test_case's keyword arguments (otter-grader 4-7): a keyword otter does not
+        # take fails here as it would under otter
+        def __init__(self, name=None, points=None, hidden=False, success_message=None, failure_message=None):
+            self.meta = {"name": name, "points": points, "hidden": hidden}
 
         def __call__(self, fn):
             self.fn = fn
@@ -313,6 +314,7 @@ def test_the_otter_export_runs_the_hidden_check(tmp_path, monkeypatch):
     exec(compile(source, "ch09_ndcg_at_10.py", "exec"), env)
     assert env["name"] == "ch09_ndcg_at_10" and env["points"] == 1 and env["OK_FORMAT"] is False
     (case,) = [v for v in env.values() if isinstance(v, test_case)]
+    assert case.meta["points"] == 1 and case.meta["hidden"] is False
     student: dict = {}
     exec(GOOD, student)
     case.fn(student)  # passes: no exception
@@ -321,22 +323,3 @@ def test_the_otter_export_runs_the_hidden_check(tmp_path, monkeypatch):
         case.fn(student)
     with pytest.raises(ValueError, match="unknown exercises"):
         grade.export_otter(["ch09.nope"], tmp_path)
-
-
-def test_otter_grades_an_exported_assignment_offline(tmp_path):
-    pytest.importorskip("otter", reason="otter-grader is not a dependency; this runs where it is installed")
-    grade.export_otter(["ch09.ndcg_at_10"], tmp_path)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(embedlab.__file__).parents[1]),
-                                                        os.environ.get("PYTHONPATH", "")])}
-    otter = [sys.executable, "-m", "otter"]
-    subprocess.run([*otter, "generate", "--no-requirements", "--no-environment"], cwd=tmp_path, env=env,
-                   check=True, capture_output=True)
-    scores = {}
-    for name, source in [("good", GOOD), ("stub", STUB)]:
-        nbformat.write(_notebook(source), tmp_path / f"{name}.ipynb")
-        (tmp_path / name).mkdir()
-        run = subprocess.run([*otter, "run", "-a", "autograder.zip", "-o", name, f"{name}.ipynb"], cwd=tmp_path,
-                             env=env, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-        scores[name] = re.search(r"Total Score: ([\d.]+) / ([\d.]+)", run.stdout).groups()
-    assert scores == {"good": ("1.000", "1.000"), "stub": ("0.000", "1.000")}

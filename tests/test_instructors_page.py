@@ -1,13 +1,12 @@
 """book/instructors.md's tables are generated from the chapters and kept current."""
 
-import instructors_page as page
-
-import chapters as ch
+from tools import chapters as ch
+from tools import instructors_page as page
 
 
 def test_the_instructors_page_is_current():
     stored = page.PAGE.read_text(encoding="utf-8")
-    assert stored == page.page_text(stored), "book/instructors.md is stale: run `python tools/instructors_page.py`"
+    assert stored == page.page_text(stored), "book/instructors.md is stale: run `python -m tools.instructors_page`"
 
 
 def test_every_chapter_has_objectives_and_a_checked_exercise_in_the_table():

@@ -15,8 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbcompare as nc  # tools/nbcompare.py (tests/conftest.py puts tools/ on sys.path)
 import pytest
+
+from tools import nbcompare as nc
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = nc.Tolerance()

@@ -237,7 +237,7 @@ def test_bad_input_is_named():
         rank_items(scores, 10.0)
     with pytest.raises(TypeError, match="k must be an integer"):
         rank_items(scores, True)
-    with pytest.raises(ValueError, match="k must be between 1 and 20"):
+    with pytest.raises(ValueError, match="k must be an integer between 1 and 20"):
         rank_items(scores, 21)
     with pytest.raises(ValueError, match="k=19 is more than the 17 items left for user 1"):
         rank_items(scores, 19, exclude=[[0], [0, 1, 2], [], [], []])
@@ -274,7 +274,7 @@ def test_bad_input_is_named():
                lambda: reciprocal_rank(scores, relevant, exclude=leaky)):
         with pytest.raises(ValueError, match="overlap for 5 users.*leaked"):
             fn()
-    with pytest.raises(ValueError, match="k must be between 1 and 5"):
+    with pytest.raises(ValueError, match="k must be an integer between 1 and 5"):
         recall_at_k(top, relevant, k=6)
     with pytest.raises(ValueError, match="ranked repeats an item"):
         recall_at_k(np.array([[1, 2, 1]] * 5), relevant)
@@ -312,3 +312,36 @@ def test_large_integer_scores_rank_exactly(dtype):
     # the full ranking's reciprocal rank of item 11 agrees too
     rr = reciprocal_rank(scores, [np.array([11])] * 5)
     np.testing.assert_allclose(rr, [1 / (1 + list(r).index(11)) for r in ref])
+
+
+def test_rank_items_equals_the_one_topk_on_tie_heavy_scores():
+    # rank_items keeps its own exclusion-aware selection; without exclusion it must be the
+    # package's one top-k (embedlab._rows.topk: lower id first, inside the list and at its edge)
+    from embedlab._rows import topk as rows_topk
+
+    rng = np.random.default_rng(3)
+    for n_items, k in ((7, 3), (40, 10), (300, 17)):
+        scores = rng.integers(0, 4, size=(64, n_items)).astype(np.float64)  # many ties everywhere
+        scores[::5] = 1.0  # whole rows tied
+        np.testing.assert_array_equal(rank_items(scores, k), rows_topk(scores, k)[1])
+        np.testing.assert_array_equal(rank_items(scores, k, chunk=5), rows_topk(scores, k)[1])
+
+
+def test_rank_items_edge_inputs():
+    import torch
+
+    # int64 scores above 2**53 that are distinct integers but equal floats
+    big = np.array([[2**53 + 1, 2**53, 2**53 + 3, 2**53 + 2]], dtype=np.int64)
+    np.testing.assert_array_equal(rank_items(big, 4), [[2, 3, 0, 1]])
+    # NumPy integers are integers; bool scores are refused by name
+    assert rank_items(np.array([[0.1, 0.3, 0.2]]), np.int64(2)).tolist() == [[1, 2]]
+    with pytest.raises(ValueError, match="scores must be real numbers"):
+        rank_items(np.array([[True, False]]), 1)
+    # half-precision tensors rank as float32 does
+    s = torch.tensor([[0.5, 0.25, 1.0, 0.25]])
+    for dtype in (torch.float16, torch.bfloat16):
+        np.testing.assert_array_equal(rank_items(s.to(dtype), 3), rank_items(s, 3))
+    with pytest.raises(ValueError, match="scores"):
+        rank_items(np.empty((0, 3)), 1)
+    with pytest.raises(ValueError, match="scores contain NaN"):
+        rank_items(np.array([[0.0, np.nan]]), 1)

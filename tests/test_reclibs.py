@@ -104,3 +104,26 @@ def test_surprise_rmse_checks_its_input():
         surprise_rmse(u, i, r, np.arange(80), np.arange(80, 100), algo="knn")
     with pytest.raises(ValueError, match="train"):
         implicit_als(np.eye(4))
+
+
+def test_adapters_refuse_silent_garbage():
+    import scipy.sparse as sp
+
+    R = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="factors"):
+        implicit_als(R, factors=2.5)  # int(2.5) used to train 2 factors without a word
+    with pytest.raises(ValueError, match="iterations"):
+        implicit_bpr(R, iterations=True)
+    with pytest.raises(ValueError, match="regularization"):
+        implicit_als(R, regularization=float("nan"))
+    bad = R.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="train"):
+        implicit_als(bad)
+    users, items = np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])
+    with pytest.raises(ValueError, match="ratings"):
+        surprise_rmse(users, items, np.array([1.0, np.nan, 3.0, 4.0]), [0, 1, 2], [3])
+    with pytest.raises(ValueError, match="train_index"):
+        surprise_rmse(users, items, np.array([1.0, 2.0, 3.0, 4.0]), np.array([True, True, True, False]), [3])
+    with pytest.raises(ValueError, match="test_index"):
+        surprise_rmse(users, items, np.array([1.0, 2.0, 3.0, 4.0]), [0, 1, 2], [4])

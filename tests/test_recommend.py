@@ -388,3 +388,32 @@ def test_score_matrix_cosine_ranking_does_not_depend_on_item_scale():
     P, Q, _ = _vectors()
     for scale in (1e-150, 1e-200, 1e-300):
         np.testing.assert_allclose(score_matrix(P, Q * scale, alpha=1.0), score_matrix(P, Q, alpha=1.0), rtol=1e-12)
+
+
+def test_rmse_and_score_matrix_refuse_silent_garbage():
+    # without the check, NaN ratings gave rmse = nan and no error
+    model = BiasedMF(2, 3, 1, mu=3.0)
+    users, items = np.array([1, 0, 0]), np.array([0, 1, 2])
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="ratings"):
+            rmse(model, users, items, np.array([5.0, bad, 3.0]))
+    with pytest.raises(ValueError, match="users"):
+        rmse(model, users.astype(bool), items, np.array([5.0, 1.0, 3.0]))
+    with pytest.raises(ValueError, match="ratings"):
+        rmse(model, users, items, np.array([True, False, True]))
+    with pytest.raises(ValueError, match="clip"):
+        rmse(model, users, items, np.array([5.0, 1.0, 3.0]), clip=(5.0, 1.0))
+    P, Q, b = _vectors()
+    with pytest.raises(ValueError, match="item_vectors"):
+        score_matrix(P, Q > 0)
+    with pytest.raises(ValueError, match="item_bias"):
+        score_matrix(P, Q, b > 0)
+    # half-precision tensors are scored as their float32 values are
+    ref = score_matrix(torch.from_numpy(P).float(), torch.from_numpy(Q).bfloat16().float())
+    np.testing.assert_array_equal(score_matrix(torch.from_numpy(P).float(), torch.from_numpy(Q).bfloat16()), ref)
+    # NumPy integers as counts
+    assert FactorConfig(dim=np.int64(8)).dim == 8
+    with pytest.raises(ValueError, match="dim"):
+        FactorConfig(dim=True)
+    with pytest.raises(ValueError, match="lr"):
+        BiasedMFConfig(lr=0.0)

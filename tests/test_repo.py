@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import chapters as ch  # tools/chapters.py
+from tools import chapters as ch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_package_requirements_are_lower_bounds_only():
 
 
 def test_make_test_lowest_pins_every_declared_dependency_at_its_bound():
-    import lowest  # tools/lowest.py
+    from tools import lowest
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     extras = list(pyproject["project"]["optional-dependencies"])
@@ -156,10 +156,10 @@ def test_make_test_runs_every_stage_and_checks_the_chapters_under_every_kernel_s
     assert stages == ["lint", "test-unit", "test-notebooks", "test-notebooks-avx2", "test-notebooks-portable",
                       "test-browser"]
     recipe = re.search(r"^test: setup\n\t(.*)$", makefile, flags=re.M).group(1)
-    assert recipe == "$(BIN)/python tools/stages.py $(TEST_STAGES)"  # all stages, even after a failure
+    assert recipe == "$(BIN)/python -m tools.stages $(TEST_STAGES)"  # all stages, even after a failure
     for setting in ("avx2", "portable"):
         line = re.search(rf"^test-notebooks-{setting}:.*\n\t(.*)$", makefile, flags=re.M).group(1)
-        assert f"tools/kernels.py {setting}" in line and "$(NBVAL_ARGS)" in line and "$(JUNIT_ARG)" in line
+        assert f"-m tools.kernels {setting}" in line and "$(NBVAL_ARGS)" in line and "$(JUNIT_ARG)" in line
     for stage in stages[1:]:  # every pytest stage reports its failing ids to the summary
         line = re.search(rf"^{stage}:.*\n\t(.*)$", makefile, flags=re.M).group(1)
         assert "$(JUNIT_ARG)" in line, stage
@@ -172,7 +172,7 @@ def test_make_test_runs_every_stage_and_checks_the_chapters_under_every_kernel_s
 
 def test_kernel_settings_reach_the_libraries():
     """Each setting of tools/kernels.py really changes what torch, NumPy, faiss, Arrow and every OpenBLAS run."""
-    import kernels  # tools/kernels.py
+    from tools import kernels
 
     shown = {s: kernels.describe(s) for s in ("avx2", "portable")}
     torch_portable = shown["portable"].split(";")[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import stages  # tools/stages.py
+from tools import stages
 
 JUNIT_FAIL = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="3" failures="1" errors="1">

@@ -3,9 +3,9 @@
 import re
 
 import pytest
-from student_notebooks import strip_solutions
 
-import chapters as ch
+from tools import chapters as ch
+from tools.student_notebooks import strip_solutions
 
 
 @pytest.mark.parametrize("path", ch.chapter_paths(), ids=lambda p: p.stem)

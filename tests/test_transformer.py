@@ -215,15 +215,3 @@ def test_exercise_checks_accept_references_and_reject_wrong_answers():
     assert check("ch06.top_k", top_k_filter, quiet=True)
     assert not check("ch06.top_k", lambda logits, k: logits, quiet=True)
     assert not check("ch06.top_k", lambda logits, k: top_k_filter(logits, max(1, k - 1)), quiet=True)
-
-    def causal(q, k, v):
-        T = q.shape[-2]
-        s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
-        return s.softmax(-1) @ v
-
-    assert check("ch06.causal_attention", causal, quiet=True)
-    no_mask = lambda q, k, v: F.scaled_dot_product_attention(q, k, v)  # noqa: E731
-    assert not check("ch06.causal_attention", no_mask, quiet=True)
-    no_scale = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0)  # noqa: E731
-    assert not check("ch06.causal_attention", no_scale, quiet=True)

@@ -24,7 +24,7 @@ def test_seed_everything_covers_python_numpy_torch():
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "0", None, True])
 def test_seed_rejects_bad_values(bad):
-    with pytest.raises(ValueError, match="non-negative integer"):
+    with pytest.raises(ValueError, match="seed must be an integer"):
         seed_everything(bad)
 
 

@@ -5,11 +5,9 @@ import math
 import mpmath
 import numpy as np
 import pytest
-import torch
 from scipy.special import iv
 from scipy.stats import vonmises_fisher
 
-from embedlab.classify import CosineClassifier
 from embedlab.vmf import (
     estimate_kappa,
     fit,
@@ -93,14 +91,6 @@ def test_fit_classes_posterior_is_bayes_rule():
     np.testing.assert_allclose(model.posterior(x), ref, atol=1e-10)
 
 
-def test_cosine_classifier_shapes_and_scale():
-    m = CosineClassifier(4, 3, scale=np.float32(5.0), learn_scale=False)
-    x = torch.randn(7, 4)
-    z = m(x)
-    assert z.shape == (7, 3) and z.abs().max() <= 5.0 + 1e-5  # bias starts at 0: |scale * cos| <= scale
-    assert not any(p is m.log_scale for p in m.parameters())
-
-
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="kappa"):
         log_normalizer(-1.0, 3)
@@ -110,8 +100,6 @@ def test_bad_input_is_named():
         log_density(np.ones((2, 3)), _mu(3), 1.0)
     with pytest.raises(ValueError, match="r_bar"):
         estimate_kappa(1.0, 3)
-    with pytest.raises(ValueError, match="scale"):
-        CosineClassifier(3, 2, scale=0)
     with pytest.raises(ValueError, match="class 1 has no examples"):
         fit_classes(np.eye(3), np.array([0, 2, 2]))
 
@@ -177,3 +165,43 @@ def test_vmf_mixture_posterior_at_d768_is_even_where_the_densities_are_equal():
     x = c * e[1] + math.sqrt(1 - c * c) * e[2]
     fit = VMFMixtureFit(weights=np.array([0.5, 0.5]), means=e[:2], kappas=np.array([k1, k2]), n_iter=0, converged=True)
     np.testing.assert_allclose(fit.predict_proba(x[None]), [[0.5, 0.5]], atol=1e-10)
+
+
+# -- issue 21: dtypes, NumPy scalars, argument checks --------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_unit_rows_are_accepted_within_their_rounding(dtype):
+    import torch
+
+    x = vonmises_fisher(_mu(16), 20.0).rvs(300, random_state=np.random.default_rng(0))
+    y = (x[:, 0] > x[:, 0].mean()).astype(int)
+    t = torch.from_numpy(x).to(getattr(torch, dtype))  # rows of norm 1 only to ~1e-3
+    mu, kappa = fit(t)
+    ref_mu, ref_kappa = fit(x)
+    assert kappa == pytest.approx(ref_kappa, rel=0.02) and mu @ ref_mu > 0.999
+    np.testing.assert_allclose(log_density(t, t[0], np.float32(20.0)), log_density(x, x[0], 20.0), atol=0.5)
+    model = fit_classes(t, torch.from_numpy(y))
+    np.testing.assert_allclose(model.posterior(t), fit_classes(x, y).posterior(x), atol=0.05)
+    with pytest.raises(ValueError, match="^x rows must be unit vectors"):
+        fit(t * 1.1)
+
+
+def test_vmf_takes_numpy_scalars_and_refuses_bools_and_nan_by_name():
+    assert log_normalizer(np.float32(5.0), np.int64(768)) == pytest.approx(log_normalizer(5.0, 768), rel=1e-6)
+    assert estimate_kappa(np.float64(0.5), np.int16(10), np.int8(3)) == estimate_kappa(0.5, 10, 3)
+    for bad, match in [(lambda: log_normalizer(True, 10), "^kappa must be an array of real numbers"),
+                       (lambda: log_normalizer(float("nan"), 10), "^kappa contains NaN"),
+                       (lambda: log_normalizer(1.0, True), "^d must be an integer"),
+                       (lambda: log_normalizer(1.0, 10.0), "^d must be an integer"),
+                       (lambda: estimate_kappa(float("nan"), 10), "^r_bar must be a finite number"),
+                       (lambda: estimate_kappa(0.5, 10, newton_steps=True), "^newton_steps must be an integer"),
+                       (lambda: fit_classes(np.eye(3), np.array([True, False, True])), "^y must be an array of real"),
+                       (lambda: fit_classes(np.eye(3), np.array([0.0, 1.0, 1.0])), "^y must be non-negative integer")]:
+        with pytest.raises(ValueError, match=match):
+            bad()
+
+
+def test_fit_classes_refuses_a_class_whose_rows_cancel():
+    # the class mean was sums / 0 = NaN, and every posterior NaN
+    x = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    with pytest.raises(ValueError, match="^class 0 has a zero resultant"):
+        fit_classes(x, np.array([0, 0, 1, 1]))

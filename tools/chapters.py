@@ -5,7 +5,7 @@ Used by ``tools/execute_chapters.py`` (``make execute``) and by ``tests/test_cha
 The first cell of every chapter is generated from :func:`bootstrap_source` so that the repository
 URL in ``_config.yml`` stays the single source of truth::
 
-    python tools/chapters.py bootstrap            # rewrite cell 0 of every chapter
+    python -m tools.chapters bootstrap            # rewrite cell 0 of every chapter
 """
 
 from __future__ import annotations
@@ -178,4 +178,4 @@ if __name__ == "__main__":
     elif sys.argv[1:] == ["runtimes"]:
         print(write_runtimes_page())
     else:
-        raise SystemExit("usage: python tools/chapters.py bootstrap|runtimes")
+        raise SystemExit("usage: python -m tools.chapters bootstrap|runtimes")

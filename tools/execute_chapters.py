@@ -18,10 +18,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import instructors_page  # noqa: E402  (tools/instructors_page.py)
-
-import chapters  # noqa: E402  (tools/chapters.py)
+from . import chapters, instructors_page
 
 
 def execute(path: Path, timeout: int = 900, out: Path | None = None) -> float:

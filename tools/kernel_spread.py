@@ -1,7 +1,7 @@
 """How far do the chapters' printed numbers move between CPU kernel settings?
 
-    python tools/kernel_spread.py execute native avx2 portable [--chapters 04_contrastive ...]
-    python tools/kernel_spread.py report [--chapters ...]
+    python -m tools.kernel_spread execute native avx2 portable [--chapters 04_contrastive ...]
+    python -m tools.kernel_spread report [--chapters ...]
 
 ``execute`` runs each chapter in a fresh kernel under each setting of ``tools/kernels.py`` and keeps
 the executed copies in ``_build/spread/SETTING/``; the stored chapters are not touched. ``report``
@@ -17,16 +17,10 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import execute_chapters  # noqa: E402
-import kernels  # noqa: E402
-import nbcompare  # noqa: E402
-
-import chapters  # noqa: E402
+from . import chapters, execute_chapters, kernels, nbcompare
 
 SPREAD = chapters.ROOT / "_build" / "spread"
 

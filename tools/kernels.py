@@ -35,8 +35,8 @@ Cython loops, scikit-learn's Cython loops, SciPy outside BLAS, pytrec_eval.
 
 Run a command under a setting::
 
-    python tools/kernels.py portable python -m pytest --nbval chapters
-    python tools/kernels.py --show portable      # print what the libraries then report
+    python -m tools.kernels portable python -m pytest --nbval chapters
+    python -m tools.kernels --show portable      # print what the libraries then report
 
 ``make test`` runs the chapters natively and under ``portable``; ``tools/kernel_spread.py`` uses
 all three to measure how far each printed number moves.
@@ -131,7 +131,7 @@ def main(argv: list[str]) -> int:
             print(f"{setting}: {describe(setting)}")
         return 0
     if len(argv) < 2 or argv[0] not in SETTINGS:
-        print(f"usage: kernels.py {{{','.join(SETTINGS)}}} COMMAND [ARGS...] | --show SETTING...",
+        print(f"usage: python -m tools.kernels {{{','.join(SETTINGS)}}} COMMAND [ARGS...] | --show SETTING...",
               file=sys.stderr)
         return 2
     print(f"[kernels] {argv[0]}: {describe(argv[0])}", flush=True)

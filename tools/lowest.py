@@ -7,8 +7,8 @@ package: a pip constraints file that installs each declared dependency at exactl
 declared version. Transitive dependencies are left free (the resolver picks what these pins allow),
 so what is tested is the claim pyproject.toml makes: "these bounds work".
 
-    python tools/lowest.py course grade test book > lowest.txt
-    python tools/lowest.py --python                # requires-python's lower bound: 3.11
+    python -m tools.lowest course grade test book > lowest.txt
+    python -m tools.lowest --python                # requires-python's lower bound: 3.11
 
 Runs with the standard library only (Python 3.11+: tomllib), before any virtual environment exists.
 A requirement without a ``>=`` bound is an error: an unbounded dependency claims every version.

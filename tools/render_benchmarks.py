@@ -6,7 +6,7 @@ or measured code changed since it ran (``sources`` in the JSON) is shown as stal
 was measured. Both files are committed; ``make bench`` re-renders them after measuring and
 ``tests/test_benchmarks.py`` fails when the committed page differs from what this script writes.
 
-    python tools/render_benchmarks.py
+    python -m tools.render_benchmarks
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import _harness as harness  # registry, schema, formatting
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import _harness as harness  # noqa: E402  (benchmarks/_harness.py: registry, schema, formatting)
 
 PAGE = ROOT / "book" / "benchmarks.md"
 FIGURE = ROOT / "book" / "_static" / "benchmarks.png"
@@ -282,7 +282,7 @@ def write(page: Path = PAGE, figure: Path = FIGURE) -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:]:
-        raise SystemExit("usage: python tools/render_benchmarks.py   (no arguments)")
+        raise SystemExit("usage: python -m tools.render_benchmarks   (no arguments)")
     print(json.dumps({e.name: e.status for e in collect()}))
     write()
     figure = f" and {FIGURE.relative_to(ROOT)}" if FIGURE.is_file() else " (no results, so no figure)"

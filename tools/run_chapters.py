@@ -11,7 +11,7 @@ numbers of training and solvers legitimately move between library releases (``ma
 them, on the pinned versions). What must hold on every version the package allows is what the cells
 assert.
 
-    python tools/run_chapters.py [NAME ...]      # e.g. 09_recommendation; default: every chapter
+    python -m tools.run_chapters [NAME ...]      # e.g. 09_recommendation; default: every chapter
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from execute_chapters import execute  # noqa: E402  (tools/execute_chapters.py)
-
-import chapters  # noqa: E402  (tools/chapters.py)
+from . import chapters
+from .execute_chapters import execute
 
 
 def stderr_of(nb: nbformat.NotebookNode) -> list[str]:

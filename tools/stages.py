@@ -1,6 +1,6 @@
 """Run every stage of ``make test``, even after one fails, then print one summary table.
 
-    python tools/stages.py lint test-unit test-notebooks ...
+    python -m tools.stages lint test-unit test-notebooks ...
 
 Each stage is a Makefile target, run as ``make STAGE JUNIT=_build/stages/STAGE.xml``: the pytest
 stages write a JUnit report there (the Makefile passes ``--junitxml=$(JUNIT)``), from which the
@@ -94,7 +94,7 @@ def table(stages: list[Stage]) -> str:
 
 def main(argv: list[str], root: Path = ROOT) -> int:
     if not argv or any(a.startswith("-") for a in argv):
-        print("usage: stages.py STAGE [STAGE ...]   (Makefile targets, run in order)", file=sys.stderr)
+        print("usage: python -m tools.stages STAGE [STAGE ...]   (Makefile targets, run in order)", file=sys.stderr)
         return 2
     make = os.environ.get("MAKE", "make")
     start = time.monotonic()

@@ -1,6 +1,6 @@
 """Write student versions of the chapters: the same notebooks with the solutions taken out.
 
-    python tools/student_notebooks.py            # -> _build/student/NN_slug.ipynb
+    python -m tools.student_notebooks            # -> _build/student/NN_slug.ipynb
     make student
 
 Instructors hand these out; the book (the instructor version) keeps the solutions in dropdowns.
@@ -14,10 +14,8 @@ from __future__ import annotations
 import copy
 import re
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import chapters  # noqa: E402
+from . import chapters
 
 OUT = chapters.ROOT / "_build" / "student"
 # A solution-start block: the directive line, its options (":class: dropdown"), the closing fence.

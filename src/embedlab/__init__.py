@@ -1,86 +1,159 @@
 """embedlab: the tested code behind *From Similarity to Probability*.
 
 One small module per concept; each module's docstring names the chapter that teaches it.
-Importing the package has no side effects (no seeding, no device probing, no downloads).
+Importing the package has no side effects (no seeding, no device probing, no downloads): it
+imports no submodule, not even torch.
 
-Where each concept lives (one home each; import it from there)::
+Two array worlds, one boundary:
 
-    concept                                                    module                      chapter
-    ---------------------------------------------------------  --------------------------  -------
-    corpus, tokenize, Vocabulary, word pairs, GloVe, download  embedlab.data (a package)   1
-    MovieLens-100K (recbole copy or checked download),        embedlab.data.movielens     9
-      splits, synthetic ratings
-    WordNet 3.0 synsets (Debian's or NLTK's files), the       embedlab.data.wordnet       10, 11
-      reverse dictionary: definitions as queries, words
-      as documents, disjoint test/validation/train synsets;
-      lexicographer files, hypernym pairs, sense counts
-    dot, cosine, Euclidean, normalize (the zero-vector         embedlab.similarity         1, 2
-      policy), similarity matrices, exact top-k search
-    concentration of distances, hubness, neighbour overlap,    embedlab.geometry           2, 11
-      PCA (neighbour search via similarity.topk); intrinsic
-      dimension (TwoNN), hubness corrections (CSLS,
-      centring, all-but-the-top), neighbour coherence
-    co-occurrence, PMI/PPMI, subsampling, noise distribution,  embedlab.word2vec           3
-      full-softmax skip-gram
-    skip-gram with negative sampling (hand-written gradients)  embedlab.sgns               3
-    word-vector evaluation: word-pair Spearman, analogies,     embedlab.wordsim            3, 11
-      nearest words; direction of asymmetric relations
-      (a symmetric score ties), a learned direction, pairs
-      split by word; Spearman vs kept principal components
-    temperature, softmax, entropy, top-k filter, sampling      embedlab.probability        3-6, 9
-      (one token, or k items without replacement)
-    contrastive losses (InfoNCE, NT-Xent, triplet, margin),    embedlab.losses             4
-      alignment and uniformity
-    digits data, augmentations, encoder, frozen features       embedlab.contrastive        4
-    probes of a representation: linear probe, k-NN accuracy,   embedlab.classify           4, 8, 11
-      control tasks and selectivity; prototypes: nearest
-      centroid, cosine-softmax over prototypes, the Gaussian
-      prototype layer, few-shot
-    clustering: GMM by EM, vMF mixture, spectral clustering,   embedlab.cluster            8
-      k-means, BIC
-    attention weights, masks, multi-head attention             embedlab.attention          5
-    the GPT model and generate                                 embedlab.transformer        6
-    character-LM pipeline: codec, batches, bigram baseline,    embedlab.charlm             6
-      evaluation, CPU/GPU configs, make_trainer
-    calibration: reliability bins, ECE (equal width / mass),   embedlab.calibration        7, 10
-      NLL, Brier, temperature / vector / matrix scaling;
-      the confidence of one event (isotonic, logistic)
-    von Mises-Fisher density, kappa fit, vMF class posterior,  embedlab.vmf                7
-      the cosine-softmax classifier
-    bandits with embedded arms: epsilon-greedy, Boltzmann,     embedlab.bandits            7, 9
-      Thompson sampling, regret; offline replay of a log
-    ranking items by score with exclusions; recall/precision/  embedlab.ranking            9, 10
-      NDCG/MRR/hit rate/coverage; bootstrap intervals
-    approximate nearest neighbours: random-hyperplane LSH,     embedlab.ann                10
-      inverted-file index (k-means cells, nprobe),
-      neighbour recall, held-out query split
-    recommendation models: user/item factors (full softmax,    embedlab.recommend          9
-      BPR), scores with norm/bias knobs, biased MF on ratings
-    semantic search: TF-IDF (words, character n-grams),        embedlab.retrieval          10
-      averaged GloVe, the dual encoder (InfoNCE), top-1
-      features for calibrating a ranking
-    reference recommenders on our splits: implicit's ALS and   embedlab.reclibs            9
-      BPR, Surprise's SVD and SVD++
-    data-parallel training with DDP (torchrun, gloo/NCCL):     embedlab.distributed        12
-      a rank's share of one global batch, all-reduce bytes
-      and time, the single-process reference, launch
-    an index too big for one machine: sharded exact search     embedlab.bigindex           12
-      and the top-k merge, IVF-PQ memory/recall/speed
-      (faiss), memory and search cost at 10^9 items
-    the training loop, schedules, checkpoints, progress bars   embedlab.train              3-6, 12
-    seeding, device, timer, below, evaluating (eval mode)      embedlab.utils              all
-    figure style and shared plots                              embedlab.plotting           all
-    auto-checked exercises (check) and their hidden cases      embedlab.exercises, .checks all
-    grading a class offline: each notebook run headless in a   embedlab.grade              all
-      fresh kernel and folder, then its hidden checks;
-      gradebook, feedback; Otter-Grader test export
+* torch: the layers, losses and training (chapters 3-6, 12) take and return tensors and keep the
+  caller's dtype and device; float16 and bfloat16 are accepted wherever float32 is (reductions
+  that would overflow or lose bits, such as softmax and norms, are computed in float32).
+* NumPy: the estimators and metrics (clustering, calibration, ranking, bandits, retrieval,
+  intervals) are float64 on the CPU; they take tensors too, converting them (detached, on the CPU;
+  bfloat16 through float32, since NumPy has none).
+
+Below the concepts, each primitive has one private home, so that one input gets one answer
+everywhere (readers import the concepts, not these):
+
+* ``embedlab._checks``: argument checking. One exception, ``ArgumentError``, both a ``ValueError``
+  and a ``TypeError``, whose message starts with the argument's name; ``bool`` is never a number.
+* ``embedlab._rows``: softmax over scores, unit rows (with the zero-row policy), top-k with one tie
+  rule (the lower id first, also at the boundary of the list) and the overlap of two id lists,
+  one torch implementation answering in both worlds.
+
+Where each concept lives: :data:`CONCEPTS` is the map, one row per concept (the concept, its
+module, the public names it covers, the chapters that teach it); tests/test_layout.py imports every
+name of every row from its module. The same map as a table::
+
 """
 
+from __future__ import annotations
+
+import textwrap
 from importlib.metadata import PackageNotFoundError, version
+from typing import NamedTuple
 
 try:
     __version__ = version("embedlab")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "Concept", "CONCEPTS"]
+
+
+class Concept(NamedTuple):
+    """One row of the concept map: ``names`` are importable from ``embedlab.<module>`` and defined there."""
+
+    concept: str
+    module: str  # relative to embedlab: "similarity", "data.movielens"
+    names: tuple[str, ...]
+    chapters: str  # "1", "3-6, 9", "all"
+
+
+CONCEPTS: tuple[Concept, ...] = (
+    Concept("corpus, tokenize, Vocabulary, word pairs, GloVe as WordVectors (one type for word vectors), "
+            "checked download", "data",
+            ("load_shakespeare", "tokenize", "Vocabulary", "load_word_pairs", "load_glove", "WordVectors",
+             "download"), "1"),
+    Concept("MovieLens-100K (recbole copy or checked download), splits (temporal, random, k-fold), synthetic "
+            "ratings", "data.movielens",
+            ("load_movielens100k", "temporal_split", "random_split", "kfold", "synthetic_ratings"), "9"),
+    Concept("WordNet 3.0 synsets (Debian's or NLTK's files), the reverse dictionary: definitions as queries, "
+            "words as documents, disjoint test/validation/train synsets; lexicographer files, hypernym pairs, "
+            "sense counts", "data.wordnet",
+            ("load_wordnet", "reverse_dictionary", "hypernym_pairs", "sense_counts"), "10, 11"),
+    Concept("dot, cosine, Euclidean, normalize (the zero-vector policy), similarity matrices, exact top-k search",
+            "similarity", ("dot", "cosine", "euclidean", "normalize", "pairwise_cosine", "topk"), "1, 2"),
+    Concept("concentration of distances, hubness, neighbour overlap, PCA; intrinsic dimension (TwoNN), hubness "
+            "corrections (CSLS, centring, all-but-the-top), neighbour coherence", "geometry",
+            ("relative_contrast", "k_occurrence", "neighbour_overlap", "pca", "twonn_dimension", "csls_topk",
+             "all_but_the_top", "neighbour_coherence"), "2, 11"),
+    Concept("co-occurrence, PMI/PPMI, subsampling, noise distribution, full-softmax skip-gram", "word2vec",
+            ("cooccurrence", "pmi", "ppmi", "subsampled_counts", "noise_distribution", "SkipGramSoftmax"), "3"),
+    Concept("skip-gram with negative sampling (hand-written gradients)", "sgns",
+            ("SGNS", "sgns_loss", "sgns_gradients"), "3"),
+    Concept("word-vector evaluation: word-pair Spearman, analogies, nearest words; direction of asymmetric "
+            "relations (a symmetric score ties), a learned direction, pairs split by word; Spearman vs kept "
+            "principal components", "wordsim",
+            ("word_pair_spearman", "analogy_accuracy", "nearest_words", "direction_accuracy", "fit_direction",
+             "split_pairs_by_word", "word_pair_spearman_by_components"), "3, 11"),
+    Concept("temperature, softmax, entropy, top-k filter, sampling (one token, or k items without replacement)",
+            "probability",
+            ("check_temperature", "softmax", "entropy", "top_k_filter", "sample_next", "sample_without_replacement"),
+            "3-6, 9"),
+    Concept("contrastive losses (InfoNCE, NT-Xent, triplet, margin), alignment and uniformity", "losses",
+            ("info_nce", "nt_xent", "triplet_loss", "margin_contrastive_loss", "alignment", "uniformity"), "4"),
+    Concept("digits data, augmentations, encoder, frozen features", "contrastive",
+            ("load_digits_split", "augment", "MLPEncoder", "embed"), "4"),
+    Concept("probes of a representation: linear probe, k-NN accuracy, control tasks and selectivity", "probes",
+            ("linear_probe_accuracy", "knn_accuracy", "control_task", "control_task_probe"), "4, 11"),
+    Concept("prototype classifiers: class prototypes, nearest centroid, cosine-softmax over prototypes, the "
+            "cosine-softmax classifier, the Gaussian prototype layer, few-shot accuracy", "prototypes",
+            ("class_prototypes", "nearest_centroid_predict", "cosine_prototype_logits", "CosineClassifier",
+             "gaussian_prototype_layer", "few_shot_accuracy"), "7, 8"),
+    Concept("how well a mean is known: the t interval over draws, the bootstrap over units, the paired "
+            "difference of two methods (a tie when it contains 0)", "intervals",
+            ("mean_interval", "bootstrap_ci", "paired_difference"), "all"),
+    Concept("clustering: GMM by EM, vMF mixture, spectral clustering, k-means, BIC", "cluster",
+            ("fit_gmm", "fit_vmf_mixture", "spectral_clustering", "kmeans", "bic"), "8"),
+    Concept("attention weights, masks, multi-head attention", "attention",
+            ("attention_weights", "causal_mask", "padding_mask", "scaled_dot_product_attention",
+             "MultiHeadAttention"), "5"),
+    Concept("the GPT model and generate", "transformer", ("GPT", "GPTConfig", "generate"), "6"),
+    Concept("character-LM pipeline: codec, batches, bigram baseline, evaluation, CPU/GPU configs, make_trainer",
+            "charlm",
+            ("char_vocabulary", "encode_text", "decode_ids", "get_batch", "bigram_loss", "evaluate", "pick_config",
+             "make_trainer"), "6"),
+    Concept("calibration: reliability bins, ECE (equal width / mass), NLL, Brier, temperature / vector / matrix "
+            "scaling; the confidence of one event (isotonic, logistic)", "calibration",
+            ("reliability_bins", "expected_calibration_error", "nll", "brier_score", "fit_scaling",
+             "confidence_ece", "fit_confidence"), "7, 10"),
+    Concept("von Mises-Fisher density and normaliser, kappa fit, vMF class posterior", "vmf",
+            ("log_normalizer", "log_density", "estimate_kappa", "fit_classes"), "7"),
+    Concept("bandits with embedded arms: epsilon-greedy, Boltzmann, Thompson sampling, regret; offline replay "
+            "of a log", "bandits", ("EpsilonGreedy", "Boltzmann", "Thompson", "simulate", "replay"), "7, 9"),
+    Concept("ranking items by score with exclusions; recall/precision/NDCG/MRR/hit rate/coverage", "ranking",
+            ("rank_items", "recall_at_k", "precision_at_k", "ndcg_at_k", "reciprocal_rank", "hit_rate_at_k",
+             "coverage", "evaluate"), "9, 10"),
+    Concept("approximate nearest neighbours: random-hyperplane LSH, inverted-file index (k-means cells, nprobe), "
+            "neighbour recall, held-out query split", "ann",
+            ("RandomHyperplaneLSH", "IVFIndex", "neighbour_recall", "held_out_split"), "10"),
+    Concept("recommendation models: user/item factors (full softmax, BPR), scores with norm/bias knobs, biased "
+            "MF on ratings", "recommend", ("fit_factors", "score_matrix", "fit_biased_mf", "rmse"), "9"),
+    Concept("semantic search: TF-IDF (words, character n-grams), averaged GloVe, the dual encoder (InfoNCE), "
+            "top-1 features for calibrating a ranking", "retrieval",
+            ("tfidf_scores", "average_glove", "DualEncoder", "fit_dual_encoder", "top1"), "10"),
+    Concept("reference recommenders on our splits: implicit's ALS and BPR, Surprise's SVD and SVD++", "reclibs",
+            ("implicit_als", "implicit_bpr", "surprise_rmse"), "9"),
+    Concept("data-parallel training with DDP (torchrun, gloo/NCCL): a rank's share of one global batch, "
+            "all-reduce bytes and time, the single-process reference, launch", "distributed",
+            ("global_batch", "rank_slice", "allreduce_cost", "run_single", "launch"), "12"),
+    Concept("an index too big for one machine: sharded exact search and the top-k merge, IVF-PQ memory/recall/"
+            "speed (faiss), memory and search cost at 10^9 items", "bigindex",
+            ("sharded_search", "merge_topk", "ivfpq_table", "memory_at_scale"), "12"),
+    Concept("the training loop, schedules, checkpoints, progress bars", "train",
+            ("Trainer", "TrainConfig", "cosine_schedule", "progress_bar"), "3-6, 12"),
+    Concept("seeding, device, timer, below, evaluating (eval mode)", "utils",
+            ("seed_everything", "get_device", "Timer", "below", "evaluating"), "all"),
+    Concept("figure style and shared plots", "plotting", ("style", "subplots", "similarity_heatmap"), "all"),
+    Concept("auto-checked exercises (check); their hidden cases live in embedlab.checks.chNN", "exercises",
+            ("check", "Exercise", "Case"), "all"),
+    Concept("grading a class offline: each notebook run headless in a fresh kernel and folder, then its hidden "
+            "checks; gradebook, feedback; Otter-Grader test export", "grade", ("grade", "export_otter"), "all"),
+)
+
+
+def _concept_table(concepts: tuple[Concept, ...]) -> str:
+    """The map as the fixed-width table of this docstring (concept wrapped at 58 characters)."""
+    width, mod_width = 58, 26
+    lines = [f"    {'concept':<{width}} {'module':<{mod_width}} chapters",
+             f"    {'-' * width} {'-' * mod_width} --------"]
+    for c in concepts:
+        wrapped = textwrap.wrap(f"{c.concept} ({', '.join(c.names)})", width - 2)
+        lines.append(f"    {wrapped[0]:<{width}} {'embedlab.' + c.module:<{mod_width}} {c.chapters}")
+        lines += [f"      {w}" for w in wrapped[1:]]
+    return "\n".join(lines) + "\n"
+
+
+__doc__ = (__doc__ or "") + _concept_table(CONCEPTS)

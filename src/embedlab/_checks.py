@@ -86,7 +86,11 @@ def number(
     v = _scalar(value)
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise ArgumentError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # a Python int beyond float64's range (10**400)
+        raise ArgumentError(f"{name} must be a number within float64's range, got an integer of "
+                            f"{len(str(abs(int(v))))} digits") from None
     if math.isnan(v) or (finite and math.isinf(v)):
         raise ArgumentError(f"{name} must be a finite number, got {v}")
     below = low is not None and (v <= low if low_open else v < low)
@@ -194,7 +198,7 @@ def tensor(
         t = x
     else:
         a = array(x, name, dtype=None, finite=False, empty=True)
-        t = torch.from_numpy(np.ascontiguousarray(a))
+        t = torch.from_numpy(a if a.flags.c_contiguous else a.copy())  # ascontiguousarray makes 0-d 1-d
     if t.dtype == torch.bool or t.is_complex():
         raise _kind_error(name, f"dtype {t.dtype}")
     if not t.is_floating_point():

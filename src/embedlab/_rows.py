@@ -13,6 +13,7 @@ torch answers are the same numbers, not two implementations that agree to roundi
 
 from __future__ import annotations
 
+import math
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 
 from embedlab._checks import ArgumentError, integer
 
-__all__ = ["softmax", "log_softmax", "unit_rows", "row_norm", "compute_dtype", "topk", "overlap"]
+__all__ = ["softmax", "log_softmax", "unit_rows", "row_norm", "compute_dtype", "topk", "overlap", "rescaled"]
 
 A = TypeVar("A", np.ndarray, torch.Tensor)
 ZeroPolicy = Literal["raise", "zero"]
@@ -32,7 +33,10 @@ def _torch(x: np.ndarray | torch.Tensor, name: str) -> tuple[torch.Tensor, bool]
     a = np.asarray(x)
     if a.dtype.kind not in "iuf":
         raise ArgumentError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(a)), True
+    # not np.ascontiguousarray: it turns a 0-d array into a 1-d one (so a scalar passed for a row)
+    if not a.flags.c_contiguous:  # a reversed or strided view: torch.from_numpy refuses negative strides
+        a = a.copy()
+    return torch.from_numpy(a), True
 
 
 def _back(t: torch.Tensor, was_numpy: bool):
@@ -58,10 +62,17 @@ def _scores(x: np.ndarray | torch.Tensor, name: str) -> tuple[torch.Tensor, bool
     return t, was_numpy
 
 
+def _float_input(t: torch.Tensor, was_numpy: bool) -> torch.Tensor:
+    """``t`` in its compute dtype; NumPy integers in float64 (the NumPy world's float), not torch's default."""
+    if was_numpy and not t.is_floating_point():
+        return t.to(torch.float64)
+    return t.to(compute_dtype(t.dtype))
+
+
 def _softmax_input(x, name: str) -> tuple[torch.Tensor, bool, torch.dtype]:
     t, was_numpy = _scores(x, name)
-    out = t.dtype if t.is_floating_point() else torch.get_default_dtype()
-    z = t.to(compute_dtype(t.dtype))
+    z = _float_input(t, was_numpy)
+    out = t.dtype if t.is_floating_point() else z.dtype
     if bool(torch.isnan(z).any()):
         raise ArgumentError(f"{name} contains NaN")
     if bool(torch.isposinf(z).any()):
@@ -107,7 +118,7 @@ def unit_rows(x: A, *, zero: ZeroPolicy = "raise", name: str = "x") -> A:
     if zero not in ("raise", "zero"):
         raise ArgumentError(f"zero must be 'raise' or 'zero', got {zero!r}")
     t, was_numpy = _scores(x, name)
-    t = t.to(compute_dtype(t.dtype))
+    t = _float_input(t, was_numpy)
     m = t.detach().abs().amax(-1, keepdim=True)  # (..., 1) the row's largest |entry|
     if not bool(torch.isfinite(m).all()):
         raise ArgumentError(f"{name} contains NaN or infinite values: such a row has no direction")
@@ -135,7 +146,9 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tu
     CPU or the chunking. NaN is refused (it compares false with everything, so its rank would be
     an accident); ±inf rank like any other value. Indices are int64; values keep the dtype.
     """
+    t: torch.Tensor
     t, was_numpy = _scores(scores, name)
+    lead: tuple[int, ...] = tuple(t.shape[:-1])
     n = t.shape[-1]
     k = integer(k, "k", low=1, high=n)
     if t.is_floating_point() and bool(torch.isnan(t).any()):
@@ -158,9 +171,17 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tu
     vals = vals.gather(-1, by_id)
     vals, by_value = vals.sort(dim=-1, descending=largest, stable=True)
     idx = idx.gather(-1, by_value)
-    shape = (*t.shape[:-1], k)
+    shape = (*lead, k)
     out_vals = vals.reshape(shape).to(scores.dtype if isinstance(scores, torch.Tensor) else vals.dtype)
     return _back(out_vals, was_numpy), _back(idx.reshape(shape), was_numpy)
+
+
+def _ids(x, name: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype.kind not in "iu":
+        raise ArgumentError(f"{name} must be a non-empty integer matrix (n, k) of ids, got dtype {a.dtype} "
+                            f"of shape {a.shape}")
+    return np.array(a, dtype=np.int64)  # a copy: C-contiguous, so a reversed view is fine
 
 
 def overlap(a, b, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:
@@ -169,15 +190,33 @@ def overlap(a, b, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:
     Order inside a row is ignored; each id of ``a`` counts once per occurrence, so rows should
     hold distinct ids (as top-k lists do). Returned as float64 NumPy.
     """
-    A = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).detach().cpu()
-    B = torch.as_tensor(np.asarray(b) if not isinstance(b, torch.Tensor) else b).detach().cpu()
-    for t, nm in ((A, name_a), (B, name_b)):
-        if t.ndim != 2 or t.numel() == 0 or t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
-            raise ArgumentError(f"{nm} must be a non-empty integer matrix (n, k) of ids, got {t.dtype} "
-                                f"of shape {tuple(t.shape)}")
+    A, B = (x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(_ids(x, nm))
+            for x, nm in ((a, name_a), (b, name_b)))
+    for ids, nm in ((A, name_a), (B, name_b)):
+        if ids.ndim != 2 or ids.numel() == 0 or ids.dtype == torch.bool or ids.is_floating_point() or ids.is_complex():
+            raise ArgumentError(f"{nm} must be a non-empty integer matrix (n, k) of ids, got {ids.dtype} "
+                                f"of shape {tuple(ids.shape)}")
     if A.shape[0] != B.shape[0]:
         raise ArgumentError(f"{name_a} and {name_b} must have the same number of rows, got {A.shape[0]} "
                             f"and {B.shape[0]}")
     # (n, k, 1) == (n, 1, m): entry i of a's row appears somewhere in b's row.
     shared = (A[:, :, None] == B[:, None, :]).any(-1).sum(-1)
     return (shared.double() / A.shape[1]).numpy()
+
+
+def rescaled(*arrays: np.ndarray) -> tuple[tuple[np.ndarray, ...], int]:
+    """The arrays divided by one common power of two, ``2**e``, so that their largest |entry| lies in
+    [0.5, 1); returns ``(arrays, e)`` (multiply a result by ``2**e``, ``np.ldexp(r, e)``, to undo).
+
+    For the scale-invariant NumPy estimators (k-means, nearest centroid, k-NN, standardised
+    probes): squared distances of 1e-200 rows underflow to 0 and of 1e200 rows overflow to inf,
+    while the rescaled rows give the same answer as rows of moderate size. Only the exponent
+    changes, so the rescaling is exact (ties and ratios are kept bit for bit) unless an entry is
+    tinier than 2**-1022 times the largest. All-zero or non-finite input is returned unchanged
+    with ``e = 0``.
+    """
+    m = max((float(np.abs(a).max()) for a in arrays if a.size), default=0.0)
+    if m == 0 or not np.isfinite(m):
+        return arrays, 0
+    e = math.frexp(m)[1]  # m = f · 2**e with f in [0.5, 1)
+    return tuple(np.ldexp(a, -e) for a in arrays), e

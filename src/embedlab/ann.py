@@ -24,44 +24,70 @@ no query finds itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 
+from embedlab._checks import ArgumentError, integer
+from embedlab._rows import overlap
+from embedlab._rows import topk as _topk
 from embedlab.cluster import kmeans
-from embedlab.ranking import rank_items
 from embedlab.similarity import normalize, topk
+from embedlab.utils import Timer
 
-__all__ = ["RandomHyperplaneLSH", "IVFIndex", "neighbour_recall", "held_out_split"]
+__all__ = ["RandomHyperplaneLSH", "IVFIndex", "neighbour_recall", "held_out_split", "measure_search"]
 
-
-def _integer(value, name: str, *, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
-        high is not None and value > high
-    ):
-        bound = f" and <= {high}" if high is not None else ""
-        raise ValueError(f"{name} must be an integer >= {low}{bound}, got {value!r}")
-    return int(value)
+# Magnitudes float32 products handle without overflow or underflow: vectors whose largest |entry|
+# lies outside [2**-32, 2**32] are rescaled by a power of two before they become float32 (exact, and
+# a positive factor changes no ranking: one factor for all the keys, one per query). Ordinary
+# vectors (unit ones, GloVe) are inside and go through untouched, bit for bit.
+_SAFE_EXPONENT = 32
 
 
-def _matrix(x, name: str, dim: int | None = None) -> tuple[torch.Tensor, bool]:
-    """x as a float32 CPU tensor (n, d), and whether it was a single vector (d,)."""
+def _matrix(x, name: str, dim: int | None = None, *, per_row: bool = False) -> tuple[torch.Tensor, bool, np.ndarray]:
+    """x as a float32 CPU tensor (n, d), whether it was a single vector (d,), and the power-of-two
+    exponents it was divided by: one for the whole set, or one per row with ``per_row`` ((n,) int64,
+    0 where nothing was rescaled). float16 and bfloat16 are widened; bool and complex are refused."""
     if isinstance(x, (str, bytes)):
-        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+        raise ArgumentError(f"{name} must be an array of numbers, got {type(x).__name__}")
     t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(f"{name} must be real numbers, got dtype {t.dtype}")
+    if t.is_complex() or t.dtype == torch.bool or not (t.is_floating_point() or t.dtype.is_signed or
+                                                        t.dtype == torch.uint8):
+        raise ArgumentError(f"{name} must be real numbers, got dtype {t.dtype}")
     single = t.ndim == 1
     t = t.unsqueeze(0) if single else t
     if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty matrix (n, d) or one vector (d,), got shape {tuple(t.shape)}")
+        raise ArgumentError(f"{name} must be a non-empty matrix (n, d) or one vector (d,), got shape {tuple(t.shape)}")
     if dim is not None and t.shape[1] != dim:
-        raise ValueError(f"{name} has dimension {t.shape[1]}, but the index holds vectors of dimension {dim}")
-    t = t.to(device="cpu", dtype=torch.float32).contiguous()
+        raise ArgumentError(f"{name} has dimension {t.shape[1]}, but the index holds vectors of dimension {dim}")
+    t = t.to(device="cpu")
+    t = t.to(torch.float64) if t.dtype != torch.float32 else t
     bad = ~torch.isfinite(t).all(1)
     if bool(bad.any()):  # NaN compares false with everything: it would hash and rank arbitrarily
         rows = torch.nonzero(bad).reshape(-1).tolist()
-        raise ValueError(f"{name} contains NaN or infinite values (rows {rows[:5]}{' ...' * (len(rows) > 5)})")
-    return t, single
+        raise ArgumentError(f"{name} contains NaN or infinite values (rows {rows[:5]}{' ...' * (len(rows) > 5)})")
+    top = t.abs().amax(1).double().numpy()  # (n,) each row's largest |entry|
+    if not per_row:
+        top = top.max(keepdims=True)
+    exps = np.frexp(top)[1].astype(np.int64)  # top = m · 2**e, m in [0.5, 1)
+    exps[(top == 0) | (np.abs(exps) <= _SAFE_EXPONENT)] = 0
+    if exps.any():
+        scale = torch.from_numpy(np.ldexp(1.0, -exps))  # exact powers of two
+        t = t.double() * (scale[:, None] if per_row else scale)
+    t = t.to(torch.float32).contiguous()
+    return t, single, exps if per_row else exps[:1]
+
+
+def _true_scores(scores: torch.Tensor, exps: np.ndarray) -> torch.Tensor:
+    """Undo the rescaling of :func:`_matrix`: scores (q, k) of rescaled vectors times 2**exps ((q, 1)
+    or a scalar total exponent). float32 as the indexes answer: a dot product beyond float32's
+    range is ±inf there (the ranking was done on the rescaled vectors, so it is exact)."""
+    if not np.any(exps):
+        return scores
+    with np.errstate(over="ignore"):  # beyond float32: ±inf, as documented
+        return torch.from_numpy(np.ldexp(scores.double().numpy(), exps).astype(np.float32))
 
 
 # IVF scores held at once: 32 MB of float32 (so memory stays bounded at nprobe = n_lists). Measured
@@ -100,11 +126,15 @@ class _Index:
             raise RuntimeError("no search has run yet")
         return float(self.candidate_counts.mean())
 
-    def _queries(self, queries, k) -> tuple[torch.Tensor, bool, int]:
+    _key_exp: int = 0  # the keys were divided by 2**_key_exp (see _matrix)
+
+    def _queries(self, queries, k) -> tuple[torch.Tensor, bool, int, np.ndarray]:
+        """Queries as rescaled float32 rows, whether one vector was given, k, and the exponent (q, 1)
+        that turns a rescaled score back into the true one."""
         if self.n == 0:
             raise RuntimeError(f"{type(self).__name__} is empty: call build(keys) first")
-        Q, single = _matrix(queries, "queries", self.dim)
-        return Q, single, _integer(k, "k", low=1, high=self.n)
+        Q, single, exps = _matrix(queries, "queries", self.dim, per_row=True)
+        return Q, single, integer(k, "k", low=1, high=self.n), (exps + self._key_exp)[:, None]
 
 
 class RandomHyperplaneLSH(_Index):
@@ -116,10 +146,10 @@ class RandomHyperplaneLSH(_Index):
     """
 
     def __init__(self, dim: int, n_bits: int = 16, n_tables: int = 8, seed: int = 0) -> None:
-        self.dim = _integer(dim, "dim", low=1)
-        self.n_bits = _integer(n_bits, "n_bits", low=0, high=62)  # packed into an int64
-        self.n_tables = _integer(n_tables, "n_tables", low=1)
-        self.seed = _integer(seed, "seed", low=0)
+        self.dim = integer(dim, "dim", low=1)
+        self.n_bits = integer(n_bits, "n_bits", low=0, high=62)  # packed into an int64
+        self.n_tables = integer(n_tables, "n_tables", low=1)
+        self.seed = integer(seed, "seed", low=0)
         rng = np.random.default_rng(self.seed)
         self.planes = rng.standard_normal((self.n_tables, self.dim, self.n_bits)).astype(np.float32)  # (T, d, B)
         self._bit_values = np.left_shift(np.int64(1), np.arange(self.n_bits, dtype=np.int64))  # (B,) 1, 2, 4, ...
@@ -130,7 +160,8 @@ class RandomHyperplaneLSH(_Index):
 
     def build(self, keys) -> RandomHyperplaneLSH:
         """Hash the keys (n, d) into every table; returns the index."""
-        K, _ = _matrix(keys, "keys", self.dim)
+        K, _, exps = _matrix(keys, "keys", self.dim)
+        self._key_exp = int(exps[0])
         X = K.numpy()
         # One table at a time: all tables at once would hold an (T, n, B) array (400 MB for GloVe).
         codes = np.stack([self._codes(X @ self.planes[t]) for t in range(self.n_tables)])  # (T, n)
@@ -143,7 +174,7 @@ class RandomHyperplaneLSH(_Index):
 
     def bucket_sizes(self, table: int = 0) -> np.ndarray:
         """Sizes of the non-empty buckets of one table (they sum to n)."""
-        _integer(table, "table", low=0, high=self.n_tables - 1)
+        integer(table, "table", low=0, high=self.n_tables - 1)
         if self.n == 0:
             raise RuntimeError("RandomHyperplaneLSH is empty: call build(keys) first")
         return np.unique(self._sorted[table], return_counts=True)[1]
@@ -156,8 +187,8 @@ class RandomHyperplaneLSH(_Index):
         buckets that differ in one of the ``probes`` bits whose projections lie nearest zero
         (the bits a neighbour most likely has flipped). Sets :attr:`candidate_counts`.
         """
-        Q, single, k = self._queries(queries, k)
-        probes = _integer(probes, "probes", low=0, high=self.n_bits)
+        Q, single, k, exps = self._queries(queries, k)
+        probes = integer(probes, "probes", low=0, high=self.n_bits)
         q, T, n = Q.shape[0], self.n_tables, self.n
         proj = Q.numpy() @ self.planes  # (T, q, B)
         codes = self._codes(proj)[..., None]  # (T, q, 1)
@@ -184,9 +215,11 @@ class RandomHyperplaneLSH(_Index):
             counts[i] = cand.numel()
             kk = min(k, cand.numel())
             # Re-rank exactly: the candidates are a small key set, searched by the one exact k-NN.
+            # (cand is ascending, so its tie rule, the lower index first, is the lower key id first.)
             scores[i, :kk], j = topk(Q[i], self.keys[cand], kk, metric="dot")
             idx[i, :kk] = cand[j]
         self.candidate_counts = counts
+        scores = _true_scores(scores, exps)
         return (scores[0], idx[0]) if single else (scores, idx)
 
 
@@ -206,31 +239,34 @@ class IVFIndex(_Index):
 
     def __init__(self, n_lists: int = 1024, *, seed: int = 0, train_size: int | None = None,
                  max_iter: int = 10) -> None:
-        self.n_lists = _integer(n_lists, "n_lists", low=1)
-        self.seed = _integer(seed, "seed", low=0)
-        self.train_size = None if train_size is None else _integer(train_size, "train_size", low=self.n_lists)
-        self.max_iter = _integer(max_iter, "max_iter", low=1)
+        self.n_lists = integer(n_lists, "n_lists", low=1)
+        self.seed = integer(seed, "seed", low=0)
+        self.train_size = None if train_size is None else integer(train_size, "train_size", low=self.n_lists)
+        self.max_iter = integer(max_iter, "max_iter", low=1)
 
     def build(self, keys) -> IVFIndex:
         """Train the cells on (a sample of) the keys (n, d) and file every key; returns the index."""
-        K, _ = _matrix(keys, "keys")
+        K, _, exps = _matrix(keys, "keys")
+        self._key_exp = int(exps[0])
         n = K.shape[0]
         if self.n_lists > n:
-            raise ValueError(f"n_lists ({self.n_lists}) must not exceed the number of keys ({n})")
+            raise ArgumentError(f"n_lists ({self.n_lists}) must not exceed the number of keys ({n})")
         m = min(n, 64 * self.n_lists) if self.train_size is None else self.train_size
         if m > n:
-            raise ValueError(f"train_size ({m}) must not exceed the number of keys ({n})")
+            raise ArgumentError(f"train_size ({m}) must not exceed the number of keys ({n})")
         rng = np.random.default_rng(self.seed)
         sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
         self.train_ids = sample  # (m,) the keys k-means saw (the benchmark trains faiss on the same)
         _labels, centres = kmeans(K[sample].numpy(), self.n_lists, n_init=1, max_iter=self.max_iter, seed=self.seed)
         # A centroid of unit keys is shorter than 1; only its direction matters for cosine cells.
-        # zero="zero": a centroid at exactly 0 (keys cancelling out) gets no key and no query.
+        # zero="zero": a centroid at exactly 0 (keys cancelling out) stays 0, so it scores 0 against
+        # every vector: it gets the keys and queries whose scores against all the other centroids
+        # are negative (keys and queries alike, so a key is still found where a query looks).
         self.centroids = normalize(torch.from_numpy(centres).float(), zero="zero")  # (L, d)
         # With duplicate keys k-means returns identical centroids. Each such group scores through
         # its lowest id (_cell_scores), so a key and a query equal to it see the same exact tie
         # and both break it the same way: lower cell id first (argmax returns the first maximum;
-        # _probe ranks with embedlab.ranking's rule).
+        # _probe ranks with embedlab._rows.topk's rule).
         first: dict[bytes, int] = {}  # a centroid's bytes -> its lowest cell id
         self._same_as = torch.tensor([first.setdefault(row.numpy().tobytes(), c) for c, row in
                                       enumerate(self.centroids)])  # (L,) lowest id of an identical centroid
@@ -251,14 +287,14 @@ class IVFIndex(_Index):
 
     def _probe(self, Q: torch.Tensor, nprobe: int) -> torch.Tensor:
         """The nprobe cells nearest to each query, nearest first, ties by lower cell id (the
-        rule :func:`embedlab.ranking.rank_items` keeps, which torch.topk does not promise):
+        package's one top-k, :func:`embedlab._rows.topk`; torch.topk does not promise it):
         Q (q, d) -> (q, nprobe)."""
-        return torch.from_numpy(rank_items(self._cell_scores(Q).numpy(), nprobe))
+        return _topk(self._cell_scores(Q), nprobe, name="cell scores")[1]
 
     def probe(self, queries, nprobe: int = 8) -> torch.Tensor:
         """Which cells a search with ``nprobe`` visits: queries (q, d) -> cell ids (q, nprobe)."""
-        Q, single, _ = self._queries(queries, 1)
-        cells = self._probe(Q, _integer(nprobe, "nprobe", low=1, high=self.n_lists))
+        Q, single, _, _ = self._queries(queries, 1)
+        cells = self._probe(Q, integer(nprobe, "nprobe", low=1, high=self.n_lists))
         return cells[0] if single else cells
 
     def search(self, queries, k: int, *, nprobe: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,8 +304,8 @@ class IVFIndex(_Index):
         a query whose cells hold fewer than k keys. ``nprobe = n_lists`` scores every key (exact).
         Sets :attr:`candidate_counts`.
         """
-        Q, single, k = self._queries(queries, k)
-        nprobe = _integer(nprobe, "nprobe", low=1, high=self.n_lists)
+        Q, single, k, exps = self._queries(queries, k)
+        nprobe = integer(nprobe, "nprobe", low=1, high=self.n_lists)
         cells = self._probe(Q, nprobe)  # (q, p)
         sizes = torch.from_numpy(self.list_sizes)[cells]  # (q, p) keys in each probed cell
         width = sizes.sum(1)  # (q,) candidates of each query
@@ -283,6 +319,7 @@ class IVFIndex(_Index):
             rows = order[block]
             scores[rows], idx[rows] = self._scan(Q[rows], cells[rows], start[rows], int(width[rows[-1]]), k)
         self.candidate_counts = width.numpy()
+        scores = _true_scores(scores, exps)
         return (scores[0], idx[0]) if single else (scores, idx)
 
     def _scan(self, Q, cells, start, width: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -314,18 +351,39 @@ class IVFIndex(_Index):
                 into[begin[here, None] + steps[: hi - lo]] = Q[row[here]] @ self.keys[lo:hi].T  # (count, size)
             pos += count
         kk = min(k, width)
-        scores[:, :kk], col = torch.topk(buffer, kk, dim=1)  # (b, kk) columns of the buffer
-        j = torch.searchsorted(start, col, right=True) - 1  # (b, kk) which probed cell holds each column
-        stored = (self.offsets[cells.gather(1, j)] + col - start.gather(1, j)).clamp_(0, self.n - 1)
-        idx[:, :kk] = torch.where(torch.isfinite(scores[:, :kk]), self.ids[stored], -1)
+        best, col = torch.topk(buffer, kk, dim=1)  # (b, kk) columns of the buffer, ties in any order
+        ids = self._column_ids(cells, start, col, best)
+        # The package's tie rule, lower key id first (buffer columns are in probe order, not id
+        # order). Rows whose k-th score has more copies than made the list are redone from the
+        # whole row; then every list is ordered by (score descending, id ascending).
+        kth = best[:, -1:]
+        cut = torch.nonzero((buffer == kth).sum(1) > (best == kth).sum(1)).reshape(-1)
+        if cut.numel():
+            cols = torch.arange(width).repeat(cut.numel(), 1)  # (c, width) every column
+            row_ids = self._column_ids(cells[cut], start[cut], cols, buffer[cut])
+            by_id = torch.argsort(row_ids, dim=1, stable=True)  # padding (id n) last
+            sv, ranked = torch.sort(buffer[cut].gather(1, by_id), dim=1, descending=True, stable=True)
+            best[cut], ids[cut] = sv[:, :kk], row_ids.gather(1, by_id.gather(1, ranked[:, :kk]))
+        ids, by_id = ids.sort(dim=1)
+        best, by_score = best.gather(1, by_id).sort(dim=1, descending=True, stable=True)
+        ids = ids.gather(1, by_score)
+        scores[:, :kk] = best
+        idx[:, :kk] = torch.where(ids < self.n, ids, -1)
         return scores, idx
+
+    def _column_ids(self, cells, start, col, values) -> torch.Tensor:
+        """Key ids of buffer columns col (b, c) given each row's probed cells and their starts;
+        ``self.n`` where the column is padding (its value is -inf)."""
+        j = torch.searchsorted(start, col, right=True) - 1  # (b, c) which probed cell holds each column
+        stored = (self.offsets[cells.gather(1, j)] + col - start.gather(1, j)).clamp_(0, self.n - 1)
+        return torch.where(torch.isfinite(values), self.ids[stored], self.n)
 
 
 def _ids(x, name: str) -> np.ndarray:
     a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     a = a[None] if a.ndim == 1 else a
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0 or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} must be a non-empty integer matrix (q, k) of indices, got {a.dtype} {a.shape}")
+    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0 or not np.issubdtype(a.dtype, np.integer):  # bool too
+        raise ArgumentError(f"{name} must be a non-empty integer matrix (q, k) of indices, got {a.dtype} {a.shape}")
     return a
 
 
@@ -339,18 +397,18 @@ def neighbour_recall(found, exact, k: int | None = None) -> float:
     """
     F, E = _ids(found, "found"), _ids(exact, "exact")
     if F.shape[0] != E.shape[0]:
-        raise ValueError(f"found has {F.shape[0]} queries but exact has {E.shape[0]}")
-    k = E.shape[1] if k is None else _integer(k, "k", low=1, high=E.shape[1])
+        raise ArgumentError(f"found has {F.shape[0]} queries but exact has {E.shape[0]}")
+    k = E.shape[1] if k is None else integer(k, "k", low=1, high=E.shape[1])
     if k > F.shape[1]:
-        raise ValueError(f"found has {F.shape[1]} neighbours per query, fewer than k = {k}")
+        raise ArgumentError(f"found has {F.shape[1]} neighbours per query, fewer than k = {k}")
     F, E = F[:, :k], E[:, :k]
     if (E < 0).any():
-        raise ValueError("exact contains padding (-1): the exact neighbours must be real keys")
+        raise ArgumentError("exact contains padding (-1): the exact neighbours must be real keys")
     E_sorted = np.sort(E, axis=1)
     if (E_sorted[:, 1:] == E_sorted[:, :-1]).any():
-        raise ValueError("exact repeats an index within a query")
-    hits = (E[:, :, None] == F[:, None, :]).any(-1).sum(1)  # (q,) each true neighbour counted once
-    return float(hits.mean() / k)
+        raise ArgumentError("exact repeats an index within a query")
+    # each true neighbour counted once: the share of exact's ids that found holds (embedlab._rows)
+    return float(overlap(E, F, name_a="exact", name_b="found").mean())
 
 
 def held_out_split(vectors, n_queries: int, seed: int = 0) -> tuple[object, object, np.ndarray, np.ndarray]:
@@ -363,12 +421,37 @@ def held_out_split(vectors, n_queries: int, seed: int = 0) -> tuple[object, obje
     """
     n = len(vectors)
     if n < 2:
-        raise ValueError(f"vectors needs at least 2 rows to hold some out, got {n}")
-    n_queries = _integer(n_queries, "n_queries", low=1, high=n - 1)
-    query_ids = np.sort(np.random.default_rng(_integer(seed, "seed", low=0)).choice(n, n_queries, replace=False))
+        raise ArgumentError(f"vectors needs at least 2 rows to hold some out, got {n}")
+    n_queries = integer(n_queries, "n_queries", low=1, high=n - 1)
+    query_ids = np.sort(np.random.default_rng(integer(seed, "seed", low=0)).choice(n, n_queries, replace=False))
     is_key = np.ones(n, dtype=bool)
     is_key[query_ids] = False
     key_ids = np.flatnonzero(is_key)
     take = (lambda ids: vectors[torch.from_numpy(ids)]) if isinstance(vectors, torch.Tensor) else (
         lambda ids: np.asarray(vectors)[ids])
     return take(key_ids), take(query_ids), key_ids, query_ids
+
+
+def measure_search(search: Callable[[Any], tuple[Any, Any]], queries, exact, k: int | None = None, *,
+                   repeats: int = 1) -> tuple[float, float]:
+    """(recall@k, queries per second) of one search over all ``queries``: the one recall-and-speed
+    measurement of chapter 10, :func:`embedlab.bigindex.ivfpq_table` and ``benchmarks/bench_ann.py``.
+
+    ``search(queries)`` answers ``(scores, ids)`` (q, ≥k), as this module's indexes, faiss indexes
+    and :func:`~embedlab.similarity.topk` do; ``exact``: (q, ≥k) the true neighbours. The search
+    runs ``repeats`` times over the whole query set, timed with :class:`embedlab.utils.Timer`;
+    the speed is that of the fastest pass (the least disturbed by the rest of the machine), the
+    recall that of the last pass's ids (:func:`neighbour_recall`).
+    """
+    if not callable(search):
+        raise ArgumentError(f"search must be a function of the queries, got {type(search).__name__}")
+    repeats = integer(repeats, "repeats", low=1)
+    n_queries = len(queries)
+    if n_queries == 0:
+        raise ArgumentError("queries is empty")
+    best, found = float("inf"), None
+    for _ in range(repeats):
+        with Timer() as t:
+            _, found = search(queries)
+        best = min(best, t.seconds)
+    return neighbour_recall(found, exact, k), n_queries / max(best, 1e-12)

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._checks import ArgumentError, array, choice, integer, number
+from ._rows import softmax, topk
+
 __all__ = [
     "EmbeddingBandit",
     "EpsilonGreedy",
@@ -41,17 +44,6 @@ __all__ = [
     "ReplayResult",
     "replay",
 ]
-
-
-def _number(value, name: str, *, low: float = 0.0, low_ok: bool = True, high: float = math.inf) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and (v >= low if low_ok else v > low) and v <= high):
-        bound = ">=" if low_ok else ">"
-        upper = f" and <= {high}" if high < math.inf else ""
-        raise ValueError(f"{name} must be a finite number {bound} {low}{upper}, got {value!r}")
-    return v
 
 
 @dataclass
@@ -69,14 +61,14 @@ class EmbeddingBandit:
     probs: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.items = np.asarray(self.items, dtype=np.float64)
-        self.user = np.asarray(self.user, dtype=np.float64)
-        if self.items.ndim != 2 or self.items.shape[0] < 2:
-            raise ValueError(f"items must be a (K, d) array with K >= 2, got shape {self.items.shape}")
+        self.items = array(self.items, "items", ndim=2)
+        self.user = array(self.user, "user", ndim=1)
+        if self.items.shape[0] < 2:
+            raise ArgumentError(f"items must be a (K, d) array with K >= 2, got shape {self.items.shape}")
         if self.user.shape != (self.items.shape[1],):
-            raise ValueError(f"user must have shape ({self.items.shape[1]},), got {self.user.shape}")
-        self.scale = _number(self.scale, "scale")
-        self.offset = _number(self.offset, "offset", low=-math.inf)
+            raise ArgumentError(f"user must have shape ({self.items.shape[1]},), got {self.user.shape}")
+        self.scale = number(self.scale, "scale", low=0)
+        self.offset = number(self.offset, "offset")
         z = self.scale * self.items @ self.user + self.offset  # (K,)
         self.probs = 1.0 / (1.0 + np.exp(-z))
 
@@ -109,7 +101,7 @@ class EpsilonGreedy:
     prior: float = 1.0  # the mean assumed for an arm never pulled
 
     def __post_init__(self) -> None:
-        self.epsilon = _number(self.epsilon, "epsilon", high=1.0)
+        self.epsilon = number(self.epsilon, "epsilon", low=0, high=1)
 
     def select(self, counts: np.ndarray, sums: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
         greedy = _argmax_random_ties(_means(counts, sums, self.prior), rng)  # (R,)
@@ -147,9 +139,7 @@ class Boltzmann:
             # (shifting first leaves 0 for them and -inf or a large negative for the rest)
             with np.errstate(over="ignore"):
                 z = (means - means.max(axis=1, keepdims=True)) / temp
-        z = z - z.max(axis=1, keepdims=True)  # log-sum-exp shift: no overflow at small T
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(z, name="means / temperature")  # the package's one softmax (embedlab._rows)
 
     def select(self, counts: np.ndarray, sums: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
         p = self.probabilities(counts, sums, t)
@@ -167,8 +157,8 @@ class Thompson:
     b: float = 1.0
 
     def __post_init__(self) -> None:
-        self.a = _number(self.a, "a", low_ok=False)
-        self.b = _number(self.b, "b", low_ok=False)
+        self.a = number(self.a, "a", low=0, low_open=True)
+        self.b = number(self.b, "b", low=0, low_open=True)
 
     def select(self, counts: np.ndarray, sums: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
         theta = rng.beta(self.a + sums, self.b + counts - sums)  # (R, K)
@@ -181,11 +171,9 @@ def simulate(bandit: EmbeddingBandit, policy, horizon: int, n_runs: int = 20, se
     Returns the cumulative pseudo-regret ``(n_runs, horizon)``: after step ``t``,
     ``Σ_{s<=t} (max_k p_k - p_{a_s})``. Runs are independent streams of one seeded generator.
     """
-    for name, v in (("horizon", horizon), ("n_runs", n_runs)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    horizon, n_runs = integer(horizon, "horizon", low=1), integer(n_runs, "n_runs", low=1)
     if not callable(getattr(policy, "select", None)):
-        raise ValueError(f"policy must have a select(counts, sums, t, rng) method, got {type(policy).__name__}")
+        raise ArgumentError(f"policy must have a select(counts, sums, t, rng) method, got {type(policy).__name__}")
     rng = np.random.default_rng(seed)
     k = bandit.n_arms
     counts = np.zeros((n_runs, k))
@@ -233,7 +221,7 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
 
     Policies over the current scores ``s``:
 
-    * ``"greedy"``: the top ``k`` (equal scores by lower item id, :func:`embedlab.ranking.rank_items`).
+    * ``"greedy"``: the top ``k`` (equal scores by lower item id, also at the slate boundary).
     * ``"epsilon"``: the top ``k``, each slot replaced with probability ``epsilon`` by a uniformly
       drawn item not in the slate.
     * ``"boltzmann"``: ``k`` items drawn without replacement from ``softmax(s / temperature)``
@@ -248,32 +236,29 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
     import torch
 
     from .probability import check_temperature, sample_without_replacement
-    from .ranking import rank_items
 
-    S = np.asarray(scores, dtype=np.float64)
-    if S.ndim != 2 or not np.isfinite(S).all():
-        raise ValueError(f"scores must be a finite (n_users, n_items) array, got shape {S.shape}")
+    S = array(scores, "scores", ndim=2)  # float64; NaN, inf and bool refused by name
     n_users, n_items = S.shape
-    users, items = np.asarray(users), np.asarray(items)
-    if users.shape != items.shape or users.ndim != 1 or not np.issubdtype(users.dtype, np.integer) \
-            or not np.issubdtype(items.dtype, np.integer):
-        raise ValueError("users and items must be 1-d integer arrays of the same length")
+    users = array(users, "users", ndim=1, dtype=None, empty=True)
+    items = array(items, "items", ndim=1, dtype=None, empty=True)
+    for name, ids in (("users", users), ("items", items)):
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ArgumentError(f"users and items must be 1-d integer arrays, got {name} of dtype {ids.dtype}")
+    if users.shape != items.shape:
+        raise ArgumentError(f"users and items must have the same length, got {len(users)} and {len(items)}")
     if len(users) == 0:
-        raise ValueError("users and items are empty: there is no log to replay")
-    if len(users) and (users.min() < 0 or users.max() >= n_users or items.min() < 0 or items.max() >= n_items):
-        raise ValueError("users or items has ids outside the score matrix")
-    if policy not in ("greedy", "epsilon", "boltzmann"):
-        raise ValueError(f"policy must be 'greedy', 'epsilon' or 'boltzmann', got {policy!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < n_items:
-        raise ValueError(f"k must be an integer in 1..{n_items - 1}, got {k!r}")
-    k = int(k)
-    epsilon = _number(epsilon, "epsilon", high=1.0)
-    temperature = float(check_temperature(temperature))
-    learning_rate = _number(learning_rate, "learning_rate")
+        raise ArgumentError("users and items are empty: there is no log to replay")
+    if users.min() < 0 or users.max() >= n_users or items.min() < 0 or items.max() >= n_items:
+        raise ArgumentError("users or items has ids outside the score matrix")
+    policy = choice(policy, "policy", ("greedy", "epsilon", "boltzmann"))
+    k = integer(k, "k", low=1, high=n_items - 1)
+    epsilon = number(epsilon, "epsilon", low=0, high=1)
+    temperature = float(check_temperature(temperature))  # the one temperature rule, as Boltzmann's
+    learning_rate = number(learning_rate, "learning_rate", low=0)
     blocked = sp.lil_matrix((n_users, n_items), dtype=bool)
     if exclude is not None:
         if not sp.issparse(exclude) or exclude.shape != S.shape:
-            raise ValueError(f"exclude must be a scipy.sparse matrix of shape {S.shape}")
+            raise ArgumentError(f"exclude must be a scipy.sparse matrix of shape {S.shape}")
         excl = sp.csr_matrix(exclude, dtype=bool)
         excl.eliminate_zeros()  # a stored zero excludes nothing (as in embedlab.ranking)
         blocked = excl.tolil()
@@ -286,15 +271,15 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
         row = S[u] + learning_rate * np.log1p(hit_counts) if learning_rate else S[u].copy()
         row[blocked.rows[u]] = -np.inf
         if (left := n_items - len(blocked.rows[u])) < k:
-            raise ValueError(f"k={k} is more than the {left} items left for user {u} at event {t} "
-                             "(after exclude and the items already accepted)")
+            raise ArgumentError(f"k={k} is more than the {left} items left for user {u} at event {t} "
+                                "(after exclude and the items already accepted)")
         if policy == "boltzmann":
             slate = sample_without_replacement(torch.from_numpy(row)[None], k, temperature=temperature,
                                                generator=gen)[0].numpy()
         else:
-            # the package's one top-k rule (embedlab.ranking): best first, equal scores by lower item
-            # id; np.argpartition would leave ties at the slate boundary to its kernel
-            slate = rank_items(row[None], k)[0]
+            # the package's one top-k (embedlab._rows.topk): best first, equal scores by lower item
+            # id, also at the slate boundary (np.argpartition would leave those ties to its kernel)
+            slate = topk(row, k)[1]
             if policy == "epsilon":
                 swap = rng.random(k) < epsilon
                 if swap.any():

@@ -31,7 +31,9 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from embedlab.ann import neighbour_recall
+from embedlab._checks import ArgumentError, integer, number, tensor
+from embedlab._rows import topk as _topk
+from embedlab.ann import measure_search
 from embedlab.similarity import topk
 
 __all__ = [
@@ -48,18 +50,11 @@ __all__ = [
 ID_BYTES = 8  # faiss stores an int64 id beside every code in an inverted list
 
 
-def _positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _float32(x, name: str) -> np.ndarray:
-    a = (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)).astype(np.float32)
-    if a.ndim != 2 or 0 in a.shape:
-        raise ValueError(f"{name} must be a non-empty matrix (n, d), got shape {a.shape}")
+    """x as a C-contiguous float32 (n, d) array for faiss; bool, NaN and inf refused by name."""
+    a = tensor(x, name, ndim=2, finite=True).detach().cpu().float().numpy()
     if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise ArgumentError(f"{name} does not fit float32 (faiss' only dtype): rescale it")
     return np.ascontiguousarray(a)
 
 
@@ -72,17 +67,38 @@ def merge_topk(
     """The coordinator's step: the k best of every shard's candidates.
 
     scores, indices: one (q, k_s) pair per shard, indices already global (rows of all the keys)
-    -> (scores, indices), each (q, k), best first. Padding (score ``-inf``, index ``-1``) ranks last.
+    -> (scores, indices), each (q, k), best first, equal scores by the lower index (the package's
+    one top-k, :func:`embedlab._rows.topk`). Padding (score ``-inf``, index ``-1``) ranks last. An
+    index returned by several shards (replicas) counts once, with its best score: no index is
+    returned twice. NaN scores are refused (NaN has no rank; ``torch.topk`` put it first).
     """
+    if isinstance(scores, torch.Tensor) or isinstance(indices, torch.Tensor):
+        raise ArgumentError("scores and indices must be sequences of tensors, one (q, k_s) pair per shard")
     if len(scores) == 0 or len(scores) != len(indices):
-        raise ValueError(f"need one indices tensor per scores tensor, got {len(scores)} and {len(indices)}")
-    S, ids = torch.cat(list(scores), dim=1), torch.cat(list(indices), dim=1)  # (q, Σ k_s)
+        raise ArgumentError(f"need one indices tensor per scores tensor, got {len(scores)} and {len(indices)}")
+    S = torch.cat([tensor(s, f"scores[{j}]", ndim=2, empty=True) for j, s in enumerate(scores)], dim=1)
+    parts = [torch.as_tensor(i) for i in indices]
+    for j, i in enumerate(parts):
+        if i.dtype == torch.bool or i.is_floating_point() or i.is_complex():
+            raise ArgumentError(f"indices[{j}] must hold integer row ids, got dtype {i.dtype}")
+    ids = torch.cat(parts, dim=1).to(torch.int64)  # (q, Σ k_s)
     if S.shape != ids.shape:
-        raise ValueError(f"scores {tuple(S.shape)} and indices {tuple(ids.shape)} do not match")
-    k = _positive(k, "k")
+        raise ArgumentError(f"scores {tuple(S.shape)} and indices {tuple(ids.shape)} do not match")
+    k = integer(k, "k", low=1)
     if k > S.shape[1]:
-        raise ValueError(f"k = {k} exceeds the {S.shape[1]} candidates the shards returned")
-    best, col = torch.topk(S, k, dim=1)  # (q, k) positions among the candidates
+        raise ArgumentError(f"k = {k} exceeds the {S.shape[1]} candidates the shards returned")
+    if bool(torch.isnan(S).any()):
+        raise ArgumentError("scores contain NaN; NaN has no place in a ranking")
+    # Candidates ordered by index, each index's best score first; later copies of an index become
+    # padding. Then the one top-k: equal scores go to the lower position, which is the lower index.
+    S1, by_score = S.sort(dim=1, descending=True, stable=True)
+    ids, by_id = ids.gather(1, by_score).sort(dim=1, stable=True)
+    S1 = S1.gather(1, by_id)
+    again = torch.zeros_like(ids, dtype=torch.bool)
+    again[:, 1:] = (ids[:, 1:] == ids[:, :-1]) & (ids[:, 1:] >= 0)
+    S1 = S1.masked_fill(again, -float("inf"))
+    ids = ids.masked_fill(again, -1)
+    best, col = _topk(S1, k, name="scores")  # (q, k) positions among the candidates
     return best, ids.gather(1, col)
 
 
@@ -93,24 +109,32 @@ def sharded_search(keys, queries, k: int, n_shards: int) -> tuple[torch.Tensor, 
     The keys are cut into ``n_shards`` contiguous shards of sizes differing by at most one; each
     is searched exactly with :func:`embedlab.similarity.topk` (``min(k, shard size)`` results)
     and the results merged by :func:`merge_topk`. Equal to ``topk(queries, keys, k, metric="dot")``
-    up to the order of tied scores.
+    up to the order of tied scores (here: the lower index first).
+
+    The shards compute in float64 and the scores are returned in the queries' dtype: a float32
+    cast of 1e30-sized vectors made every product inf (and of 1e-30-sized ones 0), so the merge
+    ranked ties instead of scores. float16 and bfloat16 are accepted; bool, NaN and inf are refused.
     """
-    K, Q = _float32(keys, "keys"), _float32(queries, "queries")
+    K = tensor(keys, "keys", ndim=2, finite=True).detach().cpu()
+    Q = tensor(queries, "queries", ndim=2, finite=True).detach().cpu()
+    out_dtype = Q.dtype
     n = K.shape[0]
-    n_shards, k = _positive(n_shards, "n_shards"), _positive(k, "k")
+    n_shards, k = integer(n_shards, "n_shards", low=1), integer(k, "k", low=1)
     if n_shards > n:
-        raise ValueError(f"n_shards ({n_shards}) must not exceed the number of keys ({n})")
+        raise ArgumentError(f"n_shards ({n_shards}) must not exceed the number of keys ({n})")
     if k > n:
-        raise ValueError(f"k ({k}) must not exceed the number of keys ({n})")
+        raise ArgumentError(f"k ({k}) must not exceed the number of keys ({n})")
     if Q.shape[1] != K.shape[1]:
-        raise ValueError(f"queries have dimension {Q.shape[1]}, keys {K.shape[1]}")
+        raise ArgumentError(f"queries have dimension {Q.shape[1]}, keys {K.shape[1]}")
+    K, Q = K.double(), Q.double()  # float64 ranks products of any float32 (and float64 up to 1e150) vectors
     bounds = np.linspace(0, n, n_shards + 1).round().astype(int)  # shard s holds rows bounds[s]:bounds[s+1]
-    Qt, all_scores, all_ids = torch.from_numpy(Q), [], []
+    all_scores, all_ids = [], []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        s, i = topk(Qt, torch.from_numpy(K[lo:hi]), min(k, hi - lo), metric="dot")  # (q, k_s) local rows
+        s, i = topk(Q, K[lo:hi], min(k, hi - lo), metric="dot")  # (q, k_s) local rows
         all_scores.append(s)
         all_ids.append(i + int(lo))  # local row -> global row
-    return merge_topk(all_scores, all_ids, k)
+    best, ids = merge_topk(all_scores, all_ids, k)
+    return best.to(out_dtype), ids
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,16 +150,6 @@ def _faiss_threads(n: int):
         yield
     finally:
         faiss.omp_set_num_threads(before)
-
-
-def _timed_search(index, Q: np.ndarray, k: int, repeats: int) -> tuple[np.ndarray, float]:
-    """Ids (q, k) and queries per second (best of ``repeats`` full passes: the least disturbed)."""
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        _, ids = index.search(Q, k)
-        best = min(best, time.perf_counter() - start)
-    return ids, Q.shape[0] / best
 
 
 def ivfpq_table(
@@ -172,17 +186,17 @@ def ivfpq_table(
     K, Q = _float32(keys, "keys"), _float32(queries, "queries")
     n, d = K.shape
     if Q.shape[1] != d:
-        raise ValueError(f"queries have dimension {Q.shape[1]}, keys {d}")
-    n_lists, nprobe, nbits, k = (_positive(v, name) for v, name in
+        raise ArgumentError(f"queries have dimension {Q.shape[1]}, keys {d}")
+    n_lists, nprobe, nbits, k = (integer(v, name, low=1) for v, name in
                                  ((n_lists, "n_lists"), (nprobe, "nprobe"), (nbits, "nbits"), (k, "k")))
-    threads, repeats = _positive(threads, "threads"), _positive(repeats, "repeats")
+    threads, repeats = integer(threads, "threads", low=1), integer(repeats, "repeats", low=1)
     if nprobe > n_lists:
-        raise ValueError(f"nprobe ({nprobe}) must not exceed n_lists ({n_lists})")
-    ms = [_positive(m, "each m in ms") for m in ms]
+        raise ArgumentError(f"nprobe ({nprobe}) must not exceed n_lists ({n_lists})")
+    ms = [integer(m, "each m in ms", low=1) for m in ms]
     if bad := [m for m in ms if d % m]:
-        raise ValueError(f"each m in ms must divide the dimension {d}; {bad} do not")
+        raise ArgumentError(f"each m in ms must divide the dimension {d}; {bad} do not")
     if n < max(n_lists, 1 << nbits):
-        raise ValueError(f"{n} keys are too few to train {n_lists} cells and {1 << nbits} centroids per code")
+        raise ArgumentError(f"{n} keys are too few to train {n_lists} cells and {1 << nbits} centroids per code")
     _, exact = topk(torch.from_numpy(Q), torch.from_numpy(K), k, metric="dot")
 
     def build(index: faiss.Index) -> tuple[faiss.Index, float]:
@@ -210,11 +224,14 @@ def ivfpq_table(
                 index.nprobe = nprobe
             else:
                 per_vector = 4 * d
-            ids, qps = _timed_search(index, Q, k, repeats)
+            def search(q: np.ndarray, index: faiss.Index = index) -> tuple[np.ndarray, np.ndarray]:
+                return index.search(q, k)
+
+            recall, qps = measure_search(search, Q, exact, k, repeats=repeats)
             rows.append({
                 "index": name, "m": pq_m, "bytes_per_vector": per_vector, "raw_bytes": 4 * d,
                 "serialized_bytes_per_vector": len(faiss.serialize_index(index)) / n,
-                "recall": neighbour_recall(ids, exact, k), "queries_per_s": qps, "train_s": train_s,
+                "recall": recall, "queries_per_s": qps, "train_s": train_s,
             })
     return rows
 
@@ -228,11 +245,10 @@ def memory_at_scale(n_items: int, dim: int, *, bytes_per_code: int | None = None
     row number is the id), and with ``bytes_per_code`` (PQ's m at 8 bits) ``compressed`` =
     n · (bytes_per_code + id_bytes) (codes in inverted lists carry their ids). Centroids and
     codebooks are left out: kilobytes to megabytes, nothing beside n · m at 10⁹ items."""
-    n, dim = _positive(n_items, "n_items"), _positive(dim, "dim")
-    bytes_per_float, id_bytes = _positive(bytes_per_float, "bytes_per_float"), int(id_bytes)
-    if id_bytes < 0:
-        raise ValueError(f"id_bytes must be >= 0, got {id_bytes}")
-    compressed = None if bytes_per_code is None else n * (_positive(bytes_per_code, "bytes_per_code") + id_bytes)
+    n, dim = integer(n_items, "n_items", low=1), integer(dim, "dim", low=1)
+    bytes_per_float = integer(bytes_per_float, "bytes_per_float", low=1)
+    id_bytes = integer(id_bytes, "id_bytes", low=0)
+    compressed = None if bytes_per_code is None else n * (integer(bytes_per_code, "bytes_per_code", low=1) + id_bytes)
     return {"raw": n * dim * bytes_per_float, "compressed": compressed}
 
 
@@ -242,20 +258,19 @@ def machines_needed(n_bytes: int, ram_bytes: int) -> int:
     Plain division: pass the RAM an index may really use (the operating system, the queries
     and a copy during rebuilds need their share).
     """
-    return -(-_positive(n_bytes, "n_bytes") // _positive(ram_bytes, "ram_bytes"))  # integer ceil
+    return -(-integer(n_bytes, "n_bytes", low=1) // integer(ram_bytes, "ram_bytes", low=1))  # integer ceil
 
 
 def exact_search_madds(n_items: int, dim: int, n_queries: int = 1) -> int:
     """Multiply-adds of exact search: every query times every key, ``n_queries · n_items · dim``."""
-    return _positive(n_queries, "n_queries") * _positive(n_items, "n_items") * _positive(dim, "dim")
+    return integer(n_queries, "n_queries", low=1) * integer(n_items, "n_items", low=1) * integer(dim, "dim", low=1)
 
 
 def search_seconds(n_items: int, dim: int, madds_per_second: float, *, n_machines: int = 1) -> float:
     """Seconds of exact search for one query when ``n_machines`` shards each scan n / n_machines keys
     at ``madds_per_second`` (the merge of n_machines · k candidates is negligible beside it)."""
-    if not madds_per_second > 0:
-        raise ValueError(f"madds_per_second must be positive, got {madds_per_second!r}")
-    n_machines = _positive(n_machines, "n_machines")
+    madds_per_second = number(madds_per_second, "madds_per_second", low=0, low_open=True)
+    n_machines = integer(n_machines, "n_machines", low=1)
     return exact_search_madds(math.ceil(n_items / n_machines), dim) / madds_per_second
 
 
@@ -267,8 +282,9 @@ def measure_madds_per_second(*, n_keys: int = 100_000, dim: int = 50, n_queries:
     so this is the optimistic rate; a single query reads 4·d bytes per key and is limited by
     memory bandwidth instead. Best of ``repeats``, on ``threads`` torch threads.
     """
-    n_keys, dim, n_queries = _positive(n_keys, "n_keys"), _positive(dim, "dim"), _positive(n_queries, "n_queries")
-    threads, repeats = _positive(threads, "threads"), _positive(repeats, "repeats")
+    n_keys, dim = integer(n_keys, "n_keys", low=1), integer(dim, "dim", low=1)
+    n_queries = integer(n_queries, "n_queries", low=1)
+    threads, repeats = integer(threads, "threads", low=1), integer(repeats, "repeats", low=1)
     g = torch.Generator().manual_seed(seed)
     K, Q = torch.randn(n_keys, dim, generator=g), torch.randn(n_queries, dim, generator=g)
     before = torch.get_num_threads()

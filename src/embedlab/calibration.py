@@ -34,6 +34,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from embedlab import _checks
+from embedlab._checks import ArgumentError
+
 __all__ = [
     "ReliabilityBins",
     "reliability_bins",
@@ -53,33 +56,35 @@ Strategy = Literal["width", "mass"]
 Kind = Literal["temperature", "vector", "matrix"]
 
 
+# Unit roundoff of the half-precision dtypes: a float16 or bfloat16 softmax rounds every
+# probability by up to this much relative, so its rows sum to 1 only within a few of these.
+_HALF_ROUNDING = {"float16": 2.0**-11, "torch.float16": 2.0**-11, "torch.bfloat16": 2.0**-8}
+
+
 def _probs(probs, name: str = "probs") -> np.ndarray:
-    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
-    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
-        raise ValueError(f"{name} must be an (N, C) array with N >= 1 and C >= 2, got shape {p.shape}")
-    p = p.astype(np.float64)
+    """(N, C) probabilities as float64: finite, non-negative, rows summing to 1 within 1e-4 (within
+    the dtype's own rounding for float16/bfloat16 input, whose genuine softmax rows sum to 1 only to
+    a few 1e-4 or 1e-3). Bool input is refused by name."""
+    p = _checks.array(probs, name, ndim=2, finite=False)
+    if p.shape[1] < 2:
+        raise ArgumentError(f"{name} must be an (N, C) array with N >= 1 and C >= 2, got shape {p.shape}")
     if not np.all(np.isfinite(p)) or (p < 0).any():
-        raise ValueError(f"{name} must be finite and non-negative")
-    if not np.allclose(p.sum(axis=1), 1.0, atol=1e-4):
-        raise ValueError(f"{name} rows must sum to 1 (did you pass logits? apply a softmax first)")
+        raise ArgumentError(f"{name} must be finite and non-negative")
+    atol = max(1e-4, 8 * _HALF_ROUNDING.get(str(getattr(probs, "dtype", "")), 0.0))
+    if not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=atol):
+        raise ArgumentError(f"{name} rows must sum to 1 (did you pass logits? apply a softmax first)")
     return p
 
 
 def _labels(labels, n: int, c: int) -> np.ndarray:
-    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    y = _checks.array(labels, "labels", dtype=None, empty=True)
     if y.shape != (n,):
-        raise ValueError(f"labels must have shape ({n},), got {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {y.dtype}")
+        raise ArgumentError(f"labels must have shape ({n},), got {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise ArgumentError(f"labels must be integers, got dtype {y.dtype}")
     if n and (y.min() < 0 or y.max() >= c):
-        raise ValueError(f"labels must lie in 0..{c - 1}")
+        raise ArgumentError(f"labels must lie in 0..{c - 1}")
     return y.astype(np.int64)
-
-
-def _n_bins(n_bins) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    return int(n_bins)
 
 
 @dataclass
@@ -115,26 +120,38 @@ def reliability_bins(probs, labels, n_bins: int = 15, strategy: Strategy = "widt
     """
     p = _probs(probs)
     y = _labels(labels, *p.shape)
-    return _bins(p.max(axis=1), p.argmax(axis=1) == y, _n_bins(n_bins), strategy, _input_precision(probs))
+    b = _checks.integer(n_bins, "n_bins", low=1)
+    return _bins(p.max(axis=1), p.argmax(axis=1) == y, b, strategy, _input_precision(probs))
 
 
-def _input_precision(x) -> type[np.floating]:
+Precision = type[np.floating] | torch.dtype
+
+
+def _input_precision(x) -> Precision:
     """The float type whose rounding of ``b/B`` counts as "on the edge": the input's own
-    (float16 or float32), else float64 (also for integers and Python floats)."""
-    dtype = x.detach().cpu().numpy().dtype if isinstance(x, torch.Tensor) else np.asarray(x).dtype
+    (float16, bfloat16 or float32), else float64 (also for integers and Python floats)."""
+    if isinstance(x, torch.Tensor):
+        if x.dtype == torch.bfloat16:
+            return torch.bfloat16  # NumPy has no bfloat16: its edges are rounded by torch
+        dtype = np.dtype(str(x.dtype).removeprefix("torch.")) if x.dtype.is_floating_point else np.dtype(np.float64)
+    else:
+        dtype = np.asarray(x).dtype
     return dtype.type if dtype in (np.float16, np.float32) else np.float64
 
 
-def _width_edges(b: int, precision: type[np.floating]) -> np.ndarray:
+def _width_edges(b: int, precision: Precision) -> np.ndarray:
     """Edges ``k/B``, each the correctly rounded quotient in ``precision`` (IEEE division), held
     in float64. Not ``np.linspace``: it forms ``k * (1/B)``, which lands one ulp off ``k/B`` for 34
     of the 190 inner edges with B <= 20 (6 * 0.1 = 0.6000000000000001), so a confidence of exactly
     ``0.6`` fell below its edge in float64 but above it in float32."""
+    if isinstance(precision, torch.dtype):  # bfloat16
+        ks = torch.arange(b + 1, dtype=torch.float64)
+        return (ks / b).to(precision).double().numpy()  # k/B in float64, then rounded once to bfloat16
     return (np.arange(b + 1, dtype=precision) / precision(b)).astype(np.float64)
 
 
 def _bins(
-    conf: np.ndarray, correct: np.ndarray, b: int, strategy: Strategy, precision: type[np.floating] = np.float64
+    conf: np.ndarray, correct: np.ndarray, b: int, strategy: Strategy, precision: Precision = np.float64
 ) -> ReliabilityBins:
     """conf: (N,) in [0, 1], correct: (N,) bool -> the bins of :func:`reliability_bins`;
     ``precision``: the float type ``conf`` came in (see :func:`_input_precision`)."""
@@ -144,7 +161,8 @@ def _bins(
     elif strategy == "mass":
         edges = np.percentile(conf, np.linspace(0, 100, b + 1))
     else:
-        raise ValueError(f"strategy must be 'width' or 'mass', got {strategy!r}")
+        _checks.choice(strategy, "strategy", ("width", "mass"))
+        raise AssertionError("unreachable")
     # Index of the bin: the number of inner edges <= conf (so an inner edge opens the bin above).
     ids = np.searchsorted(edges[1:-1], conf, side="right" if strategy == "width" else "left")
     count = np.bincount(ids, minlength=b)
@@ -173,17 +191,19 @@ def nll(probs, labels, *, eps: float = 0.0) -> float:
     To score logits, pass ``torch.softmax(logits, -1)`` or use ``F.cross_entropy`` directly."""
     p = _probs(probs)
     y = _labels(labels, *p.shape)
-    if not 0 <= eps < 1:
-        raise ValueError(f"eps must be in [0, 1), got {eps}")
+    eps = _checks.number(eps, "eps", low=0, high=1, high_open=True)
     py = p[np.arange(len(y)), y]
     with np.errstate(divide="ignore"):
         return float(-np.mean(np.log(np.maximum(py, eps))))
 
 
 def brier_score(probs, labels) -> float:
-    """Multiclass Brier score ``mean_i Σ_c (p_ic - [y_i = c])²``, between 0 and 2.
+    """Multiclass Brier score ``mean_i Σ_c (p_ic - [y_i = c])²``, between 0 and 2 (Brier, 1950).
 
-    (scikit-learn's multiclass ``brier_score_loss`` divides this by 2.)"""
+    For any number of classes this is scikit-learn's
+    ``brier_score_loss(labels, probs, labels=range(C), scale_by_half=False)`` (tested). Its default,
+    ``scale_by_half="auto"`` (scikit-learn >= 1.7), is the same for three or more classes and half
+    of it for two, the customary binary form ``mean_i (p_i1 - y_i)²`` in [0, 1]."""
     p = _probs(probs)
     y = _labels(labels, *p.shape)
     onehot = np.eye(p.shape[1])[y]  # (N, C)
@@ -204,14 +224,14 @@ class Scaling:
     bias: torch.Tensor | None = None
 
     def __call__(self, logits) -> torch.Tensor:
-        z = torch.as_tensor(logits, dtype=torch.float64)
+        z = _checks.tensor(logits, "logits").to(torch.float64)
         if self.kind == "temperature":
             return z / self.temperature
         if self.weight is None or self.bias is None:
-            raise ValueError(f"{self.kind} scaling needs weight and bias")
+            raise ArgumentError(f"{self.kind} scaling needs weight and bias")
         w, b = self.weight.to(z.device), self.bias.to(z.device)
         if z.ndim != 2 or z.shape[1] != w.shape[0]:
-            raise ValueError(f"logits must have shape (N, {w.shape[0]}), got {tuple(z.shape)}")
+            raise ArgumentError(f"logits must have shape (N, {w.shape[0]}), got {tuple(z.shape)}")
         return (z * w + b) if self.kind == "vector" else z @ w.T + b
 
 
@@ -235,15 +255,16 @@ def fit_scaling(logits, labels, kind: Kind = "temperature", config: ScalingConfi
     overconfidence as if it were true.
     """
     cfg = config or ScalingConfig()
-    if kind not in ("temperature", "vector", "matrix"):
-        raise ValueError(f"kind must be 'temperature', 'vector' or 'matrix', got {kind!r}")
-    if not (isinstance(cfg.l2, (int, float, np.integer, np.floating)) and cfg.l2 >= 0):
-        raise ValueError(f"config.l2 must be a number >= 0, got {cfg.l2!r}")
-    z = torch.as_tensor(logits).detach().cpu().to(torch.float64)
-    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
-        raise ValueError(f"logits must be an (N, C) tensor with N >= 1 and C >= 2, got shape {tuple(z.shape)}")
+    _checks.choice(kind, "kind", ("temperature", "vector", "matrix"))
+    l2 = _checks.number(cfg.l2, "config.l2", low=0)
+    # max_iter = 0 once returned T = 1, the unfitted start, as if it were the fit
+    max_iter = _checks.integer(cfg.max_iter, "config.max_iter", low=1)
+    tol = _checks.number(cfg.tol, "config.tol", low=0)
+    z = _checks.tensor(logits, "logits", ndim=2).detach().cpu().to(torch.float64)
+    if z.shape[0] == 0 or z.shape[1] < 2:
+        raise ArgumentError(f"logits must be an (N, C) tensor with N >= 1 and C >= 2, got shape {tuple(z.shape)}")
     if not bool(torch.isfinite(z).all()):
-        raise ValueError("logits must be finite")
+        raise ArgumentError("logits must be finite")
     n, c = z.shape
     y = torch.from_numpy(_labels(labels, n, c))
     eye = torch.eye(c, dtype=torch.float64)
@@ -260,15 +281,15 @@ def fit_scaling(logits, labels, kind: Kind = "temperature", config: ScalingConfi
             w, b = params
             return (z * w + b) if kind == "vector" else z @ w.T + b
 
-    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.max_iter, tolerance_grad=cfg.tol,
-                            tolerance_change=cfg.tol * 1e-3, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, tolerance_grad=tol,
+                            tolerance_change=tol * 1e-3, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(transform(), y)  # log-sum-exp inside: stable
-        if kind != "temperature" and cfg.l2 > 0:
+        if kind != "temperature" and l2 > 0:
             ref = torch.ones(c, dtype=torch.float64) if kind == "vector" else eye
-            loss = loss + 0.5 * cfg.l2 * ((params[0] - ref) ** 2).sum()
+            loss = loss + 0.5 * l2 * ((params[0] - ref) ** 2).sum()
         loss.backward()
         return loss
 
@@ -281,16 +302,16 @@ def fit_scaling(logits, labels, kind: Kind = "temperature", config: ScalingConfi
 
 # -- one event per prediction: "the top answer is correct" ----------------------------------------
 def _event(confidence, correct, name: str = "confidence") -> tuple[np.ndarray, np.ndarray]:
-    c = confidence.detach().cpu().numpy() if isinstance(confidence, torch.Tensor) else np.asarray(confidence)
-    y = correct.detach().cpu().numpy() if isinstance(correct, torch.Tensor) else np.asarray(correct)
-    if c.ndim != 1 or c.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {c.shape}")
-    if c.dtype == bool or not np.issubdtype(c.dtype, np.number) or not np.all(np.isfinite(c)):
-        raise ValueError(f"{name} must hold finite numbers")
+    c = _checks.array(confidence, name, ndim=1)
+    if isinstance(correct, torch.Tensor):
+        t = correct.detach().cpu()
+        y = (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+    else:
+        y = np.asarray(correct)
     if y.shape != c.shape:
-        raise ValueError(f"correct must have shape {c.shape} like {name}, got {y.shape}")
+        raise ArgumentError(f"correct must have shape {c.shape} like {name}, got {y.shape}")
     if y.dtype != bool and not np.isin(y, (0, 1)).all():
-        raise ValueError("correct must hold booleans or 0/1")
+        raise ArgumentError("correct must hold booleans or 0/1")
     return c.astype(np.float64), y.astype(bool)
 
 
@@ -301,8 +322,8 @@ def confidence_bins(confidence, correct, n_bins: int = 15, strategy: Strategy = 
     """
     c, y = _event(confidence, correct)
     if c.min() < 0 or c.max() > 1:
-        raise ValueError(f"confidence must lie in [0, 1], got values in [{c.min():.3g}, {c.max():.3g}]")
-    return _bins(c, y, _n_bins(n_bins), strategy, _input_precision(confidence))
+        raise ArgumentError(f"confidence must lie in [0, 1], got values in [{c.min():.3g}, {c.max():.3g}]")
+    return _bins(c, y, _checks.integer(n_bins, "n_bins", low=1), strategy, _input_precision(confidence))
 
 
 def confidence_ece(confidence, correct, n_bins: int = 15, strategy: Strategy = "width") -> float:
@@ -325,20 +346,18 @@ class ConfidenceMap:
     def __call__(self, features) -> np.ndarray:
         X = _features(features)
         if X.shape[1] != self.n_features:
-            raise ValueError(f"features must have {self.n_features} columns, as in the fit; got {X.shape[1]}")
+            raise ArgumentError(f"features must have {self.n_features} columns, as in the fit; got {X.shape[1]}")
         if self.method == "isotonic":
             return self.model.predict(X[:, 0])
         return self.model.predict_proba(X)[:, 1]
 
 
 def _features(features) -> np.ndarray:
-    X = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features)
+    X = _checks.array(features, "features", ndim=(1, 2))
     X = X.reshape(-1, 1) if X.ndim == 1 else X
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"features must be an (N,) or (N, k) array with N, k >= 1, got shape {X.shape}")
-    if X.dtype == bool or not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
-        raise ValueError("features must hold finite numbers")
-    return X.astype(np.float64)
+    if X.shape[1] == 0:
+        raise ArgumentError(f"features must be an (N,) or (N, k) array with N, k >= 1, got shape {X.shape}")
+    return X
 
 
 def fit_confidence(features, correct, method: Literal["isotonic", "logistic"] = "isotonic") -> ConfidenceMap:
@@ -359,14 +378,14 @@ def fit_confidence(features, correct, method: Literal["isotonic", "logistic"] = 
     _, y = _event(X[:, 0], correct, "features")
     if method == "isotonic":
         if X.shape[1] != 1:
-            raise ValueError(f"isotonic regression takes one feature, got {X.shape[1]}; use method='logistic'")
+            raise ArgumentError(f"isotonic regression takes one feature, got {X.shape[1]}; use method='logistic'")
         model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(X[:, 0], y)
     elif method == "logistic":
         if y.all() or not y.any():
-            raise ValueError("logistic calibration needs both correct and wrong predictions")
+            raise ArgumentError("logistic calibration needs both correct and wrong predictions")
         # Standardised features and a weak penalty: the default C=1 on raw cosines (spread ~0.1)
         # would shrink the weights towards a constant and leave the map almost flat.
         model = make_pipeline(StandardScaler(), LogisticRegression(C=1e4)).fit(X, y)
     else:
-        raise ValueError(f"method must be 'isotonic' or 'logistic', got {method!r}")
+        _checks.choice(method, "method", ("isotonic", "logistic"))
     return ConfidenceMap(method, model, X.shape[1])

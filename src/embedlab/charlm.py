@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from embedlab._checks import integer, number
 from embedlab.data import Vocabulary
 from embedlab.train import TrainConfig, Trainer, cosine_schedule
 from embedlab.transformer import GPT, GPTConfig
@@ -121,8 +122,8 @@ def get_batch(
     """
     if data.dim() != 1:
         raise ValueError(f"data must be 1-D token ids, got shape {tuple(data.shape)}")
-    if block_size < 1 or batch_size < 1:
-        raise ValueError(f"block_size and batch_size must be >= 1, got {block_size}, {batch_size}")
+    block_size = integer(block_size, "block_size", low=1)
+    batch_size = integer(batch_size, "batch_size", low=1)
     if len(data) <= block_size:
         raise ValueError(f"data has {len(data)} tokens, need more than block_size={block_size}")
     device = torch.device(device)
@@ -142,8 +143,8 @@ def estimate_loss(
 ) -> float:
     """Mean loss on ``n_batches`` random windows, always the same windows (seeded): a cheap,
     low-variance validation curve whose points are comparable across steps."""
-    if n_batches < 1:
-        raise ValueError(f"n_batches must be >= 1, got {n_batches}")
+    n_batches = integer(n_batches, "n_batches", low=1)
+    batch_size = integer(batch_size, "batch_size", low=1)
     g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     total = 0.0
@@ -191,8 +192,8 @@ def bigram_log_probs(train: torch.Tensor, vocab_size: int, *, alpha: float = 1.0
     """
     if train.dim() != 1 or len(train) < 2:
         raise ValueError("train must be a 1-D sequence of at least two ids")
-    if alpha <= 0:
-        raise ValueError(f"alpha must be positive (add-alpha smoothing), got {alpha}")
+    alpha = number(alpha, "alpha", low=0, low_open=True)  # add-alpha smoothing
+    vocab_size = integer(vocab_size, "vocab_size", low=1)
     if int(train.max()) >= vocab_size or int(train.min()) < 0:
         raise ValueError(f"ids must lie in 0..{vocab_size - 1}")
     pairs = train[:-1] * vocab_size + train[1:]

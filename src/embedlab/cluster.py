@@ -30,12 +30,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import torch
 from scipy.linalg import cho_factor, eigh, solve_triangular
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
-from embedlab.vmf import estimate_kappa, log_normalizer
+from embedlab import _checks
+from embedlab._checks import ArgumentError
+from embedlab._rows import rescaled, topk, unit_rows
+from embedlab.vmf import _unit_rows, estimate_kappa, log_normalizer
 
 __all__ = [
     "kmeans",
@@ -56,23 +58,6 @@ Covariance = Literal["full", "diag"]
 _EPS = 10 * np.finfo(np.float64).eps  # scikit-learn adds this to every component's mass
 
 
-def _matrix(x, name: str) -> np.ndarray:
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty matrix (N, d), got shape {a.shape}")
-    a = a.astype(np.float64)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
-
-
-def _count(k, name: str, *, low: int = 1, high: int | None = None) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < low or (high is not None and k > high):
-        bound = f" and <= {high}" if high is not None else ""
-        raise ValueError(f"{name} must be an integer >= {low}{bound}, got {k!r}")
-    return int(k)
-
-
 # -- k-means (the initialiser of every model here, and the last step of spectral clustering) ------
 def kmeans(
     x, k: int, *, n_init: int = 4, max_iter: int = 100, seed: int = 0, threads: int | None = 1
@@ -80,15 +65,22 @@ def kmeans(
     """Lloyd's k-means with k-means++ seeding; the best of ``n_init`` starts by inertia.
 
     x: (N, d)  ->  labels (N,) in 0..k-1, centres (k, d)
+
+    The labels do not depend on the scale of ``x``: it is rescaled by a power of two
+    (:func:`embedlab._rows.rescaled`, exact) before fitting, so that ``x * 1e-200`` (whose squared
+    distances underflow to 0) and ``x * 1e200`` (overflow to inf) are clustered as ``x`` is;
+    the centres are returned in the units of ``x``.
     """
     with threadpool_limits(limits=threads):
-        return _kmeans(x, k, n_init=n_init, max_iter=max_iter, seed=seed)
+        X = _checks.array(x, "x", ndim=2)
+        (X,), e = rescaled(X)
+        labels, centres = _kmeans(X, k, n_init=n_init, max_iter=max_iter, seed=seed)
+        return labels, np.ldexp(centres, e)
 
 
-def _kmeans(x, k: int, *, n_init: int, max_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    X = _matrix(x, "x")
-    k = _count(k, "k", high=X.shape[0])
-    _count(n_init, "n_init"), _count(max_iter, "max_iter")
+def _kmeans(X: np.ndarray, k: int, *, n_init: int, max_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    k = _checks.integer(k, "k", low=1, high=X.shape[0])
+    n_init, max_iter = _checks.integer(n_init, "n_init", low=1), _checks.integer(max_iter, "max_iter", low=1)
     rng = np.random.default_rng(seed)
     sq = (X**2).sum(1)
     best: tuple[float, np.ndarray | None, np.ndarray | None] = (np.inf, None, None)  # inertia, labels, centres
@@ -155,28 +147,23 @@ class GaussianMixtureFit(_Mixture):
         return gmm_log_joint(x, self.weights, self.means, self.covariances, self.covariance)
 
 
-def _check_covariance(covariance: str) -> None:
-    if covariance not in ("full", "diag"):
-        raise ValueError(f"covariance must be 'full' or 'diag', got {covariance!r}")
-
-
 def gmm_log_joint(x, weights, means, covariances, covariance: Covariance = "full") -> np.ndarray:
     """``log π_k + log N(x_n | μ_k, Σ_k)`` for every point and component.
 
     x: (N, d), weights: (K,), means: (K, d), covariances: (K, d, d) or (K, d)  ->  (N, K)
     """
-    _check_covariance(covariance)
-    X, M = _matrix(x, "x"), _matrix(means, "means")
-    w = np.asarray(weights, dtype=np.float64)
+    _checks.choice(covariance, "covariance", ("full", "diag"))
+    X, M = _checks.array(x, "x", ndim=2), _checks.array(means, "means", ndim=2)
+    w = _checks.array(weights, "weights", ndim=1)
     K, d = M.shape
     if X.shape[1] != d:
-        raise ValueError(f"x has dimension {X.shape[1]} but means have {d}")
+        raise ArgumentError(f"x has dimension {X.shape[1]} but means have {d}")
     if w.shape != (K,) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
-        raise ValueError(f"weights must be {K} non-negative numbers summing to 1, got {w}")
-    cov = np.asarray(covariances, dtype=np.float64)
+        raise ArgumentError(f"weights must be {K} non-negative numbers summing to 1, got {w}")
+    cov = _checks.array(covariances, "covariances", ndim=(2, 3))
     want = (K, d, d) if covariance == "full" else (K, d)
     if cov.shape != want:
-        raise ValueError(f"covariances must have shape {want} for covariance={covariance!r}, got {cov.shape}")
+        raise ArgumentError(f"covariances must have shape {want} for covariance={covariance!r}, got {cov.shape}")
     out = np.empty((X.shape[0], K))
     with np.errstate(divide="ignore"):  # a weight of exactly 0 is log 0 = -inf: never responsible
         logw = np.log(w)
@@ -186,7 +173,7 @@ def gmm_log_joint(x, weights, means, covariances, covariance: Covariance = "full
             try:
                 L = cho_factor(cov[k], lower=True)[0]
             except np.linalg.LinAlgError as e:
-                raise ValueError(f"covariances[{k}] is not positive definite") from e
+                raise ArgumentError(f"covariances[{k}] is not positive definite") from e
             # L⁻¹ once (d × d), then one matrix product: z = L⁻¹(x − μ) and |z|² is the Mahalanobis
             # distance. (A triangular solve with N right-hand sides was 100x slower here.)
             L_inv = solve_triangular(L, np.eye(d), lower=True)
@@ -194,7 +181,7 @@ def gmm_log_joint(x, weights, means, covariances, covariance: Covariance = "full
             maha, logdet = (z**2).sum(1), 2 * np.log(np.diag(L)).sum()
         else:
             if (cov[k] <= 0).any():
-                raise ValueError(f"covariances[{k}] must be positive")
+                raise ArgumentError(f"covariances[{k}] must be positive")
             maha, logdet = (diff**2 / cov[k]).sum(1), np.log(cov[k]).sum()
         out[:, k] = logw[k] - 0.5 * (d * np.log(2 * np.pi) + logdet + maha)
     return out
@@ -205,12 +192,13 @@ def responsibilities(log_joint) -> tuple[np.ndarray, np.ndarray]:
 
     log_joint: (N, K)  ->  responsibilities (N, K) (rows sum to 1), log p(x_n) (N,)
     """
-    lj = np.asarray(log_joint, dtype=np.float64)
-    if lj.ndim != 2:
-        raise ValueError(f"log_joint must be (N, K), got shape {lj.shape}")
+    lj = _checks.array(log_joint, "log_joint", ndim=2, finite=False)
+    if np.isnan(lj).any() or np.isposinf(lj).any():
+        raise ArgumentError("log_joint contains NaN or +inf: a log-density is finite, or -inf where it is 0")
     log_px = logsumexp(lj, axis=1)  # (N,)
     if not np.isfinite(log_px).all():
-        raise ValueError("log_joint has a row with no finite entry: the point has zero density under every component")
+        raise ArgumentError("log_joint has a row with no finite entry: the point has zero density under every "
+                            "component")
     return np.exp(lj - log_px[:, None]), log_px
 
 
@@ -253,20 +241,25 @@ def fit_gmm(
 
 
 def _fit_gmm(x, n_components, covariance, max_iter, tol, reg_covar, init, seed) -> GaussianMixtureFit:
-    _check_covariance(covariance)
-    X = _matrix(x, "x")
-    K = _count(n_components, "n_components", high=X.shape[0])
-    _count(max_iter, "max_iter")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
-    if not reg_covar >= 0:
-        raise ValueError(f"reg_covar must be >= 0, got {reg_covar!r}")
+    _checks.choice(covariance, "covariance", ("full", "diag"))
+    X = _checks.array(x, "x", ndim=2)
+    K = _checks.integer(n_components, "n_components", low=1, high=X.shape[0])
+    max_iter = _checks.integer(max_iter, "max_iter", low=1)
+    tol = _checks.number(tol, "tol", low=0)
+    reg_covar = _checks.number(reg_covar, "reg_covar", low=0)
+    with np.errstate(over="ignore"):
+        too_large = not np.isfinite(np.abs(X).max() ** 2 * X.shape[1])
+    if too_large:
+        # a covariance is in squared units: it cannot be held in float64 (unlike k-means labels, a
+        # Gaussian mixture's parameters are not scale-free)
+        raise ArgumentError(f"x is too large for a Gaussian mixture in float64: its squared entries overflow "
+                            f"(largest |entry| {np.abs(X).max():.3g}); rescale it")
     if init is None:
         labels, _ = kmeans(X, K, seed=seed)
         weights, means, cov = _m_step(X, np.eye(K)[labels], covariance, reg_covar)
     else:
         if len(init) != 3:
-            raise ValueError("init must be a tuple (weights, means, covariances)")
+            raise ArgumentError("init must be a tuple (weights, means, covariances)")
         weights, means, cov = (np.array(a, dtype=np.float64) for a in init)
         gmm_log_joint(X[:1], weights, means, cov, covariance)  # validates shapes before the loop
     history, converged = [], False
@@ -282,18 +275,17 @@ def _fit_gmm(x, n_components, covariance, max_iter, tol, reg_covar, init, seed) 
 
 def gmm_n_parameters(n_components: int, dim: int, covariance: Covariance = "full") -> int:
     """Free parameters: K − 1 weights, K·d means, and K·d(d+1)/2 (full) or K·d (diag) variances."""
-    _check_covariance(covariance)
-    K, d = _count(n_components, "n_components"), _count(dim, "dim")
+    _checks.choice(covariance, "covariance", ("full", "diag"))
+    K, d = _checks.integer(n_components, "n_components", low=1), _checks.integer(dim, "dim", low=1)
     per_cov = d * (d + 1) // 2 if covariance == "full" else d
     return (K - 1) + K * d + K * per_cov
 
 
 def bic(total_log_likelihood: float, n_parameters: int, n_points: int) -> float:
     """Bayesian information criterion ``−2 log L + p log N`` (lower is better; Schwarz, 1978)."""
-    if not np.isfinite(total_log_likelihood):
-        raise ValueError(f"total_log_likelihood must be finite, got {total_log_likelihood!r}")
-    p, n = _count(n_parameters, "n_parameters", low=0), _count(n_points, "n_points")
-    return -2.0 * float(total_log_likelihood) + p * np.log(n)
+    ll = _checks.number(total_log_likelihood, "total_log_likelihood")
+    p, n = _checks.integer(n_parameters, "n_parameters", low=0), _checks.integer(n_points, "n_points", low=1)
+    return -2.0 * ll + p * float(np.log(n))
 
 
 # -- von Mises-Fisher mixture (unit vectors) ------------------------------------------------------
@@ -316,15 +308,8 @@ class VMFMixtureFit(_Mixture):
 
     def log_joint(self, x) -> np.ndarray:
         """x: (N, d) unit rows -> (N, K), ``log π_k + log C_d(κ_k) + κ_k μ_kᵀx``."""
-        X = _unit_rows(x)
+        X = _unit_rows(x, "x")
         return np.log(self.weights) + log_normalizer(self.kappas, X.shape[1]) + (X @ self.means.T) * self.kappas
-
-
-def _unit_rows(x) -> np.ndarray:
-    X = _matrix(x, "x")
-    if not np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-6):
-        raise ValueError("x must have unit rows (normalise them first, e.g. embedlab.similarity.normalize)")
-    return X
 
 
 def fit_vmf_mixture(
@@ -349,12 +334,12 @@ def fit_vmf_mixture(
 
 
 def _fit_vmf_mixture(x, n_components, shared_kappa, max_iter, tol, seed) -> VMFMixtureFit:
-    X = _unit_rows(x)
+    X = _unit_rows(x, "x")  # (N, d) with d >= 2
     N, d = X.shape
-    K = _count(n_components, "n_components", high=N)
-    _count(max_iter, "max_iter")
-    if d < 2:
-        raise ValueError("x must have at least 2 dimensions to lie on a sphere")
+    K = _checks.integer(n_components, "n_components", low=1, high=N)
+    max_iter = _checks.integer(max_iter, "max_iter", low=1)
+    tol = _checks.number(tol, "tol", low=0)
+    _checks.flag(shared_kappa, "shared_kappa")
     labels, _ = kmeans(X, K, seed=seed)
     resp = np.eye(K)[labels]
 
@@ -362,7 +347,7 @@ def _fit_vmf_mixture(x, n_components, shared_kappa, max_iter, tol, seed) -> VMFM
         nk = resp.sum(0) + _EPS
         sums = resp.T @ X  # (K, d)
         lengths = np.linalg.norm(sums, axis=1)
-        means = sums / np.maximum(lengths, 1e-300)[:, None]
+        means = unit_rows(sums, zero="zero")  # an empty component (a zero sum) keeps a zero mean
         rbar = np.full(K, lengths.sum() / nk.sum()) if shared_kappa else lengths / nk
         return nk / nk.sum(), means, _vmf_kappas(rbar, d)
 
@@ -380,9 +365,9 @@ def _fit_vmf_mixture(x, n_components, shared_kappa, max_iter, tol, seed) -> VMFM
 
 # -- spectral clustering --------------------------------------------------------------------------
 def _square(S, name: str) -> np.ndarray:
-    A = _matrix(S, name)
+    A = _checks.array(S, name, ndim=2)
     if A.shape[0] != A.shape[1]:
-        raise ValueError(f"{name} must be square (N, N), got shape {A.shape}")
+        raise ArgumentError(f"{name} must be square (N, N), got shape {A.shape}")
     return A
 
 
@@ -394,10 +379,10 @@ def knn_affinity(S, k: int) -> np.ndarray:
     matrix of small similarities drowns the cluster structure; the graph keeps only the neighbours.
     """
     S = _square(S, "S")
-    k = _count(k, "k", high=S.shape[0] - 1)
+    k = _checks.integer(k, "k", low=1, high=S.shape[0] - 1)
     s = S.copy()
     np.fill_diagonal(s, -np.inf)
-    idx = np.argpartition(-s, k - 1, axis=1)[:, :k]  # (N, k) the k most similar, in any order
+    _, idx = topk(s, k)  # (N, k) the k most similar; equal similarities: the lower index first
     A = np.zeros_like(S)
     A[np.arange(len(S))[:, None], idx] = 1.0
     return (A + A.T) / 2
@@ -411,16 +396,16 @@ def spectral_embedding(A, n_components: int) -> np.ndarray:
     """
     A = _square(A, "A")
     if not np.allclose(A, A.T) or (A < 0).any():
-        raise ValueError("A must be symmetric and non-negative (an affinity, e.g. knn_affinity(S, k))")
-    k = _count(n_components, "n_components", high=A.shape[0])
+        raise ArgumentError("A must be symmetric and non-negative (an affinity, e.g. knn_affinity(S, k))")
+    k = _checks.integer(n_components, "n_components", low=1, high=A.shape[0])
     deg = A.sum(1)
     if (deg <= 0).any():
-        raise ValueError(f"A has {int((deg <= 0).sum())} isolated point(s) (a row of zeros)")
+        raise ArgumentError(f"A has {int((deg <= 0).sum())} isolated point(s) (a row of zeros)")
     inv_sqrt = 1 / np.sqrt(deg)
     M = inv_sqrt[:, None] * A * inv_sqrt[None, :]
     _, vecs = eigh(M, subset_by_index=[len(A) - k, len(A) - 1])  # ascending: the k largest
     U = vecs[:, ::-1]  # (N, k)
-    return U / np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
+    return unit_rows(U, zero="zero")
 
 
 def spectral_clustering(

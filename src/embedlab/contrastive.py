@@ -9,22 +9,29 @@ what a SimCLR-style run needs around them (Chen et al., 2020):
   ``torch.Generator`` so that a run is reproducible; the encoder learns to ignore exactly these;
 * :class:`MLPEncoder`: a small MLP backbone whose output is the representation, followed by a
   projection head on which the loss is computed (probes use the representation);
-* :func:`embed`: the frozen features of a batch of images.
+* :func:`embed`: the frozen features of a batch of images;
+* :class:`SimCLRConfig` and :func:`train_simclr`: the one training recipe (two views per digit,
+  NT-Xent on the head, Adam with a warm-up and cosine decay, :class:`embedlab.train.Trainer`)
+  that chapters 4 and 8 both run.
 
 Scoring those features with labels they never saw in training (a linear probe, k-NN) is
-:mod:`embedlab.classify`.
+:mod:`embedlab.probes`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from embedlab._checks import integer, number
+from embedlab.losses import nt_xent
+from embedlab.train import History, TrainConfig, Trainer, cosine_schedule
 from embedlab.utils import evaluating
 
 __all__ = [
@@ -35,6 +42,8 @@ __all__ = [
     "EncoderConfig",
     "MLPEncoder",
     "embed",
+    "SimCLRConfig",
+    "train_simclr",
 ]
 
 
@@ -185,3 +194,72 @@ def embed(model: MLPEncoder, images: torch.Tensor, *, head: bool = False, batch_
             x = images[start : start + batch_size].to(device)  # (b, 8, 8)
             parts.append((model(x) if head else model.represent(x)).cpu())
     return torch.cat(parts)
+
+
+# -- the training recipe --------------------------------------------------------------------------
+@dataclass
+class SimCLRConfig:
+    """One SimCLR-style run on the digits (chapters 4 and 8 use it with their own settings)."""
+
+    temperature: float | None = 0.2  # NT-Xent's tau (None: only with another objective)
+    steps: int = 1500  # optimiser steps
+    batch: int = 128  # digits per step; each gives two views, so 2 * batch vectors meet in the loss
+    lr: float = 3e-3  # Adam
+    warmup: int = 50  # linear warm-up steps before the cosine decay
+    seed: int = 0  # the initial weights (torch.manual_seed) and the batch generator
+    log_every: int = 10
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None:
+            number(self.temperature, "temperature", low=0, low_open=True)
+        integer(self.steps, "steps", low=1)
+        integer(self.batch, "batch", low=2)  # NT-Xent needs a negative
+        number(self.lr, "lr", low=0, low_open=True)
+        integer(self.warmup, "warmup", low=0)
+        integer(self.seed, "seed", low=0)
+        integer(self.log_every, "log_every", low=1)
+
+
+def train_simclr(
+    train_x: torch.Tensor,
+    config: SimCLRConfig,
+    *,
+    objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+) -> tuple[MLPEncoder, History]:
+    """Train an :class:`MLPEncoder` on two random views of ``train_x: (N, 8, 8)`` per step.
+
+    The loss is NT-Xent on the projection head, unless ``objective(z1, z2)`` is given (chapter
+    4 swaps in other losses). ``torch.manual_seed(config.seed)`` draws the initial weights, so a
+    run is reproducible, and the batches come from :class:`embedlab.train.Trainer`'s generator.
+    Returns the trained model and the :class:`embedlab.train.History`.
+    """
+    if train_x.ndim != 3 or train_x.shape[0] < 1:
+        raise ValueError(f"train_x must be images (N, H, W), got shape {tuple(train_x.shape)}")
+    c = config
+    if c.temperature is None and objective is None:
+        raise ValueError("config.temperature is None: NT-Xent needs a temperature (or pass an objective)")
+    torch.manual_seed(c.seed)  # the encoder's initial weights
+    model = MLPEncoder(c.encoder)
+
+    def get_batch(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, train_x.shape[0], (c.batch,), generator=gen)
+        x = train_x[idx]  # (batch, 8, 8)
+        return augment(x, gen, c.augment), augment(x, gen, c.augment)  # two views of each digit
+
+    def loss_fn(model: MLPEncoder, views: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        z1, z2 = model(views[0]), model(views[1])  # (batch, proj_dim) each
+        if objective is not None:
+            return objective(z1, z2)
+        assert c.temperature is not None  # checked above
+        return nt_xent(z1, z2, c.temperature)
+
+    opt = torch.optim.Adam(model.parameters(), lr=c.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_schedule(warmup=c.warmup, total=c.steps))
+    loop = TrainConfig(max_steps=c.steps, seed=c.seed, log_every=c.log_every, progress=progress,
+                       desc=desc or ("NT-Xent, tau=" + str(c.temperature) if objective is None else "training"))
+    history = Trainer(model, opt, get_batch, loss_fn, loop, scheduler=sched).run()
+    return model, history

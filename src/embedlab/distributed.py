@@ -63,6 +63,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from embedlab._checks import choice, integer, number
 from embedlab.charlm import RunConfig, char_vocabulary, configure_optimizer, encode_text, get_batch, train_val_split
 from embedlab.data import load_shakespeare
 from embedlab.train import TrainConfig, Trainer, cosine_schedule
@@ -104,14 +105,10 @@ class DDPConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "block", "n_layer", "n_head", "n_embd", "threads", "allreduce_repeats"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            integer(getattr(self, name), name, low=1)
         for name, allowed in _CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+            choice(getattr(self, name), name, allowed)
+        number(self.lr, "lr", low=0, low_open=True)
 
     def run_config(self, vocab_size: int) -> RunConfig:
         """Chapter 6's :class:`~embedlab.charlm.RunConfig` for this shape (no dropout: see train)."""
@@ -139,10 +136,8 @@ def global_batch(generator: torch.Generator, data: torch.Tensor, B: int, block: 
 
 def rank_slice(batch: Sequence[torch.Tensor], rank: int, world: int) -> tuple[torch.Tensor, ...]:
     """Rows ``rank·B/world … (rank+1)·B/world`` of every tensor of a batch (each (B, ...))."""
-    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
-        raise ValueError(f"world must be a positive integer, got {world!r}")
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world:
-        raise ValueError(f"rank must be an integer in 0..{world - 1}, got {rank!r}")
+    world = integer(world, "world", low=1)
+    rank = integer(rank, "rank", low=0, high=world - 1)
     sizes = {t.shape[0] for t in batch}
     if len(sizes) != 1:
         raise ValueError(f"the tensors of batch have different first dimensions: {sorted(sizes)}")
@@ -373,10 +368,8 @@ def launch(nproc: int, cfg: DDPConfig, *, timeout: float = 300.0, record_gradien
     after ``timeout`` seconds. With ``record_gradient`` the result holds ``gradient``
     (see :func:`train`). Raises ``RuntimeError`` with the end of the log if a rank fails.
     """
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
-    if not timeout > 0:
-        raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+    nproc = integer(nproc, "nproc", low=1)
+    number(timeout, "timeout", low=0, low_open=True)
     if cfg.batch % nproc:
         raise ValueError(f"the batch of {cfg.batch} sequences must be divisible by nproc={nproc}")
     target = ["-m", "embedlab.distributed"] if script is None else [str(script)]

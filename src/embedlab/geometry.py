@@ -27,7 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from embedlab.similarity import Metric, _as_matrix, normalize, pairwise_euclidean, topk
+from embedlab import _checks
+from embedlab._checks import ArgumentError
+from embedlab._rows import compute_dtype, overlap, unit_rows
+from embedlab.similarity import Metric, _as_matrix, pairwise_euclidean, topk
 
 __all__ = [
     "knn_indices",
@@ -42,12 +45,6 @@ __all__ = [
     "PCAResult",
     "pca",
 ]
-
-
-def _count(name: str, value, lo: int, hi: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer between {lo} and {hi}, got {value!r}")
-    return int(value)
 
 
 def knn_indices(
@@ -66,11 +63,12 @@ def knn_indices(
     """
     X = _as_matrix(X, "X")
     n = X.shape[0]
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n - 1:
-        raise ValueError(f"k must be an integer between 1 and {n - 1} (n - 1 other points), got {k!r}")
+    k = _checks.integer(k, "k", low=1, high=n - 1)  # n - 1 other points
+    if metric == "cosine":
+        _refuse_zero_rows(X, "X")
     if csls is not None:
         if metric != "cosine":
-            raise ValueError(f"csls ranks by cosine similarity: pass metric='cosine' with it, got metric={metric!r}")
+            raise ArgumentError(f"csls ranks by cosine similarity: pass metric='cosine' with it, got metric={metric!r}")
         return csls_topk(X, X, k, neighbourhood=csls, exclude_self=True, batch_size=batch_size)[1]
     return topk(X, X, k, metric=metric, exclude_self=True, batch_size=batch_size)[1]
 
@@ -89,11 +87,20 @@ def k_occurrence(
     return torch.bincount(idx.reshape(-1), minlength=idx.shape[0])
 
 
+def _refuse_zero_rows(X: torch.Tensor, name: str) -> None:
+    """A zero row has no direction: refused by ``name``. The functions here rank by cosine and have
+    no ``zero=`` switch, so the error says what to do here (the messages of ``unit_rows`` and
+    ``similarity.topk`` advise passing one, and name their own arguments)."""
+    zero = torch.nonzero((X == 0).all(-1)).reshape(-1)
+    if zero.numel():
+        raise ArgumentError(f"{name} has a zero row at index {zero[:5].tolist()}: a zero vector has no direction, "
+                            "so its cosine is undefined; drop such rows first")
+
+
 def _unit_rows(X: torch.Tensor, name: str) -> torch.Tensor:
-    try:
-        return normalize(X)
-    except ValueError as err:  # the one zero-vector policy, with this function's argument named
-        raise ValueError(f"{name}: {err}") from None
+    """Unit rows (:func:`embedlab._rows.unit_rows`) in ``X``'s dtype; a zero row refused by ``name``."""
+    _refuse_zero_rows(X, name)
+    return unit_rows(X, name=name).to(X.dtype)
 
 
 def csls_topk(
@@ -117,12 +124,11 @@ def csls_topk(
             ``exclude_self``), a zero row (cosine is undefined), or what ``topk`` refuses.
     """
     Q, K = _as_matrix(queries, "queries"), _as_matrix(keys, "keys")
-    if not isinstance(exclude_self, (bool, np.bool_)):
-        raise ValueError(f"exclude_self must be True or False, got {exclude_self!r}")
+    _checks.flag(exclude_self, "exclude_self")
     if exclude_self and Q.shape[0] != K.shape[0]:
-        raise ValueError("exclude_self needs the queries to be the keys themselves (q == n)")
+        raise ArgumentError("exclude_self needs the queries to be the keys themselves (q == n)")
     top = min(Q.shape[0], K.shape[0]) - int(exclude_self)
-    nb = _count("neighbourhood", neighbourhood, 1, top)
+    nb = _checks.integer(neighbourhood, "neighbourhood", low=1, high=top)
     Qu, Ku = _unit_rows(Q, "queries"), _unit_rows(K, "keys")
     excl = bool(exclude_self)
     r_query = topk(Qu, Ku, nb, metric="cosine", exclude_self=excl, batch_size=batch_size)[0].mean(1)  # (q,)
@@ -150,13 +156,14 @@ def all_but_the_top(X, n_remove: int = 1, *, reference=None) -> torch.Tensor:
     X = _as_matrix(X, "X")
     R = X if reference is None else _as_matrix(reference, "reference").to(X.dtype)
     if R.shape[1] != X.shape[1]:
-        raise ValueError(f"reference has d={R.shape[1]}, X has d={X.shape[1]}")
-    n_remove = _count("n_remove", n_remove, 0, min(R.shape[1], R.shape[0]) - 1)
+        raise ArgumentError(f"reference has d={R.shape[1]}, X has d={X.shape[1]}")
+    n_remove = _checks.integer(n_remove, "n_remove", low=0, high=min(R.shape[1], R.shape[0]) - 1)
     if n_remove == 0:
         return X - R.mean(0)
     fit = pca(R, n_remove)
-    Xc = X - fit.mean
-    return Xc - (Xc @ fit.components.T) @ fit.components  # (n, d) minus its part in the top components
+    work = compute_dtype(X.dtype)  # float16/bfloat16 in float32, returned in X's dtype
+    Xc, C = X.to(work) - fit.mean.to(work), fit.components.to(work)
+    return (Xc - (Xc @ C.T) @ C).to(X.dtype)  # (n, d) minus its part in the top components
 
 
 def twonn_dimension(
@@ -183,32 +190,28 @@ def twonn_dimension(
             ``duplicates="raise"``, or when every ratio is 1 (a lattice: nothing to fit).
     """
     X = _as_matrix(X, "X")
-    if isinstance(discard, (bool, np.bool_)) or not isinstance(discard, (int, float, np.integer, np.floating)) \
-            or not 0 <= discard < 1:  # fmt: skip
-        raise ValueError(f"discard must be a number in [0, 1), got {discard!r}")
-    if method not in ("fit", "mle"):
-        raise ValueError(f"method must be 'fit' or 'mle', got {method!r}")
-    if duplicates not in ("raise", "drop"):
-        raise ValueError(f"duplicates must be 'raise' or 'drop', got {duplicates!r}")
+    discard = _checks.number(discard, "discard", low=0, high=1, high_open=True)
+    _checks.choice(method, "method", ("fit", "mle"))
+    _checks.choice(duplicates, "duplicates", ("raise", "drop"))
     if duplicates == "drop":
         X = torch.unique(X, dim=0)
     n = X.shape[0]
     if n < 3:
-        raise ValueError(f"TwoNN needs at least 3 distinct points, got {n}")
+        raise ArgumentError(f"TwoNN needs at least 3 distinct points, got {n}")
     r, idx = topk(X, X, 2, metric="euclidean", exclude_self=True, batch_size=batch_size)  # (n, 2) each
     r = r.to(torch.float64)
     dup = torch.nonzero(r[:, 0] == 0).reshape(-1)
     if dup.numel():
         i = int(dup[0])
-        raise ValueError(f"{dup.numel()} rows of X have an exact duplicate (row {i} equals row {int(idx[i, 0])}): "
+        raise ArgumentError(f"{dup.numel()} rows of X have an exact duplicate (row {i} equals row {int(idx[i, 0])}): "
                          "their ratio r2/r1 is infinite. Pass duplicates='drop' to keep one copy of each row")
     log_mu = torch.sort(torch.log(r[:, 1] / r[:, 0])).values  # (n,) ascending
     m = int(n * (1 - float(discard)))  # the smallest m ratios are kept
     if m < 2:
-        raise ValueError(f"discard={discard} leaves {m} of {n} points; TwoNN needs at least 2")
+        raise ArgumentError(f"discard={discard} leaves {m} of {n} points; TwoNN needs at least 2")
     x = log_mu[:m]
     if float(x[-1]) == 0:
-        raise ValueError("every kept point has r2 == r1 (a lattice?): the ratios carry no dimension")
+        raise ArgumentError("every kept point has r2 == r1 (a lattice?): the ratios carry no dimension")
     if method == "fit":
         y = -torch.log1p(-torch.arange(m, dtype=torch.float64) / n)  # −log(1 − F), F = i/n from i = 0
         return float((x @ y) / (x @ x))
@@ -225,7 +228,7 @@ def neighbour_coherence(X, k: int = 10, *, batch_size: int = 2048) -> torch.Tens
     ``(‖Σ u_j‖² − k) / (k(k − 1))``, so no ``(k, k)`` Gram matrix is formed.
     """
     X = _as_matrix(X, "X")
-    k = _count("k", k, 2, X.shape[0] - 1)
+    k = _checks.integer(k, "k", low=2, high=X.shape[0] - 1)
     idx = knn_indices(X, k, metric="cosine", batch_size=batch_size)  # (n, k)
     U = _unit_rows(X, "X")
     total = torch.zeros_like(U)
@@ -239,13 +242,16 @@ def skewness(x) -> float:
 
     x: (n,) with n >= 2 and not constant.
     """
-    t = torch.as_tensor(x).to(torch.float64).reshape(-1)
+    t = _checks.tensor(x, "x", finite=True, empty=True).to(torch.float64).reshape(-1)
     if t.numel() < 2:
-        raise ValueError(f"skewness needs at least 2 values, got {t.numel()}")
+        raise ArgumentError(f"skewness needs at least 2 values, got {t.numel()}")
     c = t - t.mean()
+    # skewness is scale-free: dividing by max |c| first keeps c**3 of 1e200 data from overflowing
+    # and of 1e-200 data from underflowing to 0 (which read as "constant")
+    c = c / c.abs().max().clamp_min(torch.finfo(torch.float64).tiny)
     m2 = (c**2).mean()
     if m2 == 0:
-        raise ValueError("skewness is undefined for constant data (zero variance)")
+        raise ArgumentError("skewness is undefined for constant data (zero variance)")
     return float((c**3).mean() / m2**1.5)
 
 
@@ -261,12 +267,12 @@ def relative_contrast(queries, points) -> torch.Tensor:
     Q = _as_matrix(queries, "queries")
     P = _as_matrix(points, "points")
     if P.shape[0] < 2:
-        raise ValueError("relative contrast needs at least 2 points")
+        raise ArgumentError("relative contrast needs at least 2 points")
     D = pairwise_euclidean(Q, P)  # (q, n)
     dmin, dmax = D.min(-1).values, D.max(-1).values
     if bool((dmin == 0).any()):
         bad = torch.nonzero(dmin == 0).reshape(-1).tolist()[:5]
-        raise ValueError(f"queries {bad} coincide with a point (D_min = 0); hold queries out of the points")
+        raise ArgumentError(f"queries {bad} coincide with a point (D_min = 0); hold queries out of the points")
     return (dmax - dmin) / dmin
 
 
@@ -275,14 +281,10 @@ def neighbour_overlap(a, b) -> float:
 
     a: (n, k), b: (n, k) integer indices -> a float in [0, 1] (order inside a row is ignored).
     """
-    A, B = torch.as_tensor(a), torch.as_tensor(b)
-    if A.ndim != 2 or A.shape != B.shape:
-        raise ValueError(f"a and b must be (n, k) of the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
-    if A.numel() == 0:
-        raise ValueError("neighbour lists are empty")
-    # (n, k, 1) == (n, 1, k): entry i of a row in a appears somewhere in b's row.
-    shared = (A[:, :, None] == B[:, None, :]).any(-1).sum(-1)
-    return float(shared.double().mean() / A.shape[1])
+    shape_a, shape_b = np.shape(a), np.shape(b)
+    if len(shape_a) != 2 or shape_a != shape_b:
+        raise ArgumentError(f"a and b must be (n, k) of the same shape, got {tuple(shape_a)} and {tuple(shape_b)}")
+    return float(overlap(a, b).mean())  # per row, then the mean over rows
 
 
 @dataclass
@@ -305,8 +307,9 @@ class PCAResult:
         """Project new rows: X: (m, d) -> (m, c)."""
         X = _as_matrix(X, "X").to(self.mean.dtype)
         if X.shape[1] != self.mean.shape[0]:
-            raise ValueError(f"X has d={X.shape[1]}, the PCA was fitted with d={self.mean.shape[0]}")
-        return (X - self.mean) @ self.components.T
+            raise ArgumentError(f"X has d={X.shape[1]}, the PCA was fitted with d={self.mean.shape[0]}")
+        work = compute_dtype(X.dtype)  # no half-precision matrix product on every CPU
+        return ((X.to(work) - self.mean.to(work)) @ self.components.to(work).T).to(X.dtype)
 
 
 def pca(X, n_components: int) -> PCAResult:
@@ -314,22 +317,30 @@ def pca(X, n_components: int) -> PCAResult:
 
     X: (n, d) -> :class:`PCAResult` with ``n_components`` components. Signs are fixed so that the
     largest-magnitude entry of every component is positive (the SVD's signs are arbitrary).
+    float16/bfloat16 input is computed in float32 (there is no half-precision SVD) and the result
+    returned in the input's dtype. The centred data are divided by their largest |entry| before
+    the SVD (components and variance ratios do not depend on the scale), so 1e-200 and 1e200
+    data give the components of their moderate-size copies instead of "no variance" or NaN.
     """
     X = _as_matrix(X, "X")
+    dtype = X.dtype
+    X = X.to(compute_dtype(dtype))
     n, d = X.shape
-    if not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= min(n, d):
-        raise ValueError(f"n_components must be an integer between 1 and min(n, d) = {min(n, d)}, got {n_components!r}")
+    n_components = _checks.integer(n_components, "n_components", low=1, high=min(n, d))  # min(n, d)
     if n < 2:
-        raise ValueError("PCA needs at least 2 rows")
+        raise ArgumentError("PCA needs at least 2 rows")
     mean = X.mean(0)
     Xc = X - mean
-    _, s, Vh = torch.linalg.svd(Xc, full_matrices=False)  # Vh: (min(n, d), d)
+    m = Xc.abs().max()
+    scaled = Xc / m if bool(m > 0) else Xc
+    _, s, Vh = torch.linalg.svd(scaled, full_matrices=False)  # Vh: (min(n, d), d)
     var = s**2
     total = var.sum()
     if total == 0:
-        raise ValueError("all rows are identical: there is no variance to explain")
+        raise ArgumentError("all rows are identical: there is no variance to explain")
     comps = Vh[:n_components]
     flip = torch.sign(comps.gather(1, comps.abs().argmax(1, keepdim=True)))
     comps = comps * flip
-    return PCAResult(mean=mean, components=comps, explained_variance_ratio=var[:n_components] / total,
-                     projected=Xc @ comps.T)
+    ratio = var[:n_components] / total
+    return PCAResult(mean=mean.to(dtype), components=comps.to(dtype), explained_variance_ratio=ratio.to(dtype),
+                     projected=(Xc @ comps.T).to(dtype))

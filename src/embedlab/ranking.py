@@ -39,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from embedlab._checks import ArgumentError, integer
 from embedlab.intervals import bootstrap_ci
 
 __all__ = ["rank_items", "reciprocal_rank", "recall_at_k", "precision_at_k", "ndcg_at_k", "hit_rate_at_k",
@@ -52,25 +53,15 @@ def _to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def _int(value, name: str, low: int = 1, high: int | None = None) -> int:
-    """A Python or NumPy integer in ``low..high``; floats and bools are refused, not truncated."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return int(value)
-
-
 _FLOAT_EXACT = 2**53  # every integer of magnitude up to this is a float64
 
 
 def _scores(scores) -> np.ndarray:
     s = _to_numpy(scores)
     if s.dtype == bool or not (np.issubdtype(s.dtype, np.integer) or np.issubdtype(s.dtype, np.floating)):
-        raise TypeError(f"scores must be real numbers, got dtype {s.dtype}")
+        raise ArgumentError(f"scores must be real numbers, got dtype {s.dtype}")
     if s.ndim != 2 or 0 in s.shape:
-        raise ValueError(f"scores must be an (n_users, n_items) array with both >= 1, got shape {s.shape}")
+        raise ArgumentError(f"scores must be an (n_users, n_items) array with both >= 1, got shape {s.shape}")
     if np.issubdtype(s.dtype, np.integer) and s.dtype.itemsize == 8 and (
         s.max() > _FLOAT_EXACT or s.min() < -_FLOAT_EXACT
     ):
@@ -108,16 +99,16 @@ def _item_sets(x, n_users: int, n_items: int | None, name: str) -> _Sets:
     if sp.issparse(x):
         if x.shape[0] != n_users or (n_items is not None and x.shape[1] != n_items):
             want = f"({n_users}, {n_items})" if n_items is not None else f"({n_users}, n_items)"
-            raise ValueError(f"{name} must have shape {want}, got {x.shape}")
+            raise ArgumentError(f"{name} must have shape {want}, got {x.shape}")
         m = sp.csr_array(x, copy=True)
         m.eliminate_zeros()  # a stored zero is not a nonzero
         m.sum_duplicates()  # also sorts each row's indices
         return _Sets(m.indptr.astype(np.int64), m.indices.astype(np.int64))
     if isinstance(x, (str, bytes)) or not isinstance(x, (Sequence, np.ndarray, torch.Tensor)):
-        raise TypeError(f"{name} must be a scipy.sparse matrix or a sequence of {n_users} integer arrays, "
-                        f"got {type(x).__name__} (convert e.g. a pandas Series with list(...))")
+        raise ArgumentError(f"{name} must be a scipy.sparse matrix or a sequence of {n_users} integer arrays, "
+                            f"got {type(x).__name__} (convert e.g. a pandas Series with list(...))")
     if len(x) != n_users:
-        raise ValueError(f"{name} must hold one item array per user ({n_users}), got {len(x)}")
+        raise ArgumentError(f"{name} must hold one item array per user ({n_users}), got {len(x)}")
     rows = []
     for u, row in enumerate(x):
         r = _to_numpy(row)
@@ -125,13 +116,13 @@ def _item_sets(x, n_users: int, n_items: int | None, name: str) -> _Sets:
             rows.append(np.empty(0, dtype=np.int64))
             continue
         if r.dtype == bool or not np.issubdtype(r.dtype, np.integer):
-            raise TypeError(f"{name}[{u}] must hold integer item ids, got dtype {r.dtype} (a boolean mask? "
+            raise ArgumentError(f"{name}[{u}] must hold integer item ids, got dtype {r.dtype} (a boolean mask? "
                             "use np.flatnonzero or a scipy.sparse matrix)")
         if r.ndim > 1:
-            raise ValueError(f"{name}[{u}] must be a 1-D array of item ids, got shape {r.shape}")
+            raise ArgumentError(f"{name}[{u}] must be a 1-D array of item ids, got shape {r.shape}")
         if r.min() < 0 or (n_items is not None and r.max() >= n_items):
             limit = f"0..{n_items - 1}" if n_items is not None else ">= 0"
-            raise ValueError(f"{name}[{u}] has item ids outside {limit}: min {r.min()}, max {r.max()}")
+            raise ArgumentError(f"{name}[{u}] has item ids outside {limit}: min {r.min()}, max {r.max()}")
         rows.append(np.unique(r.astype(np.int64)))  # 0-d (one item per user) becomes (1,)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=indptr[1:])
@@ -140,8 +131,8 @@ def _item_sets(x, n_users: int, n_items: int | None, name: str) -> _Sets:
 
 def _require_relevant(rel: _Sets) -> None:
     if empty := int(np.count_nonzero(rel.sizes == 0)):
-        raise ValueError(f"relevant: {empty} of {len(rel.sizes)} users have no relevant items, so their "
-                         "metrics are undefined (recall is 0/0); drop those users before evaluating")
+        raise ArgumentError(f"relevant: {empty} of {len(rel.sizes)} users have no relevant items, so their "
+                            "metrics are undefined (recall is 0/0); drop those users before evaluating")
 
 
 def _check_no_leak(rel: _Sets, excl: _Sets, n_items: int) -> None:
@@ -151,15 +142,16 @@ def _check_no_leak(rel: _Sets, excl: _Sets, n_items: int) -> None:
     if leaked.size:
         users = np.unique(np.searchsorted(rel.indptr, leaked, side="right") - 1)
         u, i = divmod(int(rel.keys(n_items)[leaked[0]]), n_items)
-        raise ValueError(f"relevant and exclude overlap for {users.size} users (e.g. user {u}, item {i}): a relevant "
-                         "item that is excluded can never be ranked; test items leaked into the training items")
+        raise ArgumentError(f"relevant and exclude overlap for {users.size} users (e.g. user {u}, item {i}): a "
+                            "relevant item that is excluded can never be ranked; test items leaked into the training "
+                            "items")
 
 
 def _chunk(s: np.ndarray, start: int, stop: int) -> np.ndarray:
     block = s[start:stop].astype(np.float64)  # a copy: callers write into it
     bad = np.isnan(block).any(axis=1)
     if bad.any():
-        raise ValueError(f"scores contain NaN (user {start + int(np.argmax(bad))}); NaN has no place in a ranking")
+        raise ArgumentError(f"scores contain NaN (user {start + int(np.argmax(bad))}); NaN has no place in a ranking")
     return block
 
 
@@ -176,8 +168,8 @@ def rank_items(scores, k: int, *, exclude=None, chunk: int = 1024) -> np.ndarray
     """
     s = _scores(scores)
     n_users, n_items = s.shape
-    k = _int(k, "k", 1, n_items)
-    chunk = _int(chunk, "chunk")
+    k = integer(k, "k", low=1, high=n_items)
+    chunk = integer(chunk, "chunk", low=1)
     excl = None if exclude is None else _item_sets(exclude, n_users, n_items, "exclude")
     return _rank(s, k, excl, chunk)
 
@@ -186,7 +178,7 @@ def _rank(s: np.ndarray, k: int, excl: _Sets | None, chunk: int) -> np.ndarray:
     n_users, n_items = s.shape
     if excl is not None and (excl.sizes > n_items - k).any():
         u = int(np.argmax(excl.sizes > n_items - k))
-        raise ValueError(f"k={k} is more than the {n_items - excl.sizes[u]} items left for user {u} after exclusion")
+        raise ArgumentError(f"k={k} is more than the {n_items - excl.sizes[u]} items left for user {u} after exclusion")
     out = np.empty((n_users, k), dtype=np.int64)
     for start in range(0, n_users, chunk):
         stop = min(start + chunk, n_users)
@@ -220,7 +212,7 @@ def reciprocal_rank(scores, relevant, *, exclude=None, chunk: int = 1024) -> np.
     """
     s = _scores(scores)
     rel, excl = _relevant_and_excluded(s, relevant, exclude)
-    return _rr(s, rel, excl, _int(chunk, "chunk"))
+    return _rr(s, rel, excl, integer(chunk, "chunk", low=1))
 
 
 def _relevant_and_excluded(s: np.ndarray, relevant, exclude) -> tuple[_Sets, _Sets | None]:
@@ -255,17 +247,17 @@ def _ranked(ranked, k, n_items: int | None = None) -> np.ndarray:
     """Validate ``ranked`` (n_users, >=k) and return its first ``k`` columns as int64."""
     r = _to_numpy(ranked)
     if r.dtype == bool or not np.issubdtype(r.dtype, np.integer):
-        raise TypeError(f"ranked must hold integer item ids, got dtype {r.dtype}")
+        raise ArgumentError(f"ranked must hold integer item ids, got dtype {r.dtype}")
     if r.ndim != 2 or 0 in r.shape:
-        raise ValueError(f"ranked must be an (n_users, k) array with both >= 1, got shape {r.shape}")
-    k = r.shape[1] if k is None else _int(k, "k", 1, r.shape[1])
+        raise ArgumentError(f"ranked must be an (n_users, k) array with both >= 1, got shape {r.shape}")
+    k = r.shape[1] if k is None else integer(k, "k", low=1, high=r.shape[1])
     top = r[:, :k].astype(np.int64)
     if top.min() < 0 or (n_items is not None and top.max() >= n_items):
-        raise ValueError(f"ranked has item ids outside 0..{'n_items - 1' if n_items is None else n_items - 1}")
+        raise ArgumentError(f"ranked has item ids outside 0..{'n_items - 1' if n_items is None else n_items - 1}")
     srt = np.sort(top, axis=1)
     dup = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
     if dup.any():  # a repeated item would be counted twice and push recall above 1
-        raise ValueError(f"ranked repeats an item within a user's top {k} (user {int(np.argmax(dup))})")
+        raise ArgumentError(f"ranked repeats an item within a user's top {k} (user {int(np.argmax(dup))})")
     return top
 
 
@@ -325,7 +317,7 @@ def hit_rate_at_k(ranked, relevant, k: int | None = None) -> np.ndarray:
 
 def coverage(ranked, n_items: int, k: int | None = None) -> float:
     """Fraction of the ``n_items`` catalogue that appears in at least one user's top ``k``."""
-    n_items = _int(n_items, "n_items")
+    n_items = integer(n_items, "n_items", low=1)
     return float(np.unique(_ranked(ranked, k, n_items)).size / n_items)
 
 
@@ -371,7 +363,7 @@ class RankingReport:
         field = names.get(metric, metric if metric in names.values() else None)
         if field is None:
             why = " (coverage is one number for all users, not a mean over them)" if "coverage" in str(metric) else ""
-            raise ValueError(f"metric must be one of {sorted(names) + sorted(names.values())}, got {metric!r}{why}")
+            raise ArgumentError(f"metric must be one of {sorted(names) + sorted(names.values())}, got {metric!r}{why}")
         return bootstrap_ci(getattr(self, field), **bootstrap_kw)
 
 
@@ -382,7 +374,7 @@ def evaluate(scores, relevant, *, k: int = 10, exclude=None) -> RankingReport:
     """
     s = _scores(scores)
     n_users, n_items = s.shape
-    k = _int(k, "k", 1, n_items)
+    k = integer(k, "k", low=1, high=n_items)
     rel, excl = _relevant_and_excluded(s, relevant, exclude)  # parsed once for both rankings
     top = _rank(s, k, excl, 1024)
     hits = _hit_matrix(top, rel)

@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from embedlab._checks import ArgumentError, array, choice, integer, number
+
 __all__ = ["implicit_als", "implicit_bpr", "surprise_rmse"]
 
 
@@ -26,8 +28,21 @@ def _check_matrix(train):
     import scipy.sparse as sp
 
     if not sp.issparse(train) or train.ndim != 2:
-        raise ValueError(f"train must be a scipy.sparse (n_users, n_items) matrix, got {type(train).__name__}")
-    return sp.csr_matrix(train, dtype=np.float32)
+        raise ArgumentError(f"train must be a scipy.sparse (n_users, n_items) matrix, got {type(train).__name__}")
+    R = sp.csr_matrix(train, dtype=np.float32)
+    if not np.isfinite(R.data).all():  # NaN confidences train NaN factors without a word
+        raise ArgumentError("train contains NaN or infinite values")
+    return R
+
+
+def _ids(x, name: str, n: int | None) -> np.ndarray:
+    """A non-empty 1-d integer array (bool refused: a mask is not a list of rows), below ``n`` if given."""
+    a = array(x, name, ndim=1, dtype=None)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise ArgumentError(f"{name} must hold integers, got dtype {a.dtype}")
+    if n is not None and (a.min() < 0 or a.max() >= n):
+        raise ArgumentError(f"{name} has rows outside 0..{n - 1}")
+    return a
 
 
 def _single_thread():
@@ -46,9 +61,12 @@ def implicit_als(train, *, factors: int = 64, regularization: float = 1.0, alpha
     from implicit.cpu.als import AlternatingLeastSquares
 
     R = _check_matrix(train)
+    factors, iterations = integer(factors, "factors", low=1), integer(iterations, "iterations", low=1)
+    regularization, alpha = number(regularization, "regularization", low=0), number(alpha, "alpha", low=0)
+    seed = integer(seed, "seed", low=0)
     with _single_thread():
-        model = AlternatingLeastSquares(factors=int(factors), regularization=float(regularization),
-                                        alpha=float(alpha), iterations=int(iterations), random_state=int(seed),
+        model = AlternatingLeastSquares(factors=factors, regularization=regularization,
+                                        alpha=alpha, iterations=iterations, random_state=seed,
                                         num_threads=1, calculate_training_loss=False)
         start = time.perf_counter()
         model.fit(R, show_progress=False)
@@ -63,10 +81,13 @@ def implicit_bpr(train, *, factors: int = 64, learning_rate: float = 0.01, regul
     from implicit.cpu.bpr import BayesianPersonalizedRanking
 
     R = _check_matrix(train)
+    factors, iterations = integer(factors, "factors", low=1), integer(iterations, "iterations", low=1)
+    learning_rate = number(learning_rate, "learning_rate", low=0, low_open=True)
+    regularization, seed = number(regularization, "regularization", low=0), integer(seed, "seed", low=0)
     with _single_thread():
-        model = BayesianPersonalizedRanking(factors=int(factors), learning_rate=float(learning_rate),
-                                            regularization=float(regularization), iterations=int(iterations),
-                                            random_state=int(seed), num_threads=1)
+        model = BayesianPersonalizedRanking(factors=factors, learning_rate=learning_rate,
+                                            regularization=regularization, iterations=iterations,
+                                            random_state=seed, num_threads=1)
         start = time.perf_counter()
         model.fit(R, show_progress=False)
         seconds = time.perf_counter() - start
@@ -84,19 +105,24 @@ def surprise_rmse(users, items, ratings, train_index, test_index, *, algo: Liter
     from surprise import SVD, Dataset, Reader, SVDpp, accuracy
 
     classes = {"svd": SVD, "svdpp": SVDpp}
-    if algo not in classes:
-        raise ValueError(f"algo must be 'svd' or 'svdpp', got {algo!r}")
-    users, items = np.asarray(users), np.asarray(items)
-    ratings = np.asarray(ratings, dtype=np.float64)
-    train_index, test_index = np.asarray(train_index), np.asarray(test_index)
+    algo = choice(algo, "algo", classes)  # type: ignore[assignment]
+    seed = integer(seed, "seed", low=0)
+    ratings = array(ratings, "ratings", ndim=1)  # NaN would reach Surprise's scale and RMSE silently
+    n = len(ratings)
+    users, items, train_index, test_index = (
+        _ids(x, name, limit) for x, name, limit in ((users, "users", None), (items, "items", None),
+                                         (train_index, "train_index", n), (test_index, "test_index", n)))
+    if len(users) != n or len(items) != n:
+        raise ArgumentError(f"users, items and ratings must have the same length, got {len(users)}, {len(items)} "
+                            f"and {n}")
     if np.intersect1d(train_index, test_index).size:
-        raise ValueError("train_index and test_index overlap")
+        raise ArgumentError("train_index and test_index overlap")
     # The scale (Surprise clips predictions to it) comes from the training rows only.
     low, high = float(ratings[train_index].min()), float(ratings[train_index].max())
     data = Dataset(reader=Reader(rating_scale=(low, high)))
     trainset = data.construct_trainset([(int(users[k]), int(items[k]), float(ratings[k]), None) for k in train_index])
     testset = [(int(users[k]), int(items[k]), float(ratings[k])) for k in test_index]
-    model = classes[algo](random_state=int(seed), **params)
+    model = classes[algo](random_state=seed, **params)
     start = time.perf_counter()
     model.fit(trainset)
     seconds = time.perf_counter() - start

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import ArgumentError, array, choice, integer, number
 from .train import History, TrainConfig, Trainer
 
 __all__ = [
@@ -56,25 +57,11 @@ __all__ = [
 Loss = Literal["softmax", "bpr"]
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _non_negative(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(float(value)) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 def _csr(matrix, name: str):
     import scipy.sparse as sp
 
     if not sp.issparse(matrix) or matrix.ndim != 2:
-        raise ValueError(f"{name} must be a scipy.sparse (n_users, n_items) matrix, got {type(matrix).__name__}")
+        raise ArgumentError(f"{name} must be a scipy.sparse (n_users, n_items) matrix, got {type(matrix).__name__}")
     return sp.csr_matrix(matrix)
 
 
@@ -95,13 +82,10 @@ class FactorConfig:
 
     def __post_init__(self) -> None:
         for name in ("dim", "epochs", "batch"):
-            setattr(self, name, _positive_int(getattr(self, name), name))
-        if self.loss not in ("softmax", "bpr"):
-            raise ValueError(f"loss must be 'softmax' or 'bpr', got {self.loss!r}")
-        self.lr = _non_negative(self.lr, "lr")
-        if self.lr == 0:
-            raise ValueError("lr must be > 0")
-        self.weight_decay = _non_negative(self.weight_decay, "weight_decay")
+            setattr(self, name, integer(getattr(self, name), name, low=1))
+        self.loss = choice(self.loss, "loss", ("softmax", "bpr"))  # type: ignore[assignment]
+        self.lr = number(self.lr, "lr", low=0, low_open=True)
+        self.weight_decay = number(self.weight_decay, "weight_decay", low=0)
 
 
 class FactorModel(nn.Module):
@@ -156,7 +140,7 @@ def fit_factors(train, config: FactorConfig | None = None) -> tuple[FactorModel,
     R.eliminate_zeros()  # a stored zero is not a choice (as in embedlab.ranking)
     n_users, n_items = R.shape
     if R.nnz == 0:
-        raise ValueError("train has no interactions")
+        raise ArgumentError("train has no interactions")
     model = FactorModel(n_users, n_items, cfg.dim, bias=cfg.bias, seed=cfg.seed)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     get_batch: Callable[[torch.Generator], Any]  # a batch of users (softmax) or of (user, item, negative) triples (BPR)
@@ -228,26 +212,20 @@ def score_matrix(user_vectors, item_vectors, item_bias=None, *, alpha=0.0, bias_
     A tiny non-zero vector is not zero: it is divided by its true ``‖q‖^alpha`` even where that
     underflows float64 (a score too large for float64 then raises, like any non-finite score).
     """
-    P = torch.as_tensor(np.asarray(user_vectors) if not isinstance(user_vectors, torch.Tensor) else user_vectors)
-    Q = torch.as_tensor(np.asarray(item_vectors) if not isinstance(item_vectors, torch.Tensor) else item_vectors)
-    P, Q = P.detach().double().cpu(), Q.detach().double().cpu()
-    if P.dim() != 2 or Q.dim() != 2 or P.shape[1] != Q.shape[1]:
-        raise ValueError(f"user_vectors (n_users, d) and item_vectors (n_items, d) must share d, "
-                         f"got {tuple(P.shape)} and {tuple(Q.shape)}")
-    for name, x in (("user_vectors", P), ("item_vectors", Q)):
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name} contains NaN or inf")
-    alpha = _non_negative(alpha, "alpha")
-    bias_weight = _non_negative(bias_weight, "bias_weight")
+    # float64 NumPy first (bfloat16 and float16 tensors included; bool, NaN and inf refused by name)
+    P = torch.from_numpy(array(user_vectors, "user_vectors", ndim=2))
+    Q = torch.from_numpy(array(item_vectors, "item_vectors", ndim=2))
+    if P.shape[1] != Q.shape[1]:
+        raise ArgumentError(f"user_vectors (n_users, d) and item_vectors (n_items, d) must share d, "
+                            f"got {tuple(P.shape)} and {tuple(Q.shape)}")
+    alpha = number(alpha, "alpha", low=0)
+    bias_weight = number(bias_weight, "bias_weight", low=0)
     # float64: scores that differ in the 7th digit would otherwise tie differently on different CPUs.
     S = P @ Q.T  # (n_users, n_items)
     if item_bias is not None:
-        b = torch.as_tensor(np.asarray(item_bias) if not isinstance(item_bias, torch.Tensor) else item_bias)
-        b = b.detach().double().cpu()
+        b = torch.from_numpy(array(item_bias, "item_bias", ndim=1))
         if b.shape != (Q.shape[0],):
-            raise ValueError(f"item_bias must have shape ({Q.shape[0]},), got {tuple(b.shape)}")
-        if not torch.isfinite(b).all():
-            raise ValueError("item_bias contains NaN or inf")
+            raise ArgumentError(f"item_bias must have shape ({Q.shape[0]},), got {tuple(b.shape)}")
         S = S + bias_weight * b
     if alpha:
         S = _divide_by_norm_power(S, Q, alpha)
@@ -270,11 +248,10 @@ class BiasedMFConfig:
 
     def __post_init__(self) -> None:
         for name in ("dim", "epochs", "batch"):
-            setattr(self, name, _positive_int(getattr(self, name), name))
+            setattr(self, name, integer(getattr(self, name), name, low=1))
         for name in ("lr", "l2_factors", "l2_biases"):
-            setattr(self, name, _non_negative(getattr(self, name), name))
-        if self.lr == 0:
-            raise ValueError("lr must be > 0")
+            setattr(self, name, number(getattr(self, name), name, low=0))
+        self.lr = number(self.lr, "lr", low=0, low_open=True)
 
 
 class BiasedMF(nn.Module):
@@ -299,11 +276,13 @@ class BiasedMF(nn.Module):
 
 
 def _index(values, name: str, n: int | None = None) -> torch.Tensor:
-    a = np.asarray(values)
-    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} must be a 1-d integer array, got dtype {a.dtype} and shape {a.shape}")
-    if n is not None and len(a) and (a.min() < 0 or a.max() >= n):
-        raise ValueError(f"{name} has ids outside 0..{n - 1}")
+    a = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):  # bool is not an integer dtype: refused
+        raise ArgumentError(f"{name} must be a 1-d integer array, got dtype {a.dtype} and shape {a.shape}")
+    if len(a) == 0:
+        raise ArgumentError(f"{name} is empty")
+    if n is not None and (a.min() < 0 or a.max() >= n):
+        raise ArgumentError(f"{name} has ids outside 0..{n - 1}")
     return torch.from_numpy(a.astype(np.int64))
 
 
@@ -315,14 +294,12 @@ def fit_biased_mf(users, items, ratings, n_users: int, n_items: int,
     history. ``μ`` is the training mean, fixed: the biases and vectors model what is left.
     """
     cfg = config or BiasedMFConfig()
-    n_users, n_items = _positive_int(n_users, "n_users"), _positive_int(n_items, "n_items")
+    n_users, n_items = integer(n_users, "n_users", low=1), integer(n_items, "n_items", low=1)
     u, i = _index(users, "users", n_users), _index(items, "items", n_items)
-    r = torch.as_tensor(np.asarray(ratings, dtype=np.float32))
-    if not (len(u) == len(i) == len(r)) or len(r) == 0:
-        raise ValueError(f"users, items and ratings must have the same non-zero length, "
-                         f"got {len(u)}, {len(i)} and {len(r)}")
-    if not torch.isfinite(r).all():
-        raise ValueError("ratings contain NaN or inf")
+    r = torch.from_numpy(array(ratings, "ratings", ndim=1, dtype=np.float32))  # NaN, inf, bool refused
+    if not (len(u) == len(i) == len(r)):
+        raise ArgumentError(f"users, items and ratings must have the same non-zero length, "
+                            f"got {len(u)}, {len(i)} and {len(r)}")
     model = BiasedMF(n_users, n_items, cfg.dim, float(r.mean()), seed=cfg.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps = cfg.epochs * math.ceil(len(r) / cfg.batch)
@@ -348,11 +325,19 @@ def rmse(model: BiasedMF, users, items, ratings, *, clip: tuple[float, float] | 
     """Root-mean-square error of ``model`` on held-out ratings; predictions clipped to the rating
     scale (as Surprise does) unless ``clip=None``."""
     u, i = _index(users, "users", model.P.shape[0]), _index(items, "items", model.Q.shape[0])
-    r = torch.as_tensor(np.asarray(ratings, dtype=np.float64))
-    if not (len(u) == len(i) == len(r)) or len(r) == 0:
-        raise ValueError("users, items and ratings must have the same non-zero length")
+    # NaN ratings would make the RMSE NaN without a word: refused by name (so are inf and bool)
+    r = torch.from_numpy(array(ratings, "ratings", ndim=1))
+    if not (len(u) == len(i) == len(r)):
+        raise ArgumentError(f"users, items and ratings must have the same non-zero length, "
+                            f"got {len(u)}, {len(i)} and {len(r)}")
+    if clip is not None:
+        if not isinstance(clip, (tuple, list)) or len(clip) != 2:
+            raise ArgumentError(f"clip must be a (low, high) pair or None, got {clip!r}")
+        low, high = number(clip[0], "clip[0]"), number(clip[1], "clip[1]")
+        if low > high:
+            raise ArgumentError(f"clip must have low <= high, got {clip!r}")
     with torch.no_grad():
         pred = model(u, i).double()
     if clip is not None:
-        pred = pred.clamp(*clip)
+        pred = pred.clamp(low, high)
     return float(torch.sqrt(((pred - r) ** 2).mean()))

@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 import torch
 from torch import nn
 
+from embedlab._checks import flag, integer, number
 from embedlab.utils import evaluating
 
 __all__ = ["TrainConfig", "History", "Trainer", "cosine_schedule", "amp_dtype", "progress_bar"]
@@ -56,12 +57,15 @@ class TrainConfig:
     seed: int = 0  # seeds the batch generator
 
     def __post_init__(self) -> None:
-        if self.max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
-        if self.log_every < 1:
-            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
+        integer(self.max_steps, "max_steps", low=0)
+        integer(self.eval_every, "eval_every", low=0)
+        integer(self.log_every, "log_every", low=1)
+        integer(self.items_per_step, "items_per_step", low=0)
+        integer(self.seed, "seed", low=0)
+        if self.grad_clip is not None:
+            number(self.grad_clip, "grad_clip", low=0, low_open=True)
+        flag(self.amp, "amp")
+        flag(self.progress, "progress")
 
 
 @dataclass

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from embedlab._checks import flag, integer, number
 from embedlab.attention import attention_weights
 from embedlab.probability import GREEDY_HINT, check_temperature, sample_next
 from embedlab.utils import evaluating
@@ -59,13 +60,12 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            integer(getattr(self, name), name, low=1)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        number(self.dropout, "dropout", low=0.0, high=1.0, high_open=True)
+        for name in ("bias", "head_bias", "tie_weights"):
+            flag(getattr(self, name), name)
 
     @property
     def head_size(self) -> int:
@@ -263,10 +263,9 @@ def generate(
     ``block_size`` tokens, the longest the position table covers.
     """
     check_temperature(temperature, hint=GREEDY_HINT)  # fail before any work
-    if top_k is not None and not 1 <= top_k <= model.config.vocab_size:
-        raise ValueError(f"top_k must be between 1 and the vocabulary size {model.config.vocab_size}, got {top_k}")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if top_k is not None:
+        top_k = integer(top_k, "top_k", low=1, high=model.config.vocab_size)
+    max_new_tokens = integer(max_new_tokens, "max_new_tokens", low=0)
     if idx.dim() != 2 or idx.shape[1] < 1:
         raise ValueError(f"idx must be (B, T) with T >= 1, got shape {tuple(idx.shape)}")
     with evaluating(model):  # no dropout while sampling

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from embedlab._checks import ArgumentError, integer, number
+
 __all__ = ["seed_everything", "get_device", "Timer", "describe_environment", "below", "evaluating"]
 
 
@@ -37,9 +39,7 @@ def seed_everything(seed: int = 0, *, deterministic: bool = False) -> int:
     ``np.random.default_rng(seed)`` / ``torch.Generator`` and pass them around; this function
     only fixes the global state that library code falls back on.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = integer(seed, "seed", low=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -120,11 +120,10 @@ def below(value: float | np.floating | torch.Tensor, limit: float) -> str:
         if value.numel() != 1:
             raise ValueError(f"value must be a single number, got a tensor of shape {tuple(value.shape)}")
         value = value.detach().item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"value must be a real number, got {type(value).__name__}")
-    if isinstance(limit, bool) or not isinstance(limit, (int, float, np.integer, np.floating)) or not limit > 0:
-        raise ValueError(f"limit must be a positive number, got {limit!r}")
-    value, limit = float(value), float(limit)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentError(f"value must be a real number, got {type(value).__name__}")
+    value = float(value)  # NaN and inf stay: they fail the bound below, as a wrong result should
+    limit = number(limit, "limit", low=0, low_open=True)
     if not value < limit:  # also catches NaN
         raise AssertionError(f"{value:.3g} is not below {limit:g}")
     return f"< {limit:g}"

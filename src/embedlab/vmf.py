@@ -19,7 +19,7 @@ and prior ``π_c``, Bayes' rule gives
 
 a cosine-softmax classifier whose scale is ``κ`` (its temperature is ``1/κ``) and whose bias is
 the log-prior. :func:`fit_classes` fits this generative model; the same classifier trained
-discriminatively is :class:`embedlab.classify.CosineClassifier`; chapter 7 compares the two.
+discriminatively is :class:`embedlab.prototypes.CosineClassifier`; chapter 7 compares the two.
 
 Shapes: ``x: (N, d)`` unit rows, ``mu: (d,)`` or ``means: (C, d)`` unit rows.
 """
@@ -35,7 +35,10 @@ import numpy as np
 import torch
 from scipy.special import gammaln, ive
 
-from embedlab.classify import class_prototypes
+from embedlab import _checks
+from embedlab._checks import ArgumentError
+from embedlab._rows import row_norm, softmax, unit_rows
+from embedlab.prototypes import class_prototypes
 
 __all__ = [
     "log_normalizer",
@@ -49,16 +52,11 @@ __all__ = [
 
 
 def _kappa(kappa, name: str = "kappa") -> np.ndarray:
-    k = np.asarray(kappa, dtype=np.float64)
-    if not np.all(np.isfinite(k)) or (k < 0).any():
-        raise ValueError(f"{name} must be finite and >= 0, got {kappa!r}")
+    """Concentrations: a number or an array of them (NumPy, tensor, list), finite and >= 0."""
+    k = _checks.array(kappa, name, empty=True)
+    if (k < 0).any():
+        raise ArgumentError(f"{name} must be finite and >= 0, got {kappa!r}")
     return k
-
-
-def _dim(d) -> int:
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
-        raise ValueError(f"d must be an integer >= 2, got {d!r}")
-    return int(d)
 
 
 # Debye's expansion is used from this order up: at nu = 20 its tenth term is below 1e-16 for every
@@ -158,7 +156,7 @@ def log_normalizer(kappa, d: int) -> np.ndarray | float:
     """``log C_d(κ)`` (elementwise over ``kappa``). At ``κ = 0`` it is minus the log surface area of
     the sphere, ``log Γ(d/2) - log 2 - (d/2) log π``: the uniform density."""
     k = _kappa(kappa)
-    d = _dim(d)
+    d = _checks.integer(d, "d", low=2)
     nu = d / 2 - 1
     flat = np.atleast_1d(k).astype(np.float64)
     out = np.full(flat.shape, gammaln(d / 2) - math.log(2) - (d / 2) * math.log(math.pi))
@@ -170,23 +168,33 @@ def log_normalizer(kappa, d: int) -> np.ndarray | float:
 
 
 def _unit_rows(x, name: str, atol: float = 1e-6) -> np.ndarray:
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    a = a.astype(np.float64)
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] < 2:
-        raise ValueError(f"{name} must be an (N, d) array with N >= 1 and d >= 2, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite")
-    if not np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=atol):
-        raise ValueError(f"{name} rows must be unit vectors (use embedlab.similarity.normalize)")
-    return a
+    """Points on the sphere: (N, d) rows, d >= 2, whose norms are 1 within ``atol`` (a row far off
+    the sphere is a forgotten normalisation, which the densities here would silently mis-score),
+    returned as float64 rows of norm 1 to rounding (:func:`embedlab._rows.unit_rows`). The one
+    "must be unit" check of :mod:`embedlab.vmf` and :mod:`embedlab.cluster`. float16/bfloat16
+    rows are accepted within their own rounding (``atol`` at least 4 units in their last place)."""
+    dtype = getattr(x, "dtype", None)
+    a = _checks.array(x, name, ndim=2)
+    if a.shape[1] < 2:
+        raise ArgumentError(f"{name} must be an (N, d) array with N >= 1 and d >= 2, got shape {a.shape}")
+    eps = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "torch.float16": 2.0**-10, "torch.bfloat16": 2.0**-7}
+    tol = max(atol, 4 * eps.get(str(dtype), 0.0))
+    norms = row_norm(torch.from_numpy(a)).numpy()[:, 0]  # (N,), no overflow or underflow
+    off = np.flatnonzero(np.abs(norms - 1.0) > tol)
+    if off.size:
+        raise ArgumentError(f"{name} rows must be unit vectors (row {int(off[0])} has norm {norms[off[0]]:.6g}; "
+                                    "use embedlab.similarity.normalize)")
+    return unit_rows(a, name=name)
 
 
 def log_density(x, mu, kappa) -> np.ndarray:
     """``log f(x; μ, κ)`` for each row of ``x: (N, d)`` (unit rows); ``mu: (d,)`` unit. -> (N,)."""
     xs = _unit_rows(x, "x")
-    m = _unit_rows(np.asarray(mu, dtype=np.float64).reshape(1, -1), "mu")[0]
+    if np.ndim(mu) != 1:
+        raise ArgumentError(f"mu must be one direction (d,), got shape {np.shape(mu)}")
+    m = _unit_rows(mu.reshape(1, -1) if hasattr(mu, "reshape") else [list(mu)], "mu")[0]  # keeps mu's dtype
     if m.shape[0] != xs.shape[1]:
-        raise ValueError(f"mu has dimension {m.shape[0]} but x has {xs.shape[1]}")
+        raise ArgumentError(f"mu has dimension {m.shape[0]} but x has {xs.shape[1]}")
     k = float(_kappa(kappa))
     return log_normalizer(k, xs.shape[1]) + k * (xs @ m)
 
@@ -194,7 +202,7 @@ def log_density(x, mu, kappa) -> np.ndarray:
 def mean_resultant_ratio(kappa, d: int) -> np.ndarray | float:
     """``A_d(κ) = I_{d/2}(κ) / I_{d/2-1}(κ)``: the expected ``μ·x`` under vMF(μ, κ)."""
     k = _kappa(kappa)
-    d = _dim(d)
+    d = _checks.integer(d, "d", low=2)
     flat = np.atleast_1d(k).astype(np.float64)
     out = np.zeros_like(flat)
     pos = flat > 0
@@ -209,12 +217,11 @@ def estimate_kappa(r_bar, d: int, newton_steps: int = 5) -> float:
     ``κ0 = r_bar (d - r_bar²) / (1 - r_bar²)`` refined by Newton steps (Sra, 2012), using
     ``A_d'(κ) = 1 - A_d(κ)² - (d - 1) A_d(κ) / κ``.
     """
-    d = _dim(d)
-    r = float(r_bar)
+    d = _checks.integer(d, "d", low=2)
+    r = _checks.number(r_bar, "r_bar")
     if not 0 <= r < 1:
-        raise ValueError(f"r_bar must be in [0, 1), got {r_bar!r} (r_bar = 1 means all points coincide)")
-    if isinstance(newton_steps, bool) or not isinstance(newton_steps, (int, np.integer)) or newton_steps < 0:
-        raise ValueError(f"newton_steps must be an integer >= 0, got {newton_steps!r}")
+        raise ArgumentError(f"r_bar must be in [0, 1), got {r_bar!r} (r_bar = 1 means all points coincide)")
+    newton_steps = _checks.integer(newton_steps, "newton_steps", low=0)
     if r == 0:
         return 0.0
     k = r * (d - r * r) / (1 - r * r)
@@ -233,8 +240,8 @@ def fit(x, newton_steps: int = 5) -> tuple[np.ndarray, float]:
     mean = xs.mean(axis=0)  # (d,)
     r = float(np.linalg.norm(mean))
     if r == 0:
-        raise ValueError("x has a zero mean vector: the mean direction is undefined")
-    return mean / r, estimate_kappa(r, xs.shape[1], newton_steps)
+        raise ArgumentError("x has a zero mean vector: the mean direction is undefined")
+    return unit_rows(mean), estimate_kappa(r, xs.shape[1], newton_steps)
 
 
 @dataclass
@@ -257,10 +264,7 @@ class VMFClasses:
 
     def posterior(self, x) -> np.ndarray:
         """``p(c | x)`` by Bayes' rule: the softmax of :meth:`logits` (log-sum-exp stabilised)."""
-        z = self.logits(x)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.logits(x), name="logits")
 
 
 def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VMFClasses:
@@ -270,18 +274,23 @@ def fit_classes(x, y, n_classes: int | None = None, newton_steps: int = 5) -> VM
     length); the priors are the class frequencies.
     """
     xs = _unit_rows(x, "x")
-    yy = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if yy.shape != (xs.shape[0],) or not np.issubdtype(yy.dtype, np.integer) or yy.min() < 0:
-        raise ValueError(f"y must be non-negative integer labels of shape ({xs.shape[0]},)")
-    c = int(yy.max()) + 1 if n_classes is None else int(n_classes)
+    yy = _checks.array(y, "y", dtype=None, empty=True)
+    if yy.shape != (xs.shape[0],) or yy.dtype.kind not in "iu" or yy.min() < 0:
+        raise ArgumentError(f"y must be non-negative integer labels of shape ({xs.shape[0]},), "
+                                    f"got {yy.dtype} of shape {yy.shape}")
+    c = int(yy.max()) + 1 if n_classes is None else _checks.integer(n_classes, "n_classes", low=1)
+    newton_steps = _checks.integer(newton_steps, "newton_steps", low=0)
     if yy.max() >= c:
-        raise ValueError(f"y has label {yy.max()} but n_classes is {c}")
+        raise ArgumentError(f"y has label {yy.max()} but n_classes is {c}")
     counts = np.bincount(yy, minlength=c)
     if (counts == 0).any():
-        raise ValueError(f"class {int(np.argmin(counts))} has no examples")
-    # One home for class means (embedlab.classify); rows are already unit, so no re-normalising.
+        raise ArgumentError(f"class {int(np.argmin(counts))} has no examples")
+    # One home for class means (embedlab.prototypes); rows are already unit, so no re-normalising.
     _, protos = class_prototypes(xs, yy)  # (C, d): mean of each class's unit rows, classes 0..C-1
     sums = protos * counts[:, None]  # (C, d): the resultant vector of each class
     norms = np.linalg.norm(sums, axis=1)
+    if (norms == 0).any():  # a class whose unit rows cancel (x and -x): sums / norms was NaN
+        raise ArgumentError(f"class {int(np.flatnonzero(norms == 0)[0])} has a zero resultant (its unit rows "
+                            "cancel): its mean direction is undefined")
     kappa = estimate_kappa(norms.sum() / xs.shape[0], xs.shape[1], newton_steps)
-    return VMFClasses(means=sums / norms[:, None], kappa=kappa, priors=counts / counts.sum())
+    return VMFClasses(means=unit_rows(sums), kappa=kappa, priors=counts / counts.sum())

@@ -45,7 +45,6 @@ INSTALL_HINT = (
 
 _timings: dict[str, float] = {}
 
-sys.path.insert(0, str(ROOT / "tools"))  # offline_assets
 
 
 def _tail(text: str, n: int = 40) -> str:
@@ -54,7 +53,7 @@ def _tail(text: str, n: int = 40) -> str:
 
 def build_book(book: Path, out: Path | None = None, strict: bool = True) -> Path:
     """Install the offline assets and build ``book``; returns its _build/html folder."""
-    import offline_assets
+    from tools import offline_assets
 
     offline_assets.ensure_assets()
     jb = Path(sys.executable).with_name("jupyter-book")

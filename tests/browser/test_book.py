@@ -67,7 +67,7 @@ def test_search_finds_the_chapter(docname: str, browser, book_html: Path, book_u
 
 def test_offline_assets_are_local(book_html: Path) -> None:
     """MathJax, RequireJS and the widget manager were installed, not replaced by CDN shims."""
-    import offline_assets
+    from tools import offline_assets
 
     manifest = json.loads((book_html / "_static" / "vendor" / "MANIFEST.json").read_text())
     fallbacks = offline_assets.cdn_fallbacks(manifest)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import offline_assets as oa  # tools/ is on sys.path (conftest)
 import pytest
 import yaml
+
+from tools import offline_assets as oa
 
 ROOT = Path(__file__).resolve().parents[2]
 

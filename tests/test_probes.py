@@ -1,4 +1,4 @@
-"""Tests for embedlab.classify (chapter 4's probes) against scikit-learn."""
+"""Tests for embedlab.probes (chapter 4's probes, chapter 11's control tasks) against scikit-learn."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from embedlab.classify import control_task, control_task_probe, knn_accuracy, linear_probe_accuracy
 from embedlab.contrastive import load_digits_split
+from embedlab.probes import control_task, control_task_probe, knn_accuracy, linear_probe_accuracy
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_linear_probe():
         linear_probe_accuracy(X[:200], y[:200], X[200:, :5], y[200:])
     with pytest.raises(ValueError, match="train_y must have shape"):
         linear_probe_accuracy(X[:200], y[:100], X[200:], y[200:])
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="train_x is empty"):
         knn_accuracy(X[:0], y[:0], X, y)
 
 
@@ -92,103 +92,6 @@ def test_knn_label_errors():
     mixed = np.array([1, "a"] * 30, dtype=object)
     with pytest.raises(ValueError, match="train_y must hold labels of one sortable kind"):
         knn_accuracy(X, mixed, X, cls)
-
-
-# -- prototypes (chapter 8) -----------------------------------------------------------------------
-def _proto_blobs(seed=0, n=300, d=6, C=4):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, C, size=n)
-    return rng.normal(size=(C, d))[y] * 1.5 + rng.normal(size=(n, d)), y
-
-
-def test_nearest_centroid_matches_sklearn():
-    from sklearn.neighbors import NearestCentroid
-
-    from embedlab.classify import class_prototypes, nearest_centroid_predict
-
-    X, y = _proto_blobs()
-    Xte, _ = _proto_blobs(seed=1)
-    ref = NearestCentroid().fit(X[:200], y[:200])
-    np.testing.assert_array_equal(nearest_centroid_predict(X[:200], y[:200], Xte), ref.predict(Xte))
-    classes, protos = class_prototypes(X[:200], y[:200])
-    np.testing.assert_allclose(protos, ref.centroids_, atol=1e-12)
-    np.testing.assert_array_equal(classes, ref.classes_)
-    labels = np.array(["a", "b", "c", "d"])[y]  # any sortable labels, as scikit-learn
-    ref = NearestCentroid().fit(X, labels).predict(Xte)
-    np.testing.assert_array_equal(nearest_centroid_predict(X, labels, Xte), ref)
-
-
-def test_cosine_prototypes_against_sklearn_cosine_similarity():
-    from scipy.special import softmax
-    from sklearn.metrics.pairwise import cosine_similarity
-
-    from embedlab.classify import class_prototypes, cosine_prototype_logits, nearest_centroid_predict
-
-    X, y = _proto_blobs()
-    classes, protos = class_prototypes(X, y, normalize=True)
-    U = X / np.linalg.norm(X, axis=1, keepdims=True)
-    np.testing.assert_allclose(protos, np.stack([U[y == c].mean(0) for c in classes]))
-    sims = cosine_similarity(X, protos)  # (N, C)
-    np.testing.assert_array_equal(nearest_centroid_predict(X, y, X, metric="cosine"), classes[sims.argmax(1)])
-    prior = np.array([0.1, 0.2, 0.3, 0.4])
-    logits = cosine_prototype_logits(X, protos, scale=np.float32(7.0), log_prior=np.log(prior))
-    np.testing.assert_allclose(softmax(logits, 1), softmax(7.0 * sims + np.log(prior), 1), atol=1e-12)
-    with pytest.raises(ValueError, match="scale"):
-        cosine_prototype_logits(X, protos, scale=0.0)
-    with pytest.raises(ValueError, match="log_prior"):
-        cosine_prototype_logits(X, protos, log_prior=np.zeros(3))
-    with pytest.raises(ValueError, match="zero row"):
-        cosine_prototype_logits(np.zeros((1, 6)), protos)
-    # one zero-vector policy (similarity.normalize), and the error names the argument that has the zero row
-    with pytest.raises(ValueError, match="^test_x: .*zero row"):
-        nearest_centroid_predict(X, y, np.vstack([X[:2], np.zeros((1, X.shape[1]))]), metric="cosine")
-    with pytest.raises(ValueError, match="^prototypes: .*zero row"):
-        cosine_prototype_logits(X, np.vstack([protos[:1], np.zeros((1, X.shape[1]))]))
-
-
-def test_gaussian_prototype_layer_is_nearest_centroid_and_bayes():
-    from scipy.special import softmax
-    from sklearn.metrics.pairwise import euclidean_distances
-    from sklearn.neighbors import NearestCentroid
-
-    from embedlab.classify import class_prototypes, gaussian_prototype_layer
-
-    X, y = _proto_blobs()
-    _, protos = class_prototypes(X, y)
-    W, b = gaussian_prototype_layer(protos)  # equal priors, unit variance
-    np.testing.assert_array_equal((X @ W.T + b).argmax(1), NearestCentroid().fit(X, y).predict(X))
-    prior, var = np.array([0.1, 0.2, 0.3, 0.4]), 2.5
-    W, b = gaussian_prototype_layer(protos, variance=var, priors=prior)
-    posterior = softmax(-euclidean_distances(X, protos, squared=True) / (2 * var) + np.log(prior), 1)
-    np.testing.assert_allclose(softmax(X @ W.T + b, 1), posterior, atol=1e-12)
-    # a wrong bias (log-prior without the norm term) is not Bayes' rule
-    assert np.abs(softmax(X @ W.T + np.log(prior), 1) - posterior).max() > 0.1
-    with pytest.raises(ValueError, match="priors"):
-        gaussian_prototype_layer(protos, priors=[0.5, 0.5, 0.5, -0.5])
-
-
-def test_few_shot_accuracy_and_interval():
-    from scipy import stats
-
-    from embedlab.classify import few_shot_accuracy
-    from embedlab.intervals import mean_interval
-
-    X, y = _proto_blobs(n=400)
-    acc = few_shot_accuracy(X[:300], y[:300], X[300:], y[300:], shots=3, draws=8, seed=1)
-    assert acc.shape == (8,) and ((0 <= acc) & (acc <= 1)).all() and acc.mean() > 0.6
-    again = few_shot_accuracy(X[:300], y[:300], X[300:], y[300:], shots=3, draws=8, seed=1)
-    np.testing.assert_array_equal(acc, again)  # seeded
-    seen = []
-    few_shot_accuracy(X[:300], y[:300], X[300:], y[300:], shots=2, draws=1,
-                      method=lambda xs, ys, xt: seen.append(np.bincount(ys)) or np.zeros(len(xt), int))
-    np.testing.assert_array_equal(seen[0], [2, 2, 2, 2])  # exactly `shots` per class
-    m, lo, hi = mean_interval(acc)
-    ref = stats.t.interval(0.95, len(acc) - 1, loc=acc.mean(), scale=stats.sem(acc))
-    assert m == pytest.approx(acc.mean()) and (lo, hi) == pytest.approx(ref)
-    with pytest.raises(ValueError, match="shots"):
-        few_shot_accuracy(X, y, X, y, shots=1000)
-    with pytest.raises(ValueError, match="method"):
-        few_shot_accuracy(X, y, X, y, shots=1, method="svm")
 
 
 # -- control tasks (chapter 11) -------------------------------------------------------------------
@@ -304,3 +207,63 @@ def test_knn_ties_between_duplicates_take_the_lower_index(metric, k):
     votes = np.stack([np.bincount(ytr[row], minlength=3) for row in nearest])
     expected = float(np.mean(votes.argmax(1) == yte))  # a tie between classes: the smallest label
     assert knn_accuracy(Xtr, ytr, Xte, yte, k=k, metric=metric) == pytest.approx(expected, abs=1e-12)
+
+
+# -- issue 21: dtypes, scales, argument checks --------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_probes_do_not_depend_on_the_scale(scale):
+    X, cls = _blobs()
+    for metric in ("cosine", "euclidean", "dot"):
+        assert knn_accuracy(X[:40] * scale, cls[:40], X[40:] * scale, cls[40:], k=3, metric=metric) == \
+            knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], k=3, metric=metric)
+    # standardised features: the probe cannot see the scale (1e200 overflowed the variance)
+    assert linear_probe_accuracy(X[:40] * scale, cls[:40], X[40:] * scale, cls[40:]) == \
+        linear_probe_accuracy(X[:40], cls[:40], X[40:], cls[40:])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_probes_take_half_precision_features(dtype):
+    X, cls = _blobs()
+    T = torch.from_numpy(X).to(dtype)
+    ref = knn_accuracy(T.double()[:40], cls[:40], T.double()[40:], cls[40:], k=3)
+    assert knn_accuracy(T[:40], cls[:40], T[40:], cls[40:], k=3) == ref
+    ref = linear_probe_accuracy(T.double()[:40], cls[:40], T.double()[40:], cls[40:])
+    assert linear_probe_accuracy(T[:40], cls[:40], T[40:], cls[40:]) == ref
+    r = control_task_probe(T[:40], torch.from_numpy(cls[:40]), T[40:], cls[40:])
+    assert 0 <= r.accuracy <= 1
+
+
+def test_probes_refuse_bool_and_non_finite_input_by_name_and_take_numpy_scalars():
+    X, cls = _blobs()
+    with pytest.raises(ValueError, match="^train_x must be an array of real numbers"):
+        knn_accuracy(X[:40] > 0, cls[:40], X[40:], cls[40:])
+    with pytest.raises(ValueError, match="^train_y must be class labels"):
+        knn_accuracy(X[:40], cls[:40] > 0, X[40:], cls[40:])
+    with pytest.raises(ValueError, match="^test_y must be class labels"):
+        linear_probe_accuracy(X[:40], cls[:40], X[40:], torch.from_numpy(cls[40:]) > 0)
+    Z = X.copy()
+    Z[45, 2] = np.inf
+    with pytest.raises(ValueError, match=r"^test_x contains NaN or infinite values at index \(5, 2\)"):
+        knn_accuracy(X[:40], cls[:40], Z[40:], cls[40:])
+    for bad in (True, 2.0, 0, 41):
+        with pytest.raises(ValueError, match="^k must be an integer"):
+            knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], k=bad)
+    with pytest.raises(ValueError, match="^metric must be"):
+        knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], metric="manhattan")
+    with pytest.raises(ValueError, match="^max_iter must be an integer >= 1"):
+        linear_probe_accuracy(X[:40], cls[:40], X[40:], cls[40:], max_iter=0)
+    with pytest.raises(ValueError, match="^C must be"):
+        linear_probe_accuracy(X[:40], cls[:40], X[40:], cls[40:], C=float("inf"))
+    assert knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], k=np.int64(3)) == \
+        knn_accuracy(X[:40], cls[:40], X[40:], cls[40:], k=3)
+    acc = linear_probe_accuracy(X[:40], cls[:40], X[40:], cls[40:], C=np.float32(0.5), max_iter=np.int32(200))
+    assert 0 <= acc <= 1
+
+
+def test_features_must_be_a_batch_and_images_are_flattened():
+    X, cls = _blobs()
+    with pytest.raises(ValueError, match=r"^train_x must be a batch of feature vectors \(N, d\)"):
+        knn_accuracy(X[:, 0], cls, X, cls)
+    images = X.reshape(60, 2, 2)
+    flat = knn_accuracy(X[:40], cls[:40], X[40:], cls[40:])
+    assert knn_accuracy(images[:40], cls[:40], images[40:], cls[40:]) == flat
