@@ -138,34 +138,38 @@ def unit_rows(x: A, *, zero: ZeroPolicy = "raise", name: str = "x") -> A:
     return _back(y / torch.where(is_zero, torch.ones_like(n), n), was_numpy)
 
 
-def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores") -> tuple[A, A]:
+def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores", nan_checked: bool = False
+         ) -> tuple[A, A]:
     """The ``k`` best entries of each row: scores (..., n) -> (values, indices), each (..., k).
 
     Best is largest (``largest=False``: smallest, for distances). **Ties go to the lower index**,
     inside the list and at its boundary, so the answer never depends on the sort kernel, the
     CPU or the chunking. NaN is refused (it compares false with everything, so its rank would be
     an accident); ±inf rank like any other value. Indices are int64; values keep the dtype.
+    ``nan_checked=True`` skips the NaN scan, for a caller that has ruled NaN out (an exact
+    search checks its inputs once, not every block of scores).
     """
     t: torch.Tensor
     t, was_numpy = _scores(scores, name)
     lead: tuple[int, ...] = tuple(t.shape[:-1])
     n = t.shape[-1]
     k = integer(k, "k", low=1, high=n)
-    if t.is_floating_point() and bool(torch.isnan(t).any()):
+    if not nan_checked and t.is_floating_point() and bool(torch.isnan(t).any()):
         raise ArgumentError(f"{name} contains NaN; NaN has no place in a ranking")
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()  # exact; some CPU kernels have no half-precision sort
     flat = t.reshape(-1, n)
-    vals, idx = torch.topk(flat, k, dim=-1, largest=largest, sorted=True)  # (r, k), ties in any order
-    # Rows where the k-th value has more copies than made it into the list: the tie is cut at
-    # the boundary, so which copies are in depends on the kernel. Redo those rows with a stable
-    # sort, which keeps equal entries in index order.
-    kth = vals[:, -1:]
-    cut = (flat == kth).sum(-1) > (vals == kth).sum(-1)
-    if bool(cut.any()):
-        rows = torch.nonzero(cut).reshape(-1)
-        sv, si = torch.sort(flat[rows], dim=-1, descending=largest, stable=True)
-        vals[rows], idx[rows] = sv[:, :k], si[:, :k]
+    # One pass: take k + 1. Where the (k+1)-th differs from the k-th, every copy of the k-th
+    # value is in the list, so the set is settled and only its order (by value, then id) is left.
+    # Where they tie, the tie is cut at the boundary and which copies got in depends on the
+    # kernel: those rows are redone with a stable sort, which keeps equal entries in index order.
+    vals, idx = torch.topk(flat, min(n, k + 1), dim=-1, largest=largest, sorted=True)  # ties in any order
+    if vals.shape[-1] > k:
+        cut = torch.nonzero(vals[:, k] == vals[:, k - 1]).reshape(-1)
+        vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
+        if cut.numel():
+            sv, si = torch.sort(flat[cut], dim=-1, descending=largest, stable=True)
+            vals[cut], idx[cut] = sv[:, :k], si[:, :k]
     # Inside the list: order by (value, index) — ascending ids first, then a stable sort by value.
     idx, by_id = idx.sort(dim=-1)
     vals = vals.gather(-1, by_id)

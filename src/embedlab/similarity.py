@@ -327,28 +327,6 @@ def pairwise_euclidean(A, B=None) -> torch.Tensor:
     return (prep.squared(rows).sqrt_() * prep.scale).to(A.dtype)
 
 
-def _block_topk(S: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`embedlab._rows.topk` of a (b, n) block of scores without NaN, in one pass over it.
-
-    ``_rows.topk`` makes three passes over its input (a NaN check, the selection, a count of the
-    entries tied with the k-th), which doubled the time of an exact search. Here one
-    ``torch.topk`` takes k + 1 entries: where the (k+1)-th is below the k-th, the k are the only
-    ones that can be in the list, and only their order (by value, then id) is settled, on (b, k);
-    rows where it ties with the k-th go through ``_rows.topk`` itself. Same answer, same rule.
-    """
-    n = S.shape[1]
-    vals, idx = torch.topk(S, min(n, k + 1), dim=-1)  # (b, k + 1) largest first, ties in any order
-    if vals.shape[1] > k:
-        tied = torch.nonzero(vals[:, k] == vals[:, k - 1]).reshape(-1)  # the tie straddles the boundary
-        vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
-        if tied.numel():
-            vals[tied], idx[tied] = _row_topk(S[tied], k)
-    idx, by_id = idx.sort(dim=-1)  # inside the list: by value, and by id among equal values
-    vals = vals.gather(-1, by_id)
-    vals, by_value = vals.sort(dim=-1, descending=True, stable=True)
-    return vals, idx.gather(-1, by_value)
-
-
 def _check_finite(t: torch.Tensor, name: str) -> None:
     bad = ~torch.isfinite(t).all(-1)
     if bool(bad.any()):
@@ -443,7 +421,7 @@ def topk(
             if exclude_self:
                 rows = torch.arange(stop - start, device=Q.device)
                 S[rows, rows + start] = -float("inf")
-            best, top = _block_topk(S, k)  # ties: the lower key id first, also at the k-th place
+            best, top = _row_topk(S, k, nan_checked=True)  # ties: the lower key id first, also at the k-th place
             if metric == "cosine":
                 best = best.clamp(-1.0, 1.0)
             scores[start:stop] = best.to(out_dtype)

@@ -39,7 +39,6 @@ from embedlab._rows import topk as _row_topk
 from embedlab._rows import unit_rows
 from embedlab.data import WordVectors, as_word_vectors
 from embedlab.geometry import pca
-from embedlab.similarity import _block_topk
 
 __all__ = [
     "PairEval",
@@ -219,7 +218,7 @@ def analogy_accuracy(
         target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]
         scores = target @ U.T  # (chunk, n): the norm of target does not change the argmax
         scores.scatter_(1, q[:, :3], -float("inf"))
-        best = _block_topk(scores, 1)[1][:, 0]  # ties: the lower row (_rows.topk's rule), in one pass
+        best = _row_topk(scores, 1, nan_checked=True)[1][:, 0]  # ties: the lower row
         correct[start : start + chunk] = (best == q[:, 3]).numpy()
     by_section: dict[str, tuple[int, int]] = {}
     for name, ok in zip(section_of, correct):
