@@ -357,13 +357,17 @@ class IVFIndex(_Index):
                 into[begin[here, None] + steps[: hi - lo]] = Q[row[here]] @ self.keys[lo:hi].T  # (count, size)
             pos += count
         kk = min(k, width)
-        best, col = torch.topk(buffer, kk, dim=1)  # (b, kk) columns of the buffer, ties in any order
+        # One more than needed: where the (k+1)-th score equals the k-th, a tie may be cut at the
+        # boundary (cheaper than counting the k-th score's copies in the whole buffer).
+        best, col = torch.topk(buffer, min(kk + 1, width), dim=1)  # (b, kk[+1]) ties in any order
+        cut = torch.zeros(0, dtype=torch.int64)  # rows where a tie straddles the boundary
+        if width > kk:
+            cut = torch.nonzero(best[:, kk] == best[:, kk - 1]).reshape(-1)
+        best, col = best[:, :kk].contiguous(), col[:, :kk].contiguous()
         ids = self._column_ids(cells, start, col, best)
         # The package's tie rule, lower key id first (buffer columns are in probe order, not id
-        # order). Rows whose k-th score has more copies than made the list are redone from the
-        # whole row; then every list is ordered by (score descending, id ascending).
-        kth = best[:, -1:]
-        cut = torch.nonzero((buffer == kth).sum(1) > (best == kth).sum(1)).reshape(-1)
+        # order). Rows where a tie straddles the boundary are redone from the whole row; then
+        # every list is ordered by (score descending, id ascending).
         if cut.numel():
             cols = torch.arange(width).repeat(cut.numel(), 1)  # (c, width) every column
             row_ids = self._column_ids(cells[cut], start[cut], cols, buffer[cut])
