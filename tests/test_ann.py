@@ -326,6 +326,8 @@ def test_ivf_ties_go_to_the_lower_key_id():
     ivf = IVFIndex(8, seed=0).build(keys)
     _, ids = ivf.search(queries, 15, nprobe=8)  # every cell: exact, so the one tie rule decides
     np.testing.assert_array_equal(ids.numpy(), rows_topk(queries @ keys.T, 15)[1])
+    lsh = RandomHyperplaneLSH(4, n_bits=0, n_tables=1).build(keys)  # one bucket: exact
+    np.testing.assert_array_equal(lsh.search(queries, 15)[1].numpy(), rows_topk(queries @ keys.T, 15)[1])
 
 
 def test_indexes_take_half_precision_and_refuse_bool():

@@ -318,3 +318,16 @@ def test_replay_refuses_bool_and_accepts_half_precision_and_numpy_ints():
     with pytest.raises(ValueError, match="horizon"):
         simulate(_bandit(), EpsilonGreedy(), horizon=10.0)
     assert simulate(_bandit(), EpsilonGreedy(), horizon=np.int32(5), n_runs=np.int64(2)).shape == (2, 5)
+
+
+def test_policies_and_runs_check_switches_and_seeds_by_name():
+    with pytest.raises(ValueError, match="anneal"):
+        Boltzmann(anneal="yes")  # a non-empty string was a true switch
+    for policy in (EpsilonGreedy, Boltzmann):
+        with pytest.raises(ValueError, match="prior"):
+            policy(prior=float("nan"))
+    with pytest.raises(ValueError, match="seed"):  # numpy's SeedSequence TypeError named no argument
+        simulate(_bandit(), Thompson(), 3, 2, seed=1.5)
+    with pytest.raises(ValueError, match="seed"):
+        replay(np.zeros((2, 5)), np.array([0]), np.array([1]), k=2, seed=-1)
+    assert simulate(_bandit(), Thompson(), 3, 2, seed=np.int64(1)).shape == (2, 3)

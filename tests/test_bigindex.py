@@ -231,3 +231,9 @@ def test_sharded_search_dtypes():
         sharded_search(keys > 0, queries, 4, 3)
     with pytest.raises(ValueError, match="queries"):
         sharded_search(keys, np.full((2, 8), np.nan), 4, 3)
+
+
+def test_search_seconds_checks_n_items():
+    with pytest.raises(ValueError, match="n_items"):
+        search_seconds(10.5, 4, 1e9)  # was used as 10.5 keys
+    assert search_seconds(np.int64(10**18), 1, 1.0, n_machines=3) == float(-(-10**18 // 3))

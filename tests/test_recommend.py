@@ -417,3 +417,15 @@ def test_rmse_and_score_matrix_refuse_silent_garbage():
         FactorConfig(dim=True)
     with pytest.raises(ValueError, match="lr"):
         BiasedMFConfig(lr=0.0)
+
+
+def test_configs_and_train_refuse_silent_garbage():
+    with pytest.raises(ValueError, match="bias"):
+        FactorConfig(bias="no")  # a non-empty string was a true switch
+    with pytest.raises(ValueError, match="progress"):
+        BiasedMFConfig(progress=0)
+    with pytest.raises(ValueError, match="seed"):
+        FactorConfig(seed=0.5)
+    bad = sp.csr_matrix(np.array([[np.nan, 1.0], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="train contains NaN"):  # trained a meaningless model before
+        fit_factors(bad, FactorConfig(epochs=1, progress=False))

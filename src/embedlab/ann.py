@@ -15,8 +15,13 @@ query. The two indexes here read fewer keys and may miss some neighbours:
 Both search by **dot product** on the vectors as given: for cosine similarity normalise keys and
 queries first (:func:`embedlab.similarity.normalize`), as a faiss user does for ``METRIC_INNER_PRODUCT``.
 They work on the CPU in float32 (as faiss-cpu) and return torch tensors ``(scores, indices)``
-like :func:`~embedlab.similarity.topk`, largest score first; indices are rows of the keys given to
-``build``. When a query has fewer than ``k`` candidates the missing places hold score ``-inf`` and
+like :func:`~embedlab.similarity.topk`, largest score first, equal scores by the lower key id
+(:func:`embedlab._rows.topk`); indices are rows of the keys given to ``build``. Vectors far from
+unit size (largest entry outside 2**±32, e.g. ×1e30 or ×1e-30) are rescaled by a power of two
+before float32 (one factor for all keys, one per query: no ranking changes), so their products
+neither overflow nor underflow; the scores returned are the true dot products in float32 (±inf
+or 0 beyond its range). :func:`measure_search` gives an index's recall and queries per second.
+When a query has fewer than ``k`` candidates the missing places hold score ``-inf`` and
 index ``-1``. :func:`neighbour_recall` measures how many true neighbours an index found, and
 :func:`held_out_split` removes the queries from the index (the ann-benchmarks protocol), so that
 no query finds itself.
@@ -34,7 +39,7 @@ from embedlab._checks import ArgumentError, integer
 from embedlab._rows import overlap
 from embedlab._rows import topk as _topk
 from embedlab.cluster import kmeans
-from embedlab.similarity import normalize, topk
+from embedlab.similarity import normalize
 from embedlab.utils import Timer
 
 __all__ = ["RandomHyperplaneLSH", "IVFIndex", "neighbour_recall", "held_out_split", "measure_search"]
@@ -214,10 +219,11 @@ class RandomHyperplaneLSH(_Index):
             cand = torch.from_numpy(np.unique(order[pos]))  # (c,) a key in several tables counts once
             counts[i] = cand.numel()
             kk = min(k, cand.numel())
-            # Re-rank exactly: the candidates are a small key set, searched by the one exact k-NN.
-            # (cand is ascending, so its tie rule, the lower index first, is the lower key id first.)
-            scores[i, :kk], j = topk(Q[i], self.keys[cand], kk, metric="dot")
-            idx[i, :kk] = cand[j]
+            # Re-rank exactly: the candidates' dot products (the product exact search computes, and
+            # rescaled vectors cannot overflow it), then the package's one top-k; cand is ascending,
+            # so its tie rule, the lower position first, is the lower key id first.
+            best, j = _topk(Q[i : i + 1] @ self.keys[cand].T, kk)  # (1, kk)
+            scores[i, :kk], idx[i, :kk] = best[0], cand[j[0]]
         self.candidate_counts = counts
         scores = _true_scores(scores, exps)
         return (scores[0], idx[0]) if single else (scores, idx)
@@ -351,13 +357,17 @@ class IVFIndex(_Index):
                 into[begin[here, None] + steps[: hi - lo]] = Q[row[here]] @ self.keys[lo:hi].T  # (count, size)
             pos += count
         kk = min(k, width)
-        best, col = torch.topk(buffer, kk, dim=1)  # (b, kk) columns of the buffer, ties in any order
+        # One more than needed: where the (k+1)-th score equals the k-th, a tie may be cut at the
+        # boundary (cheaper than counting the k-th score's copies in the whole buffer).
+        best, col = torch.topk(buffer, min(kk + 1, width), dim=1)  # (b, kk[+1]) ties in any order
+        cut = torch.zeros(0, dtype=torch.int64)  # rows where a tie straddles the boundary
+        if width > kk:
+            cut = torch.nonzero(best[:, kk] == best[:, kk - 1]).reshape(-1)
+        best, col = best[:, :kk].contiguous(), col[:, :kk].contiguous()
         ids = self._column_ids(cells, start, col, best)
         # The package's tie rule, lower key id first (buffer columns are in probe order, not id
-        # order). Rows whose k-th score has more copies than made the list are redone from the
-        # whole row; then every list is ordered by (score descending, id ascending).
-        kth = best[:, -1:]
-        cut = torch.nonzero((buffer == kth).sum(1) > (best == kth).sum(1)).reshape(-1)
+        # order). Rows where a tie straddles the boundary are redone from the whole row; then
+        # every list is ordered by (score descending, id ascending).
         if cut.numel():
             cols = torch.arange(width).repeat(cut.numel(), 1)  # (c, width) every column
             row_ids = self._column_ids(cells[cut], start[cut], cols, buffer[cut])

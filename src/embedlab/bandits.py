@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import ArgumentError, array, choice, integer, number
+from ._checks import ArgumentError, array, choice, flag, integer, number
 from ._rows import softmax, topk
 
 __all__ = [
@@ -102,6 +102,7 @@ class EpsilonGreedy:
 
     def __post_init__(self) -> None:
         self.epsilon = number(self.epsilon, "epsilon", low=0, high=1)
+        self.prior = number(self.prior, "prior")
 
     def select(self, counts: np.ndarray, sums: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
         greedy = _argmax_random_ties(_means(counts, sums, self.prior), rng)  # (R,)
@@ -124,6 +125,8 @@ class Boltzmann:
 
         # the one temperature rule (embedlab.probability): finite, > 0, and 1/T finite
         self.temperature = float(check_temperature(self.temperature))
+        self.anneal = flag(self.anneal, "anneal")
+        self.prior = number(self.prior, "prior")
 
     def temperature_at(self, t: int) -> float:
         return self.temperature / math.log(t + 2) if self.anneal else self.temperature
@@ -174,7 +177,7 @@ def simulate(bandit: EmbeddingBandit, policy, horizon: int, n_runs: int = 20, se
     horizon, n_runs = integer(horizon, "horizon", low=1), integer(n_runs, "n_runs", low=1)
     if not callable(getattr(policy, "select", None)):
         raise ArgumentError(f"policy must have a select(counts, sums, t, rng) method, got {type(policy).__name__}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(integer(seed, "seed", low=0))
     k = bandit.n_arms
     counts = np.zeros((n_runs, k))
     sums = np.zeros((n_runs, k))
@@ -262,6 +265,7 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
         excl = sp.csr_matrix(exclude, dtype=bool)
         excl.eliminate_zeros()  # a stored zero excludes nothing (as in embedlab.ranking)
         blocked = excl.tolil()
+    seed = integer(seed, "seed", low=0)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     hit_counts = np.zeros(n_items)

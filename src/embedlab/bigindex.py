@@ -270,8 +270,8 @@ def search_seconds(n_items: int, dim: int, madds_per_second: float, *, n_machine
     """Seconds of exact search for one query when ``n_machines`` shards each scan n / n_machines keys
     at ``madds_per_second`` (the merge of n_machines · k candidates is negligible beside it)."""
     madds_per_second = number(madds_per_second, "madds_per_second", low=0, low_open=True)
-    n_machines = integer(n_machines, "n_machines", low=1)
-    return exact_search_madds(math.ceil(n_items / n_machines), dim) / madds_per_second
+    n_items, n_machines = integer(n_items, "n_items", low=1), integer(n_machines, "n_machines", low=1)
+    return exact_search_madds(-(-n_items // n_machines), dim) / madds_per_second  # integer ceil
 
 
 def measure_madds_per_second(*, n_keys: int = 100_000, dim: int = 50, n_queries: int = 256, threads: int = 1,

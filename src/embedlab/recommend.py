@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import ArgumentError, array, choice, integer, number
+from ._checks import ArgumentError, array, choice, flag, integer, number
 from .train import History, TrainConfig, Trainer
 
 __all__ = [
@@ -62,7 +62,13 @@ def _csr(matrix, name: str):
 
     if not sp.issparse(matrix) or matrix.ndim != 2:
         raise ArgumentError(f"{name} must be a scipy.sparse (n_users, n_items) matrix, got {type(matrix).__name__}")
-    return sp.csr_matrix(matrix)
+    m = sp.csr_matrix(matrix)
+    if m.dtype.kind not in "biuf":
+        raise ArgumentError(f"{name} must hold real numbers, got dtype {m.dtype}")
+    if m.dtype.kind == "f" and not np.isfinite(m.data).all():
+        # a NaN weight trained a model from a finite loss without a word: its vectors meant nothing
+        raise ArgumentError(f"{name} contains NaN or infinite values")
+    return m
 
 
 # -- implicit feedback: user and item vectors ------------------------------------------------------
@@ -86,6 +92,8 @@ class FactorConfig:
         self.loss = choice(self.loss, "loss", ("softmax", "bpr"))  # type: ignore[assignment]
         self.lr = number(self.lr, "lr", low=0, low_open=True)
         self.weight_decay = number(self.weight_decay, "weight_decay", low=0)
+        self.bias, self.progress = flag(self.bias, "bias"), flag(self.progress, "progress")
+        self.seed = integer(self.seed, "seed", low=0)
 
 
 class FactorModel(nn.Module):
@@ -252,6 +260,7 @@ class BiasedMFConfig:
         for name in ("lr", "l2_factors", "l2_biases"):
             setattr(self, name, number(getattr(self, name), name, low=0))
         self.lr = number(self.lr, "lr", low=0, low_open=True)
+        self.progress, self.seed = flag(self.progress, "progress"), integer(self.seed, "seed", low=0)
 
 
 class BiasedMF(nn.Module):
