@@ -205,7 +205,7 @@ def test_neighbour_recall_by_hand():
         neighbour_recall([[1, 2]], [[1, 2]], k=3)
     with pytest.raises(ValueError, match="fewer than k = 2"):
         neighbour_recall([[1]], [[1, 2]])
-    with pytest.raises(ValueError, match="integer matrix"):
+    with pytest.raises(ValueError, match="integer ids"):
         neighbour_recall([[1.0, 2.0]], [[1, 2]])
 
 

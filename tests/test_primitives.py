@@ -479,3 +479,19 @@ def test_argument_error_is_caught_as_either_builtin():
     for builtin in (ValueError, TypeError):
         with pytest.raises(builtin, match="^k must be"):
             checks.integer(True, "k")
+
+
+def test_ids_one_home_for_lists_of_ids():
+    from embedlab._checks import ArgumentError, ids
+
+    assert ids([3, 1], "rows").dtype == np.int64
+    assert ids(torch.tensor([[0, 2]]), "found", ndim=2).tolist() == [[0, 2]]
+    rev = np.arange(6).reshape(2, 3)[:, ::-1]
+    assert ids(rev, "a", ndim=2).flags.c_contiguous
+    for bad, why in [(np.array([True, False]), "integer ids, got dtype bool"),  # a mask is not a list of ids
+                     (np.array([1.0, 2.0]), "integer ids, got dtype float64"),
+                     (np.array([], dtype=np.int64), "empty"),
+                     (np.array([[1]]), "shape"),
+                     (np.array([0, 5]), r"outside 0\.\.4")]:
+        with pytest.raises(ArgumentError, match=f"^rows .*{why}"):
+            ids(bad, "rows", n=5)

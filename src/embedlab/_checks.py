@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ArgumentError", "integer", "number", "choice", "flag", "array", "tensor", "check_float_dtype",
+__all__ = ["ArgumentError", "integer", "number", "choice", "flag", "array", "tensor", "ids", "check_float_dtype",
            "FLOAT_DTYPES"]
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -213,3 +213,32 @@ def tensor(
     if finite and not bool(torch.isfinite(t).all()):
         raise ArgumentError(f"{name} contains NaN or infinite values")
     return t
+
+
+def ids(
+    x: Any,
+    name: str,
+    *,
+    ndim: int | tuple[int, ...] = 1,
+    n: int | None = None,
+) -> np.ndarray:
+    """``x`` as a non-empty int64 NumPy array of ids (rows, items, tokens), each in ``0..n-1`` if ``n``.
+
+    A boolean mask is refused (a mask is not a list of ids: ``[True, False]`` would mean rows 1
+    and 0), as are floats (``2.0`` is a computed id that should have been rounded on purpose).
+    Returns a C-contiguous copy, so a reversed view is fine.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x) if not isinstance(x, (str, bytes)) else np.asarray([x])
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    shape_word = " or ".join({1: "a 1-d array", 2: "a matrix"}.get(d, f"{d}-d") for d in allowed)
+    if a.dtype.kind not in "iu":
+        raise ArgumentError(f"{name} must be {shape_word} of integer ids, got dtype {a.dtype}")
+    if a.ndim not in allowed:
+        raise ArgumentError(f"{name} must be {shape_word} of integer ids, got shape {a.shape}")
+    if a.size == 0:
+        raise ArgumentError(f"{name} is empty (shape {a.shape})")
+    if n is not None and (a.min() < 0 or a.max() >= n):
+        raise ArgumentError(f"{name} has ids outside 0..{n - 1}")
+    return np.array(a, dtype=np.int64)

@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 import numpy as np
 import torch
 
-from embedlab._checks import ArgumentError, integer
+from embedlab._checks import ArgumentError, ids, integer
 
 __all__ = ["softmax", "log_softmax", "unit_rows", "row_norm", "compute_dtype", "topk", "overlap", "rescaled"]
 
@@ -180,26 +180,13 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores", nan_c
     return _back(out_vals, was_numpy), _back(idx.reshape(shape), was_numpy)
 
 
-def _ids(x, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.dtype.kind not in "iu":
-        raise ArgumentError(f"{name} must be a non-empty integer matrix (n, k) of ids, got dtype {a.dtype} "
-                            f"of shape {a.shape}")
-    return np.array(a, dtype=np.int64)  # a copy: C-contiguous, so a reversed view is fine
-
-
 def overlap(a, b, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:
     """Per row, the share of ``a``'s ids that also appear in ``b``'s: (n, k) and (n, m) -> (n,).
 
     Order inside a row is ignored; each id of ``a`` counts once per occurrence, so rows should
     hold distinct ids (as top-k lists do). Returned as float64 NumPy.
     """
-    A, B = (x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(_ids(x, nm))
-            for x, nm in ((a, name_a), (b, name_b)))
-    for ids, nm in ((A, name_a), (B, name_b)):
-        if ids.ndim != 2 or ids.numel() == 0 or ids.dtype == torch.bool or ids.is_floating_point() or ids.is_complex():
-            raise ArgumentError(f"{nm} must be a non-empty integer matrix (n, k) of ids, got {ids.dtype} "
-                                f"of shape {tuple(ids.shape)}")
+    A, B = (torch.from_numpy(ids(x, nm, ndim=2)) for x, nm in ((a, name_a), (b, name_b)))
     if A.shape[0] != B.shape[0]:
         raise ArgumentError(f"{name_a} and {name_b} must have the same number of rows, got {A.shape[0]} "
                             f"and {B.shape[0]}")

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from embedlab._checks import ArgumentError, integer
+from embedlab._checks import ArgumentError, ids, integer
 from embedlab._rows import overlap
 from embedlab._rows import topk as _topk
 from embedlab.cluster import kmeans
@@ -389,14 +389,6 @@ class IVFIndex(_Index):
         return torch.where(torch.isfinite(values), self.ids[stored], self.n)
 
 
-def _ids(x, name: str) -> np.ndarray:
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    a = a[None] if a.ndim == 1 else a
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0 or not np.issubdtype(a.dtype, np.integer):  # bool too
-        raise ArgumentError(f"{name} must be a non-empty integer matrix (q, k) of indices, got {a.dtype} {a.shape}")
-    return a
-
-
 def neighbour_recall(found, exact, k: int | None = None) -> float:
     """Recall@k of an approximate search: mean over queries of |found top-k ∩ exact top-k| / k.
 
@@ -405,7 +397,8 @@ def neighbour_recall(found, exact, k: int | None = None) -> float:
     nearest neighbours the index returned), not the relevance recall of :mod:`embedlab.ranking`
     (how many *relevant items* a ranking found). Padding (``-1``) in ``found`` counts as a miss.
     """
-    F, E = _ids(found, "found"), _ids(exact, "exact")
+    F, E = (ids(x, name, ndim=(1, 2)) for x, name in ((found, "found"), (exact, "exact")))
+    F, E = (a[None] if a.ndim == 1 else a for a in (F, E))  # one query's list
     if F.shape[0] != E.shape[0]:
         raise ArgumentError(f"found has {F.shape[0]} queries but exact has {E.shape[0]}")
     k = E.shape[1] if k is None else integer(k, "k", low=1, high=E.shape[1])

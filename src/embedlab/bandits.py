@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import ArgumentError, array, choice, flag, integer, number
-from ._rows import softmax, topk
+from embedlab._checks import ArgumentError, array, choice, flag, integer, number
+from embedlab._rows import softmax, topk
 
 __all__ = [
     "EmbeddingBandit",

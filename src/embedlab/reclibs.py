@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from embedlab._checks import ArgumentError, array, choice, integer, number
+from embedlab._checks import ArgumentError, array, choice, ids, integer, number
 
 __all__ = ["implicit_als", "implicit_bpr", "surprise_rmse"]
 
@@ -33,16 +33,6 @@ def _check_matrix(train):
     if not np.isfinite(R.data).all():  # NaN confidences train NaN factors without a word
         raise ArgumentError("train contains NaN or infinite values")
     return R
-
-
-def _ids(x, name: str, n: int | None) -> np.ndarray:
-    """A non-empty 1-d integer array (bool refused: a mask is not a list of rows), below ``n`` if given."""
-    a = array(x, name, ndim=1, dtype=None)
-    if not np.issubdtype(a.dtype, np.integer):
-        raise ArgumentError(f"{name} must hold integers, got dtype {a.dtype}")
-    if n is not None and (a.min() < 0 or a.max() >= n):
-        raise ArgumentError(f"{name} has rows outside 0..{n - 1}")
-    return a
 
 
 def _single_thread():
@@ -110,7 +100,7 @@ def surprise_rmse(users, items, ratings, train_index, test_index, *, algo: Liter
     ratings = array(ratings, "ratings", ndim=1)  # NaN would reach Surprise's scale and RMSE silently
     n = len(ratings)
     users, items, train_index, test_index = (
-        _ids(x, name, limit) for x, name, limit in ((users, "users", None), (items, "items", None),
+        ids(x, name, n=limit) for x, name, limit in ((users, "users", None), (items, "items", None),
                                          (train_index, "train_index", n), (test_index, "test_index", n)))
     if len(users) != n or len(items) != n:
         raise ArgumentError(f"users, items and ratings must have the same length, got {len(users)}, {len(items)} "

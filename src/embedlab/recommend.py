@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import ArgumentError, array, choice, flag, integer, number
-from .train import History, TrainConfig, Trainer
+from embedlab._checks import ArgumentError, array, choice, flag, ids, integer, number
+from embedlab.train import History, TrainConfig, Trainer
 
 __all__ = [
     "FactorConfig",
@@ -285,14 +285,7 @@ class BiasedMF(nn.Module):
 
 
 def _index(values, name: str, n: int | None = None) -> torch.Tensor:
-    a = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):  # bool is not an integer dtype: refused
-        raise ArgumentError(f"{name} must be a 1-d integer array, got dtype {a.dtype} and shape {a.shape}")
-    if len(a) == 0:
-        raise ArgumentError(f"{name} is empty")
-    if n is not None and (a.min() < 0 or a.max() >= n):
-        raise ArgumentError(f"{name} has ids outside 0..{n - 1}")
-    return torch.from_numpy(a.astype(np.int64))
+    return torch.from_numpy(ids(values, name, n=n))
 
 
 def fit_biased_mf(users, items, ratings, n_users: int, n_items: int,
