@@ -154,3 +154,18 @@ def test_values_are_refused_by_name():
     for builtin in (ValueError, TypeError):
         with pytest.raises(builtin):
             bootstrap_ci([1.0])
+
+
+def test_one_resampler_serves_the_mean_and_a_word_pair_rho():
+    # bootstrap_ci's means and wordsim's rho interval both come from bootstrap_indices: blocks
+    # drawn in sequence equal one draw of all resamples from the same seed.
+    from embedlab.intervals import bootstrap_indices, percentile_interval
+
+    blocks = list(bootstrap_indices(3000, 5000, 7))  # 4M // 3000 = 1398 rows per block
+    assert len(blocks) > 1
+    whole = np.random.default_rng(7).integers(0, 3000, size=(5000, 3000))
+    assert np.array_equal(np.concatenate(blocks), whole)
+    v = np.random.default_rng(1).normal(size=3000)
+    m, lo, hi = bootstrap_ci(v, n_boot=5000, seed=7)
+    assert (lo, hi) == percentile_interval(v[whole].mean(axis=1), 0.95)
+    assert percentile_interval([np.nan, 1.0, 2.0, 3.0], 0.5) == (1.5, 2.5)  # NaN statistics left out

@@ -93,8 +93,10 @@ CONCEPTS: tuple[Concept, ...] = (
             ("class_prototypes", "nearest_centroid_predict", "cosine_prototype_logits", "CosineClassifier",
              "gaussian_prototype_layer", "few_shot_accuracy"), "7, 8"),
     Concept("how well a mean is known: the t interval over draws, the bootstrap over units, the paired "
-            "difference of two methods (a tie when it contains 0)", "intervals",
-            ("mean_interval", "bootstrap_ci", "paired_difference"), "all"),
+            "difference of two methods (a tie when it contains 0); the one resampler and percentile interval",
+            "intervals",
+            ("mean_interval", "bootstrap_ci", "paired_difference", "bootstrap_indices", "percentile_interval"),
+            "all"),
     Concept("clustering: GMM by EM, vMF mixture, spectral clustering, k-means, BIC", "cluster",
             ("fit_gmm", "fit_vmf_mixture", "spectral_clustering", "kmeans", "bic"), "8"),
     Concept("attention weights, masks, multi-head attention", "attention",

@@ -16,11 +16,13 @@ Everything is float64 NumPy; tensors are accepted (converted on the CPU).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from embedlab._checks import ArgumentError, array, integer, number
 
-__all__ = ["mean_interval", "bootstrap_ci", "paired_difference"]
+__all__ = ["mean_interval", "bootstrap_ci", "paired_difference", "bootstrap_indices", "percentile_interval"]
 
 
 def _level(level) -> float:
@@ -47,15 +49,29 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def _bootstrap_means(v: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    n = v.size
-    per_block = max(1, (1 << 22) // n)  # resamples per block: about 4M indices (32 MB) at a time
-    means = np.empty(n_boot)
+def bootstrap_indices(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Resamples of ``n`` units with replacement, in blocks: yields (rows, n) int64 index arrays,
+    ``n_boot`` rows in all, from ``np.random.default_rng(seed)`` (about 4M indices, 32 MB, per
+    block, so memory stays bounded at any ``n``). The one resampler of the package: a statistic
+    other than the mean (a Spearman rho over word pairs) resamples with it too."""
+    n = integer(n, "n", low=1)
+    n_boot = integer(n_boot, "n_boot", low=1)
+    rng = np.random.default_rng(integer(seed, "seed", low=0))
+    per_block = max(1, (1 << 22) // n)
     for start in range(0, n_boot, per_block):
-        stop = min(start + per_block, n_boot)
-        means[start:stop] = v[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    return means
+        yield rng.integers(0, n, size=(min(per_block, n_boot - start), n))
+
+
+def percentile_interval(stats, level: float = 0.95) -> tuple[float, float]:
+    """The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of bootstrap statistics; NaN
+    statistics (a resample where the statistic is undefined, e.g. a constant column) are left out."""
+    level = _level(level)
+    low, high = np.nanquantile(np.asarray(stats, dtype=np.float64), [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def _bootstrap_means(v: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    return np.concatenate([v[idx].mean(axis=1) for idx in bootstrap_indices(v.size, n_boot, seed)])
 
 
 def bootstrap_ci(values, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
@@ -72,9 +88,8 @@ def bootstrap_ci(values, *, level: float = 0.95, n_boot: int = 2000, seed: int =
     level = _level(level)
     n_boot = integer(n_boot, "n_boot", low=1)
     seed = integer(seed, "seed", low=0)
-    means = _bootstrap_means(v, n_boot, seed)
-    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(v.mean()), float(low), float(high)
+    low, high = percentile_interval(_bootstrap_means(v, n_boot, seed), level)
+    return float(v.mean()), low, high
 
 
 def paired_difference(a, b, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:

@@ -39,6 +39,7 @@ from embedlab._rows import topk as _row_topk
 from embedlab._rows import unit_rows
 from embedlab.data import WordVectors, as_word_vectors
 from embedlab.geometry import pca
+from embedlab.intervals import bootstrap_indices, percentile_interval
 
 __all__ = [
     "PairEval",
@@ -136,10 +137,9 @@ def _spearman(V: np.ndarray, index: dict[str, int], pairs, bootstrap: int = 0, s
     rho = float(_spearman_rows(model[None], human[None])[0])
     interval = (float("nan"), float("nan"))
     if bootstrap > 0:
-        idx = np.random.default_rng(seed).integers(0, len(used), (bootstrap, len(used)))
-        rhos = _spearman_rows(model[idx], human[idx])
-        lo, hi = np.nanpercentile(rhos, [2.5, 97.5])
-        interval = (float(lo), float(hi))
+        rhos = np.concatenate([_spearman_rows(model[idx], human[idx])
+                               for idx in bootstrap_indices(len(used), bootstrap, seed)])
+        interval = percentile_interval(rhos, 0.95)
     return PairEval(rho, len(used), len(pairs), interval)
 
 
