@@ -283,7 +283,7 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
         else:
             # the package's one top-k (embedlab._rows.topk): best first, equal scores by lower item
             # id, also at the slate boundary (np.argpartition would leave those ties to its kernel)
-            slate = topk(row, k)[1]
+            slate = topk(row, k, nan_checked=True)[1]  # S is finite (checked above); -inf marks blocked
             if policy == "epsilon":
                 swap = rng.random(k) < epsilon
                 if swap.any():
