@@ -214,9 +214,9 @@ def test_pca_takes_half_precision(X, dtype):
 
 
 def test_neighbour_overlap_refuses_masks_and_float_ids_by_name():
-    with pytest.raises(ValueError, match="^a must be a non-empty integer matrix"):
+    with pytest.raises(ValueError, match="^a must be a matrix of integer ids, got dtype bool"):
         neighbour_overlap(np.ones((2, 3), bool), np.ones((2, 3), bool))
-    with pytest.raises(ValueError, match="^b must be a non-empty integer matrix"):
+    with pytest.raises(ValueError, match="^b must be a matrix of integer ids, got dtype float64"):
         neighbour_overlap(np.ones((2, 3), int), np.ones((2, 3)))
     with pytest.raises(ValueError, match="^x must be an array of real numbers"):
         skewness(np.array([True, False, True]))
