@@ -316,14 +316,14 @@ def test_kfold_partitions_the_rows(synthetic):
 def test_splits_reject_a_bad_fraction(synthetic, fraction):
     r, _ = synthetic
     for split in (ml.temporal_split, ml.random_split):
-        with pytest.raises(ValueError, match="fraction must be a number strictly between 0 and 1"):
+        with pytest.raises(ValueError, match="^fraction must be (a number|> 0 and < 1)"):
             split(r, fraction)
 
 
 def test_bad_k_and_seed(synthetic):
     r, _ = synthetic
     for k in (1, 2.0, True, "5"):
-        with pytest.raises(ValueError, match="k must be an integer >= 2"):
+        with pytest.raises(ValueError, match="^k must be an integer"):
             ml.kfold(r, k)
     with pytest.raises(ValueError, match="k must be at most the number of ratings"):
         ml.kfold(r.subset(np.arange(3)), 4)
@@ -383,11 +383,11 @@ def test_synthetic_truth_ranks_held_out_items(synthetic):
 def test_synthetic_rejects_bad_sizes():
     for kwargs, match in [
         ({"n_users": 0}, "n_users must be an integer >= 1"),
-        ({"n_items": 2.5}, "n_items must be an integer >= 1"),
-        ({"dim": True}, "dim must be an integer >= 1"),
+        ({"n_items": 2.5}, "n_items must be an integer, got 2.5"),
+        ({"dim": True}, "dim must be an integer, got True"),
         ({"per_user": 0}, "per_user must be an integer >= 1"),
         ({"n_items": 5, "per_user": 6}, "per_user must be at most n_items"),
-        ({"seed": "0"}, "seed must be an integer >= 0"),
+        ({"seed": "0"}, "seed must be an integer, got .0."),
     ]:
         with pytest.raises(ValueError, match=match):
             ml.synthetic_ratings(**kwargs)

@@ -458,8 +458,8 @@ def test_array_converts_tensors_and_lists_and_refuses_what_is_not_real_numbers()
 
 
 def test_tensor_keeps_dtype_and_device_and_refuses_what_is_not_real_numbers():
-    for dtype in checks.FLOAT_DTYPES:
-        t = torch.ones(2, 3, dtype=dtype)
+    for name in checks.FLOAT_DTYPES:
+        t = torch.ones(2, 3, dtype=getattr(torch, name))
         assert checks.tensor(t, "q") is t
     assert checks.tensor(np.arange(3), "q").dtype == torch.get_default_dtype()
     assert checks.tensor(np.ones(3, dtype=np.float16), "q").dtype == torch.float16

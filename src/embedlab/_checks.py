@@ -20,16 +20,26 @@ converting them with :func:`array`.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["ArgumentError", "integer", "number", "choice", "flag", "array", "tensor", "ids", "check_float_dtype",
            "FLOAT_DTYPES"]
 
-FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")  # torch dtypes by name: no torch import here
+
+
+def _is_tensor(x: Any) -> bool:
+    # torch is not imported here, so that the data loaders (NumPy only) stay light: a tensor can
+    # only exist if torch is already loaded.
+    t = sys.modules.get("torch")
+    return t is not None and isinstance(x, t.Tensor)
 
 
 class ArgumentError(ValueError, TypeError):
@@ -38,7 +48,7 @@ class ArgumentError(ValueError, TypeError):
 
 def _scalar(value: Any) -> Any:
     """A 0-d array or tensor as its Python scalar; anything else unchanged."""
-    if isinstance(value, torch.Tensor) and value.ndim == 0 and value.dtype != torch.bool and not value.is_complex():
+    if _is_tensor(value) and value.ndim == 0 and str(value.dtype) != "torch.bool" and not value.is_complex():
         return value.detach().item()
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         return value.item()
@@ -123,7 +133,7 @@ def flag(value: Any, name: str) -> bool:
 
 def check_float_dtype(dtype: torch.dtype, name: str) -> torch.dtype:
     """``dtype`` if it is one of float16, bfloat16, float32, float64, else an error naming ``name``."""
-    if dtype not in FLOAT_DTYPES:
+    if str(dtype).removeprefix("torch.") not in FLOAT_DTYPES:
         raise ArgumentError(f"{name} must hold floating-point numbers (float16, bfloat16, float32 or float64), "
                             f"got dtype {dtype}")
     return dtype
@@ -150,11 +160,11 @@ def array(
     """
     if isinstance(x, (str, bytes)):
         raise _kind_error(name, type(x).__name__)
-    if isinstance(x, torch.Tensor):
+    if _is_tensor(x):
         t = x.detach().cpu()
-        if t.dtype == torch.bool or t.is_complex():
+        if str(t.dtype) == "torch.bool" or t.is_complex():
             raise _kind_error(name, f"dtype {t.dtype}")
-        a = (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+        a = (t.float() if str(t.dtype) == "torch.bfloat16" else t).numpy()
     else:
         try:
             a = np.asarray(x)
@@ -192,6 +202,8 @@ def tensor(
     bool, complex and non-numeric input, a wrong number of dimensions, an empty tensor (unless
     ``empty``) and, with ``finite``, NaN or ±inf.
     """
+    import torch  # the torch world: loading it here is the point
+
     if isinstance(x, (str, bytes)):
         raise _kind_error(name, type(x).__name__)
     if isinstance(x, torch.Tensor):
@@ -228,7 +240,7 @@ def ids(
     and 0), as are floats (``2.0`` is a computed id that should have been rounded on purpose).
     Returns a C-contiguous copy, so a reversed view is fine.
     """
-    if isinstance(x, torch.Tensor):
+    if _is_tensor(x):
         x = x.detach().cpu().numpy()
     a = np.asarray(x) if not isinstance(x, (str, bytes)) else np.asarray([x])
     allowed = (ndim,) if isinstance(ndim, int) else ndim

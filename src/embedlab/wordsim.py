@@ -328,10 +328,13 @@ def word_pair_spearman_by_components(
     wv, V = _table(wv)
     D = V.shape[1]
     remove_top = _checks.integer(remove_top, "remove_top", low=0, high=D - 1)
-    ks = list(ks)
-    if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= D - remove_top
-                     for k in ks):  # fmt: skip
-        raise ValueError(f"ks must be integers in 1..{D - remove_top} (D minus remove_top), got {ks!r}")
+    lim, given = D - remove_top, list(ks)
+    try:
+        ks = [_checks.integer(k, "ks", low=1, high=lim) for k in given]
+    except _checks.ArgumentError:
+        ks = []
+    if not ks:  # empty, or one entry not an integer in range
+        raise _checks.ArgumentError(f"ks must be integers in 1..{lim} (D minus remove_top), got {given!r}")
     fit = pca(V, int(remove_top) + max(ks))
     proj = fit.projected.numpy()  # (V, remove_top + max k) centred coordinates, largest variance first
     return [_spearman(proj[:, remove_top : remove_top + k], wv.index, pairs) for k in ks]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import numbers
 import operator
 import re
 import shutil
@@ -172,11 +171,12 @@ class Vocabulary:
 
         ``max_size`` counts corpus tokens; the special tokens ``pad`` and ``unk`` come on top.
         """
+        from embedlab._checks import integer
+
         for name, value in (("min_count", min_count), ("max_size", max_size)):
             if value is None and name == "max_size":
                 continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            integer(value, name, low=1)
         counter = Counter(tokens)
         if not counter:
             raise ValueError("cannot build a vocabulary from an empty corpus")

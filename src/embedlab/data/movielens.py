@@ -33,7 +33,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import io
-import numbers
 import os
 import zipfile
 import zlib
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedlab._checks import integer, number
 from embedlab.data import DataError
 from embedlab.data import download as _download
 
@@ -100,7 +100,7 @@ class Ratings:
     def __post_init__(self) -> None:
         # Frozen, so the coerced arrays are set through object.__setattr__.
         for name in ("n_users", "n_items"):
-            object.__setattr__(self, name, _integer(name, getattr(self, name), 1))
+            object.__setattr__(self, name, integer(getattr(self, name), name, low=1))
         for name, dtype in (("user", np.int64), ("item", np.int64), ("timestamp", np.int64), ("rating", np.float32)):
             a = np.asarray(getattr(self, name))
             if a.ndim != 1 or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
@@ -170,16 +170,8 @@ class Ratings:
         return hashlib.sha256(np.ascontiguousarray(rows, dtype="<i8").tobytes()).hexdigest()
 
 
-def _integer(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _fraction(fraction: object) -> float:
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < float(fraction) < 1:
-        raise ValueError(f"fraction must be a number strictly between 0 and 1, got {fraction!r}")
-    return float(fraction)
+def _fraction_of(fraction: object) -> float:
+    return number(fraction, "fraction", low=0, high=1, low_open=True, high_open=True)
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -354,13 +346,13 @@ def temporal_split(r: Ratings, fraction: float = 0.2) -> tuple[Ratings, Ratings]
     test rating is older than any train rating of the same user: the model is asked to predict
     each user's future from their past.
     """
-    return _hold_out(r, _fraction(fraction), r.timestamp)
+    return _hold_out(r, _fraction_of(fraction), r.timestamp)
 
 
 def random_split(r: Ratings, fraction: float = 0.2, *, seed: int = 0) -> tuple[Ratings, Ratings]:
     """Per user, a random ``fraction`` of the ratings go to test: ``(train, test)``."""
-    fraction = _fraction(fraction)
-    rng = np.random.default_rng(_integer("seed", seed, 0))
+    fraction = _fraction_of(fraction)
+    rng = np.random.default_rng(integer(seed, "seed", low=0))
     return _hold_out(r, fraction, rng.random(len(r)))
 
 
@@ -371,10 +363,10 @@ def kfold(r: Ratings, k: int = 5, *, seed: int = 0) -> list[tuple[np.ndarray, np
     in exactly one test fold. The split is over ratings, not users, so a user may have all of
     their ratings in one fold (rare for MovieLens, whose users have 20 or more).
     """
-    k = _integer("k", k, 2)
+    k = integer(k, "k", low=2)
     if k > len(r):
         raise ValueError(f"k must be at most the number of ratings ({len(r)}), got {k}")
-    rng = np.random.default_rng(_integer("seed", seed, 0))
+    rng = np.random.default_rng(integer(seed, "seed", low=0))
     folds = np.array_split(rng.permutation(len(r)), k)
     return [(np.sort(np.concatenate(folds[:i] + folds[i + 1 :])), np.sort(folds[i])) for i in range(k)]
 
@@ -411,11 +403,11 @@ def synthetic_ratings(
     temporal split holds out each user's last draws. Titles are ``"item 0"``, ...; genres are
     random; ``source`` is ``"synthetic (NOT MovieLens)"``.
     """
-    n_users, n_items = _integer("n_users", n_users, 1), _integer("n_items", n_items, 1)
-    dim, per_user = _integer("dim", dim, 1), _integer("per_user", per_user, 1)
+    n_users, n_items = integer(n_users, "n_users", low=1), integer(n_items, "n_items", low=1)
+    dim, per_user = integer(dim, "dim", low=1), integer(per_user, "per_user", low=1)
     if per_user > n_items:
         raise ValueError(f"per_user must be at most n_items ({n_items}): items are drawn without replacement")
-    rng = np.random.default_rng(_integer("seed", seed, 0))
+    rng = np.random.default_rng(integer(seed, "seed", low=0))
     # Factor entries of variance 1/sqrt(dim) give user-item scores of variance 1 at any dim.
     scale = dim**-0.25
     truth = SyntheticTruth(

@@ -64,7 +64,6 @@ the synsets are one dataset's loader, as for the other datasets of :mod:`embedla
 
 from __future__ import annotations
 
-import numbers
 import os
 import re
 import sys
@@ -75,6 +74,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedlab._checks import flag, integer, number
 from embedlab.data import DataError
 
 __all__ = ["POS", "LEXNAMES", "ENV_VAR", "INSTALL", "Synset", "nltk_data_roots", "wordnet_search_path",
@@ -274,7 +274,7 @@ def load_wordnet(pos: Sequence[str] | str = ("noun",), root: str | Path | None =
     out: list[Synset] = []
     for name in names:
         text, shown = _read(source, name)
-        for number, line in enumerate(text.splitlines(), start=1):
+        for line_no, line in enumerate(text.splitlines(), start=1):
             if line.startswith("  ") or not line.strip():  # the licence header
                 version = _VERSION.search(line)
                 if version and version.group(1) != "3.0":
@@ -284,7 +284,7 @@ def load_wordnet(pos: Sequence[str] | str = ("noun",), root: str | Path | None =
             try:
                 out.append(_parse(line, name))
             except (ValueError, IndexError) as e:
-                raise DataError(f"malformed line {number} of {shown}: {e}: {line[:80]!r}") from None
+                raise DataError(f"malformed line {line_no} of {shown}: {e}: {line[:80]!r}") from None
     return out
 
 
@@ -372,12 +372,6 @@ def contains_answer(definition: str, lemmas: Iterable[str]) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text) for w in lemmas)
 
 
-def _count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def reverse_dictionary(
     synsets: Sequence[Synset],
     *,
@@ -400,12 +394,10 @@ def reverse_dictionary(
     Raises:
         ValueError: on bad arguments, or when fewer than ``n_queries + n_valid`` synsets are kept.
     """
-    n_queries, n_valid = _count("n_queries", n_queries, 1), _count("n_valid", n_valid, 0)
-    seed = _count("seed", seed, 0)
-    if isinstance(train_fraction, bool) or not isinstance(train_fraction, numbers.Real) or not 0 <= train_fraction <= 1:
-        raise ValueError(f"train_fraction must be a number in [0, 1], got {train_fraction!r}")
-    if not isinstance(single_word, (bool, np.bool_)):
-        raise ValueError(f"single_word must be True or False, got {single_word!r}")
+    n_queries, n_valid = integer(n_queries, "n_queries", low=1), integer(n_valid, "n_valid", low=0)
+    seed = integer(seed, "seed", low=0)
+    train_fraction = number(train_fraction, "train_fraction", low=0, high=1)
+    single_word = flag(single_word, "single_word")
     if isinstance(vocabulary, str):
         raise ValueError("vocabulary must be a collection of words, not one string")
     vocab = None if vocabulary is None else (vocabulary if isinstance(vocabulary, (set, frozenset, dict))
