@@ -1,8 +1,9 @@
 """SGNS (chapter 3) vs gensim Word2Vec.
 
 Both train skip-gram with negative sampling on the corpus chapter 3 uses (gensim's Wikipedia
-sample, parsed by ``gensim.corpora.WikiCorpus`` and cut into sentences of at most 10,000 words, as
-gensim's Word2Vec cuts texts) with the same settings: 100 dimensions, window 5, 5 negatives,
+sample, parsed as ``gensim.corpora.WikiCorpus`` parses it, by :func:`embedlab.data.wiki_articles`,
+and cut into sentences of at most 10,000 words, as gensim's Word2Vec cuts texts) with the same
+settings: 100 dimensions, window 5, 5 negatives,
 5 epochs, subsampling 1e-3, min_count 5, learning rate 0.025 decaying to 1e-4.
 
 Speed is effective words per second counted the way gensim counts them: centre words trained on
@@ -19,7 +20,6 @@ both from scratch with seed = round number.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,14 +56,10 @@ TINY = Config(dim=16, epochs=1, articles=6, threads=(1, 2), rounds=2)
 
 def load_corpus(cfg: Config):
     """Chapter 3's corpus: tokenised sentences, the vocabulary and the encoded id stream."""
-    from gensim.corpora import WikiCorpus
-
-    from embedlab.data import Vocabulary, gensim_test_data
+    from embedlab.data import Vocabulary, gensim_test_data, wiki_articles
     from embedlab.word2vec import encode_sentences
 
-    texts = WikiCorpus(str(gensim_test_data(WIKI_SAMPLE)), dictionary={}, processes=1).get_texts()
-    articles = list(itertools.islice(texts, cfg.articles))  # islice(..., None): all of them
-    texts.close()
+    articles = wiki_articles(gensim_test_data(WIKI_SAMPLE), cfg.articles)  # WikiCorpus's texts, no fork
     n = cfg.sentence_len
     sentences = [a[i : i + n] for a in articles for i in range(0, len(a), n)]
     vocab = Vocabulary.from_tokens((w for s in sentences for w in s), min_count=cfg.min_count)

@@ -182,3 +182,25 @@ def test_glove_is_one_word_vectors_table():
     assert wv.row("the") == 0 and wv.index["the"] == 0 and wv.vectors.dtype == np.float32
     with pytest.raises(ValueError, match="n_words must be an integer"):
         data.load_glove(1000.0)
+
+
+def test_wiki_articles_are_wikicorpus_texts_without_forking():
+    # The reference runs in a fresh interpreter: WikiCorpus forks worker processes, and a fork from
+    # this threaded test process is the hang wiki_articles exists to avoid.
+    import json
+    import subprocess
+    import sys
+
+    from embedlab.data import gensim_test_data, wiki_articles
+
+    sample = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+    code = ("import json; from gensim.corpora import WikiCorpus; from embedlab.data import gensim_test_data; "
+            f"print(json.dumps(list(WikiCorpus(str(gensim_test_data({sample!r})), dictionary={{}}, "
+            "processes=1).get_texts())))")
+    ref = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                    timeout=600).stdout)
+    ours = wiki_articles(gensim_test_data(sample))
+    assert len(ours) == len(ref) > 100 and ours == ref
+    assert wiki_articles(gensim_test_data(sample), 6) == ref[:6]
+    with pytest.raises(ValueError, match="^limit must be an integer"):
+        wiki_articles(gensim_test_data(sample), 2.5)

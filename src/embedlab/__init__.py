@@ -55,7 +55,7 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("corpus, tokenize, Vocabulary, word pairs, GloVe as WordVectors (one type for word vectors), "
             "checked download", "data",
             ("load_shakespeare", "tokenize", "Vocabulary", "load_word_pairs", "load_glove", "WordVectors",
-             "download"), "1"),
+             "wiki_articles", "download"), "1"),
     Concept("MovieLens-100K (recbole copy or checked download), splits (temporal, random, k-fold), synthetic "
             "ratings", "data.movielens",
             ("load_movielens100k", "temporal_split", "random_split", "kfold", "synthetic_ratings"), "9"),

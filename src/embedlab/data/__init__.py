@@ -51,6 +51,7 @@ __all__ = [
     "tokenize",
     "Vocabulary",
     "gensim_test_data",
+    "wiki_articles",
     "load_word_pairs",
     "download",
     "WordVectors",
@@ -253,6 +254,35 @@ def gensim_test_data(name: str) -> Path:
     if not path.exists():
         raise DataError(f"{name} is not in gensim's test data at {path.parent}")
     return path
+
+
+def wiki_articles(path: str | Path, limit: int | None = None) -> list[list[str]]:
+    """Tokenised articles of a Wikipedia XML dump (``.xml.bz2``), as ``gensim.corpora.WikiCorpus``'s
+    ``get_texts()`` yields them with default settings (main namespace, articles of at least 50
+    tokens, lower case, tokens of 2-15 characters): the first ``limit`` of them, or all.
+
+    The same gensim functions, called in this process: ``WikiCorpus`` forks a
+    ``multiprocessing.Pool`` and a queue process even with ``processes=1``, and a fork from a
+    process whose threads (PyTorch's, OpenMP's, gensim's) hold a lock can leave the child waiting
+    on it forever, which is how a test run once hung. Here nothing forks.
+    """
+    import bz2
+
+    from gensim.corpora.wikicorpus import ARTICLE_MIN_WORDS, IGNORED_NAMESPACES, extract_pages, process_article
+
+    from embedlab._checks import integer
+
+    limit = None if limit is None else integer(limit, "limit", low=0)
+    out: list[list[str]] = []
+    with bz2.BZ2File(str(path)) as f:
+        for title, text, pageid in extract_pages(f, ("0",)):
+            if limit is not None and len(out) >= limit:
+                break
+            tokens, title, _ = process_article((text, title, pageid))
+            if len(tokens) < ARTICLE_MIN_WORDS or any(title.startswith(ns + ":") for ns in IGNORED_NAMESPACES):
+                continue  # redirects, stubs and other namespaces, as WikiCorpus prunes them
+            out.append(tokens)
+    return out
 
 
 def load_word_pairs(name: str = "wordsim353") -> list[tuple[str, str, float]]:
