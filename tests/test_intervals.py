@@ -8,7 +8,7 @@ import scipy.stats
 import torch
 
 from embedlab._checks import ArgumentError
-from embedlab.intervals import bootstrap_ci, mean_interval, paired_difference
+from embedlab.intervals import bootstrap_ci, compare, mean_interval, paired_difference, seed_spread
 
 RNG = np.random.default_rng(2021)
 
@@ -149,7 +149,7 @@ def test_values_are_refused_by_name():
         mean_interval([0.5, 0.6], level=1.0)
     with pytest.raises(ArgumentError, match="^a and b"):
         paired_difference([1.0, 2.0], [1.0, 2.0, 3.0])
-    with pytest.raises(ArgumentError, match="^b"):
+    with pytest.raises(ArgumentError, match="^a and b"):
         paired_difference([1.0, 2.0], [1.0, np.nan])
     for builtin in (ValueError, TypeError):
         with pytest.raises(builtin):
@@ -169,3 +169,47 @@ def test_one_resampler_serves_the_mean_and_a_word_pair_rho():
     m, lo, hi = bootstrap_ci(v, n_boot=5000, seed=7)
     assert (lo, hi) == percentile_interval(v[whole].mean(axis=1), 0.95)
     assert percentile_interval([np.nan, 1.0, 2.0, 3.0], 0.5) == (1.5, 2.5)  # NaN statistics left out
+
+
+def test_compare_calls_a_difference_inside_its_interval_a_tie():
+    difficulty = RNG.normal(0.0, 1.0, size=300)
+    base = difficulty + RNG.normal(0.0, 0.05, size=300)
+    tied = base + RNG.normal(0.0, 0.05, size=300)
+    better = base + 0.05 + RNG.normal(0.0, 0.05, size=300)
+    c = compare(tied, base, names=("new", "old"))
+    assert c.tie and c.winner is None and c.verdict == "tie"
+    assert (c.diff, c.low, c.high) == paired_difference(tied, base)
+    c = compare(better, base, names=("new", "old"))
+    assert not c.tie and c.winner == "new" and str(c).endswith("new better")
+    assert c.n_units == 300 and "(95%, 300 units)" in str(c)
+    # A loss: lower is better, so the same positive difference makes the *other* method win.
+    c = compare(better, base, names=("new", "old"), higher_is_better=False)
+    assert c.winner == "old"
+    # A verdict that ignored the interval (sign of the mean only) would call the tie a win: caught.
+    sign_only = "new better" if compare(tied, base, names=("new", "old")).diff > 0 else "old better"
+    assert sign_only != compare(tied, base, names=("new", "old")).verdict
+
+
+def test_compare_and_seed_spread_refuse_bad_arguments_by_name():
+    v = np.arange(5.0)
+    with pytest.raises(ArgumentError, match="^names"):
+        compare(v, v, names=("only one",))
+    with pytest.raises(ArgumentError, match="^higher_is_better"):
+        compare(v, v, higher_is_better="yes")
+    with pytest.raises(ArgumentError, match="^a and b"):
+        compare(v, v[:3])
+    with pytest.raises(ArgumentError, match="^digits"):
+        compare(v, v + 1).format(digits=-1)
+    with pytest.raises(ArgumentError, match="^values"):
+        seed_spread([0.8])
+
+
+def test_seed_spread_reports_mean_and_range_and_overlap():
+    s = seed_spread(np.array([0.79, 0.85, 0.81, 0.83, 0.82]))
+    assert (s.low, s.high, s.n_seeds) == (0.79, 0.85, 5)
+    assert abs(s.mean - 0.82) < 1e-12
+    assert str(s) == "0.82 (0.79-0.85 over 5 seeds)"
+    assert s.overlaps(seed_spread([0.84, 0.90]))
+    assert not s.overlaps(seed_spread([0.86, 0.90]))
+    with pytest.raises(ArgumentError, match="^other"):
+        s.overlaps((0.8, 0.9))

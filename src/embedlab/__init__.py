@@ -95,7 +95,17 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("how well a mean is known: the t interval over draws, the bootstrap over units, the paired "
             "difference of two methods (a tie when it contains 0); the one resampler and percentile interval",
             "intervals",
-            ("mean_interval", "bootstrap_ci", "paired_difference", "bootstrap_indices", "percentile_interval"),
+            (
+                "mean_interval",
+                "bootstrap_ci",
+                "paired_difference",
+                "compare",
+                "Comparison",
+                "seed_spread",
+                "SeedSpread",
+                "bootstrap_indices",
+                "percentile_interval",
+            ),
             "all"),
     Concept("clustering: GMM by EM, vMF mixture, spectral clustering, k-means, BIC", "cluster",
             ("fit_gmm", "fit_vmf_mixture", "spectral_clustering", "kmeans", "bic"), "8"),

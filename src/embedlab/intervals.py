@@ -17,12 +17,23 @@ Everything is float64 NumPy; tensors are accepted (converted on the CPU).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
 from embedlab._checks import ArgumentError, array, integer, number
 
-__all__ = ["mean_interval", "bootstrap_ci", "paired_difference", "bootstrap_indices", "percentile_interval"]
+__all__ = [
+    "mean_interval",
+    "bootstrap_ci",
+    "paired_difference",
+    "Comparison",
+    "compare",
+    "SeedSpread",
+    "seed_spread",
+    "bootstrap_indices",
+    "percentile_interval",
+]
 
 
 def _level(level) -> float:
@@ -104,3 +115,104 @@ def paired_difference(a, b, *, level: float = 0.95, n_boot: int = 2000, seed: in
     if x.shape != y.shape:
         raise ArgumentError(f"a and b must score the same units, got shapes {x.shape} and {y.shape}")
     return bootstrap_ci(x - y, level=level, n_boot=n_boot, seed=seed)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The book's reading of a paired difference: ``diff = mean(a - b)`` with its interval, and a
+    verdict that calls a difference whose interval contains 0 a tie (never "slightly better")."""
+
+    names: tuple[str, str]
+    diff: float  # mean of a - b over the shared units
+    low: float
+    high: float
+    level: float
+    higher_is_better: bool
+    n_units: int
+
+    @property
+    def tie(self) -> bool:
+        return self.low <= 0.0 <= self.high
+
+    @property
+    def winner(self) -> str | None:
+        """The better method's name, or ``None`` for a tie."""
+        if self.tie:
+            return None
+        a_larger = self.diff > 0
+        return self.names[0] if a_larger == self.higher_is_better else self.names[1]
+
+    @property
+    def verdict(self) -> str:
+        return "tie" if self.winner is None else f"{self.winner} better"
+
+    def format(self, digits: int = 3) -> str:
+        """``"a - b = +0.012 [+0.004, +0.020] (95%, 943 units): a better"``; ``digits`` decimals,
+        chosen by the caller at a precision the numbers' spread across CPUs does not reach."""
+        digits = integer(digits, "digits", low=0)
+        a, b = self.names
+        return (
+            f"{a} - {b} = {self.diff:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] "
+            f"({self.level:.0%}, {self.n_units} units): {self.verdict}"
+        )
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def compare(
+    a,
+    b,
+    *,
+    names: tuple[str, str] = ("a", "b"),
+    higher_is_better: bool = True,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Comparison:
+    """Compare two methods scored on the same units (per-query NDCG, per-example log-loss).
+
+    The paired bootstrap of :func:`paired_difference`, with the verdict the book uses: a
+    difference whose interval contains 0 is a tie. ``higher_is_better=False`` for losses (NLL,
+    Brier), so that the verdict names the method with the lower loss.
+    """
+    if not (isinstance(names, (tuple, list)) and len(names) == 2 and all(isinstance(n, str) for n in names)):
+        raise ArgumentError(f"names must be two strings (one per method), got {names!r}")
+    if not isinstance(higher_is_better, (bool, np.bool_)):
+        raise ArgumentError(f"higher_is_better must be True or False, got {higher_is_better!r}")
+    level = _level(level)
+    d, low, high = paired_difference(a, b, level=level, n_boot=n_boot, seed=seed)
+    n_units = int(np.asarray(a).reshape(-1).size)
+    return Comparison((names[0], names[1]), d, low, high, level, bool(higher_is_better), n_units)
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """A score over several training seeds: mean, min and max (the range a ranking must report)."""
+
+    mean: float
+    low: float  # smallest over seeds
+    high: float  # largest over seeds
+    n_seeds: int
+
+    def format(self, digits: int = 2) -> str:
+        """``"0.82 (0.79-0.85 over 5 seeds)"``."""
+        digits = integer(digits, "digits", low=0)
+        return f"{self.mean:.{digits}f} ({self.low:.{digits}f}-{self.high:.{digits}f} over {self.n_seeds} seeds)"
+
+    def overlaps(self, other: SeedSpread) -> bool:
+        """True if the two seed ranges overlap: the ranking of the two is not settled by seeds."""
+        if not isinstance(other, SeedSpread):
+            raise ArgumentError(f"other must be a SeedSpread, got {type(other).__name__}")
+        return self.low <= other.high and other.low <= self.high
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def seed_spread(values) -> SeedSpread:
+    """Mean, min and max of one score over training seeds (at least 2: one seed has no range)."""
+    v = array(values, "values").reshape(-1)
+    if v.size < 2:
+        raise ArgumentError(f"values must hold one score per seed, at least 2 seeds, got {v.size}")
+    return SeedSpread(float(v.mean()), float(v.min()), float(v.max()), int(v.size))
