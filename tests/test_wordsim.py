@@ -299,3 +299,44 @@ def test_direction_accuracy_takes_bfloat16_and_refuses_nan_by_name():
     assert wordsim.direction_accuracy(f, -f) == 1.0
     with pytest.raises(ValueError, match="backward contains NaN"):
         wordsim.direction_accuracy(f, torch.tensor([0.0, float("nan"), 1.0]))
+
+
+def test_compare_spearman_is_the_paired_bootstrap_of_two_scipy_rhos():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(80)]
+    A, B = rng.normal(size=(80, 6)), rng.normal(size=(80, 6))
+    # distinct pairs of distinct words: a self-pair's cosine is 1 up to rounding, and such near-ties
+    # would rank differently in two correct implementations
+    ij = sorted({(i, j) for i, j in rng.integers(0, 80, size=(140, 2)) if i < j})
+    pairs = [(words[i], words[j], float(rng.uniform(0, 10))) for i, j in ij]
+    # b misses two words: both rows are scored on the pairs both cover (one evaluation set)
+    b = WordVectors(words[2:], B[2:])
+    c = wordsim.compare_spearman(WordVectors(words, A), b, pairs, names=("A", "B"), bootstrap=300, seed=3)
+    shared = [(x, y, s) for x, y, s in pairs if x not in ("w0", "w1") and y not in ("w0", "w1")]
+    assert c.n_units == len(shared) < len(pairs)
+
+    def cosines(V, i, x, y):
+        u, v = V[i[x]], V[i[y]]
+        return u @ v / np.linalg.norm(u) / np.linalg.norm(v)
+
+    ia = {w: k for k, w in enumerate(words)}
+    human = np.array([s for _, _, s in shared])
+    ca = np.array([cosines(A, ia, x, y) for x, y, _ in shared])
+    cb = np.array([cosines(np.vstack([A[:2], B[2:]]), ia, x, y) for x, y, _ in shared])
+    expect = spearmanr(ca, human).statistic - spearmanr(cb, human).statistic
+    assert abs(c.diff - expect) < 1e-12
+    # the interval: same resamples for both rows, by hand with numpy's generator
+    rng_b = np.random.default_rng(3)
+    idx = rng_b.integers(0, len(shared), size=(300, len(shared)))
+    d = [spearmanr(ca[r], human[r]).statistic - spearmanr(cb[r], human[r]).statistic for r in idx]
+    low, high = np.nanquantile(d, [0.025, 0.975])
+    assert abs(c.low - low) < 1e-12 and abs(c.high - high) < 1e-12
+    # a table against itself: difference exactly 0 and a tie; an unpaired reading would not be 0-wide
+    same = wordsim.compare_spearman(b, b, pairs, bootstrap=50)
+    assert same.diff == 0 and same.low == same.high == 0 and same.tie
+    with pytest.raises(ValueError, match="^names"):
+        wordsim.compare_spearman(b, b, pairs, names=("x",))
+    with pytest.raises(ValueError, match="^bootstrap"):
+        wordsim.compare_spearman(b, b, pairs, bootstrap=0)

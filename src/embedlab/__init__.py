@@ -73,11 +73,11 @@ CONCEPTS: tuple[Concept, ...] = (
             ("cooccurrence", "pmi", "ppmi", "subsampled_counts", "noise_distribution", "SkipGramSoftmax"), "3"),
     Concept("skip-gram with negative sampling (hand-written gradients)", "sgns",
             ("SGNS", "sgns_loss", "sgns_gradients"), "3"),
-    Concept("word-vector evaluation: word-pair Spearman, analogies, nearest words; direction of asymmetric "
-            "relations (a symmetric score ties), a learned direction, pairs split by word; Spearman vs kept "
-            "principal components", "wordsim",
-            ("word_pair_spearman", "analogy_accuracy", "nearest_words", "direction_accuracy", "fit_direction",
-             "split_pairs_by_word", "word_pair_spearman_by_components"), "3, 11"),
+    Concept("word-vector evaluation: word-pair Spearman (and two tables compared, paired), analogies, "
+            "nearest words; direction of asymmetric relations (a symmetric score ties), a learned direction, "
+            "pairs split by word; Spearman vs kept principal components", "wordsim",
+            ("word_pair_spearman", "compare_spearman", "analogy_accuracy", "nearest_words", "direction_accuracy",
+             "fit_direction", "split_pairs_by_word", "word_pair_spearman_by_components"), "3, 11"),
     Concept("temperature, softmax, entropy, top-k filter, sampling (one token, or k items without replacement)",
             "probability",
             ("check_temperature", "softmax", "entropy", "top_k_filter", "sample_next", "sample_without_replacement"),
