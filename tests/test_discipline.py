@@ -1,5 +1,6 @@
-"""tools.discipline: rule 1 of "How this book compares" (no choice made on test data), checked on
-every chapter, and shown to catch the slips it exists for."""
+"""tools.discipline: rules 1 and 3 of "How this book compares" (no choice made on test data; no
+comparison hedged as "slightly better"), checked on every chapter, and shown to catch the slips
+they exist for."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from tools import chapters, discipline
 
 
 @pytest.mark.parametrize("path", chapters.chapter_paths(), ids=lambda p: p.stem)
-def test_no_chapter_chooses_on_test_data(path):
+def test_every_chapter_follows_the_checkable_rules(path):
     assert discipline.violations(path) == []
 
 
@@ -50,3 +51,12 @@ def test_a_notebook_with_a_test_choice_fails_the_command(tmp_path, monkeypatch, 
     nb.cells[1].source = "T = fit_temperature(z_valid, y_valid)"
     nbformat.write(nb, path)
     assert discipline.main([]) == 0
+
+
+def test_a_hedged_comparison_is_caught_and_plain_statements_pass():
+    for text in ("the annealed softmax finished slightly ahead of Thompson sampling",
+                 "BPR is marginally better", "Slightly\nworse on SimLex"):
+        assert len(discipline.hedges_in_text(text)) == 1, text
+    for text in ("a tie: the interval contains 0", "0.2 higher, with a paired interval clear of zero",
+                 "slightly more than half of the pairs"):
+        assert discipline.hedges_in_text(text) == [], text

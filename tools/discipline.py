@@ -1,4 +1,6 @@
-"""Rule 1 of "How this book compares" (book/compare.md), checked: no choice is made on test data.
+"""Rules 1 and 3 of "How this book compares" (book/compare.md), checked where code can check them.
+
+Rule 1, no choice is made on test data:
 
 A choice made from data (a hyper-parameter, a temperature, a number of components, an IDF
 corpus) goes through a function whose name says so: ``choose_*``, ``select_*``, ``tune_*``,
@@ -7,6 +9,11 @@ corpus) goes through a function whose name says so: ``choose_*``, ``select_*``, 
 to such a function whose arguments mention a name with a ``test`` part (``X_test``,
 ``task.test``, ``test_ids``; not ``latest``). It reads code, not data, so it cannot see a test set
 passed under another name; it catches the common slip, and the page asks for the rest.
+
+Rule 3, a difference inside the noise is a tie: the prose never hedges a comparison as "slightly"
+or "marginally" better, worse, higher, lower, ahead or behind. A difference is either inside its
+interval (a tie) or outside it (then the text gives its size); the hedge is how a reader is told a
+tie is a win.
 
     python -m tools.discipline            # every chapter; exit status 1 on a violation
     python -m tools.discipline 10_retrieval
@@ -23,6 +30,7 @@ from . import chapters
 
 CHOOSER = re.compile(r"^(choose_|select_|tune_|fit_temperature)|^(fit_scaling|fit_confidence)$")
 TEST_PART = re.compile(r"^test")  # a part of an identifier split at "_" and "."
+HEDGE = re.compile(r"\b(slightly|marginally)\s+(better|worse|higher|lower|ahead|behind|faster|slower)\b", re.I)
 
 
 def _callee(node: ast.Call) -> str | None:
@@ -76,13 +84,21 @@ def violations_in_source(source: str, where: str = "<cell>") -> list[str]:
     return found
 
 
+def hedges_in_text(text: str, where: str = "<cell>") -> list[str]:
+    """Comparisons hedged as "slightly better" and the like (rule 3), as readable lines."""
+    return [f"{where}: '{m.group(0)}' (a tie is a tie; a difference outside the noise gets its size)"
+            for m in HEDGE.finditer(text)]
+
+
 def violations(path: Path) -> list[str]:
     nb = chapters.read_nb(path)
     out = []
     for i, cell in enumerate(nb["cells"]):
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         if cell["cell_type"] == "code":
-            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
             out += violations_in_source(source, f"{path.name} cell {i}")
+        elif cell["cell_type"] == "markdown":
+            out += hedges_in_text(source, f"{path.name} cell {i}")
     return out
 
 
@@ -96,10 +112,9 @@ def main(names: list[str]) -> int:
     for v in found:
         print(v)
     if found:
-        print(f"{len(found)} choice(s) made on test data: choose on a validation split (book/compare.md)",
-              file=sys.stderr)
+        print(f"{len(found)} violation(s) of book/compare.md's rules", file=sys.stderr)
         return 1
-    print(f"no choice made on test data in {len(paths)} chapter(s)")
+    print(f"no choice made on test data and no hedged comparison in {len(paths)} chapter(s)")
     return 0
 
 
