@@ -113,8 +113,18 @@ class EpsilonGreedy:
 @dataclass
 class Boltzmann:
     """Sample an arm from ``softmax(means / T_t)``; ``T_t = temperature`` or, with ``anneal``,
-    ``temperature / log(t + 2)`` (slow enough that every arm keeps being tried, fast enough
-    that the share of bad pulls goes to zero)."""
+    ``temperature / log(t + 2)``.
+
+    Neither is a safe default. A fixed ``T`` keeps a fixed share of pulls on worse arms: linear
+    regret. The decreasing schedule is the standard heuristic, with no guarantee: Cesa-Bianchi
+    et al. (2017, "Boltzmann exploration done right") show that Boltzmann exploration with a
+    fixed or such a monotone decreasing temperature can be badly suboptimal (one that is too
+    high explores for ever; one that is too low can lock onto a worse arm), and how well it does
+    depends on ``temperature`` and the gaps between arms (chapter 7 shows a 3x spread in regret
+    over ``temperature``). Their fix, Boltzmann-Gumbel exploration, perturbs each arm's mean
+    with its own noise, shrinking like ``1 / sqrt(n_k)`` with that arm's pull count ``n_k``,
+    which one shared temperature cannot do. Thompson sampling has the same arm-specific,
+    count-dependent exploration built in."""
 
     temperature: float = 0.1
     anneal: bool = False

@@ -7,8 +7,12 @@ A model is *calibrated* when, among the inputs to which it gives confidence ``p`
   equal-mass (``"mass"``: each bin holds about the same number of predictions), and returns each
   bin's mean confidence, accuracy and count: the data of a reliability diagram.
 * :func:`expected_calibration_error` (ECE) is ``Σ_b (n_b / N) |acc_b - conf_b|`` over those bins.
-  It is a *biased* estimator: with few samples per bin, ``|acc_b - conf_b|`` is inflated by
-  sampling noise even for a perfectly calibrated model (chapter 7 measures this).
+  It is a *biased* estimator, and the sign of the bias depends on the model. For a calibrated
+  model it is upward: the true error is 0, yet sampling noise makes every ``|acc_b - conf_b|``
+  positive (chapter 7 measures this). For a miscalibrated model it can go either way: noise
+  still pushes it up, but averaging over- and under-confident predictions inside one bin hides
+  part of the error, so ECE can fall below the true calibration error (Kumar et al., 2019;
+  Roelofs et al., 2022). Compare models with the proper scores below.
 * :func:`nll` and :func:`brier_score` are the proper scoring rules: they reward calibration and
   sharpness together and need no bins.
 * :func:`fit_scaling` learns a post-hoc map of the logits on a held-out split by minimising the

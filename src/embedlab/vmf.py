@@ -5,12 +5,15 @@ The vMF density of a unit vector ``x`` in ``R^d`` with mean direction ``μ`` and
 
     log C_d(κ) = (d/2 - 1) log κ - (d/2) log(2π) - log I_{d/2-1}(κ),
 
-``I_ν`` the modified Bessel function of the first kind. ``I_ν(κ)`` overflows float64 for
-``κ`` beyond about 700 and underflows for large ``ν`` (``I_383(50) ≈ e^-665`` at d = 768), so we
-work with ``log I_ν(κ) - κ`` throughout (:func:`_log_bessel_ive`): for ``ν >= 20`` from Debye's
-uniform asymptotic expansion in ``ν`` (DLMF 10.41.3; ten terms reach float64 precision for every
-``κ`` at these orders), below that from SciPy's exponentially scaled ``ive``, and where ``ive``
-underflows (only at tiny ``κ`` for small ``ν``) from the power series.
+``I_ν`` the modified Bessel function of the first kind. It is the isotropic Gaussian
+``N(μ, κ⁻¹ I)`` conditioned on the unit sphere: there ``|x - μ|² = 2 - 2 μ·x``, so the Gaussian
+density ``∝ exp(-κ |x - μ|² / 2)`` is ``∝ exp(κ μ·x)`` on the sphere.
+
+``I_ν(κ)`` overflows float64 for ``κ`` beyond about 700 and underflows for large ``ν``
+(``I_383(50) ≈ e^-665`` at d = 768), so we work with ``log I_ν(κ) - κ`` throughout (:func:`_log_bessel_ive`): for
+``ν >= 20`` from Debye's uniform asymptotic expansion in ``ν`` (DLMF 10.41.3; ten terms reach
+float64 precision for every ``κ`` at these orders), below that from SciPy's exponentially scaled
+``ive``, and where ``ive`` underflows (only at tiny ``κ`` for small ``ν``) from the power series.
 
 Why it matters here: if each class ``c`` has density vMF(``μ_c``, ``κ``) with one shared ``κ``
 and prior ``π_c``, Bayes' rule gives
