@@ -19,8 +19,10 @@ Policies, all from the per-arm counts and reward sums seen so far:
 
 :func:`replay` is the offline version on logged data (chapter 9): held-out interactions are
 replayed in time order, each step shows the user a slate chosen by a policy over a trained
-model's scores, and only what the log says the user did next counts as a reward (Li et al., 2011,
-with slates). A policy may learn online from its own hits, which is where exploring can pay.
+model's scores, and only what the log says the user did next counts as a reward. It borrows the
+walk-through-the-log idea of Li et al. (2011) but not their guarantee, which needs a uniformly
+randomised log (see :func:`replay`). A policy may learn online from its own hits, which is where
+exploring can pay.
 
 Shapes: ``items: (K, d)``, ``user: (d,)``; per-run state ``counts, sums: (R, K)``.
 """
@@ -244,6 +246,13 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
     With ``learning_rate > 0`` the policy learns online from its own feedback: an item's score
     gains ``learning_rate · log(1 + hits so far)``. A greedy policy only learns about the items it
     already shows; exploring ones try others, some of which turn out to be wanted.
+
+    What the hit rate estimates depends on the log. This is *not* the replay estimator of Li et al.
+    (2011): theirs keeps only the events where the policy's choice matches the logged one, and it is
+    unbiased for a policy's online reward only when the logged items were chosen uniformly at random.
+    On an organic log (people choosing with no randomised recommender, like MovieLens), the hit rate
+    measures how well a policy predicts what people chose on their own: it favours policies that
+    imitate the log and cannot credit exploration with the choices it would have caused.
     """
     import scipy.sparse as sp
     import torch
