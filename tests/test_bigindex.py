@@ -20,6 +20,7 @@ from embedlab.bigindex import (
     measure_madds_per_second,
     memory_at_scale,
     merge_topk,
+    scan_seconds,
     search_seconds,
     sharded_search,
 )
@@ -136,6 +137,21 @@ def test_ivfpq_recall_rises_with_m_and_memory_is_as_computed(glove_table):
     assert all(r["queries_per_s"] > 0 and r["train_s"] >= 0 for r in rows)
 
 
+def test_refining_buys_back_recall_from_the_codes(glove_table):
+    keys, plain = glove_table
+    _, queries, _, _ = held_out_split(keys, 300, seed=1)
+    rows = {r["index"]: r for r in ivfpq_table(keys, queries, ms=(5,), n_lists=64, nprobe=8, repeats=1, refine=10)}
+    assert list(rows) == ["Flat", "IVF64,Flat", "IVF64,PQ5", "IVF64,PQ5,RFlat"]
+    pq, refined, ivf = rows["IVF64,PQ5"], rows["IVF64,PQ5,RFlat"], rows["IVF64,Flat"]
+    # 50 candidates from 5-byte codes, re-ranked exactly: most of what the cells allow comes back
+    assert refined["recall"] > pq["recall"] + 0.2 and refined["recall"] <= ivf["recall"] + 1e-9
+    assert refined["bytes_per_vector"] == 5 + 8 + 200 and refined["refine"] == 10 and pq["refine"] is None
+    assert refined["train_s"] == pq["train_s"] and refined["m"] == 5
+    assert refined["serialized_bytes_per_vector"] > pq["serialized_bytes_per_vector"] + 199
+    with pytest.raises(ValueError, match="refine"):
+        ivfpq_table(keys, queries, ms=(5,), n_lists=64, nprobe=8, refine=0)
+
+
 def test_ivfpq_table_checks_its_arguments():
     keys = unit(300, 12)
     with pytest.raises(ValueError, match="divide"):
@@ -165,7 +181,13 @@ def test_arithmetic_at_scale_by_hand():
     assert search_seconds(10**9, 768, 1e10) == pytest.approx(76.8)
     assert search_seconds(10**9, 768, 1e10, n_machines=10) == pytest.approx(7.68)
     assert search_seconds(10**9, 768, 1e10, n_machines=12) == pytest.approx(83_333_334 * 768 / 1e10)
-    for call, match in [(lambda: memory_at_scale(0, 3), "n_items"), (lambda: machines_needed(5, 0), "ram_bytes"),
+    # A lone query reads its shard once: 83,333,334 keys x 768 x 4 bytes = 256 GB at 250 GB/s.
+    assert scan_seconds(10**9, 768, 250e9, n_machines=12) == pytest.approx(83_333_334 * 768 * 4 / 250e9)
+    assert scan_seconds(10, 4, 1.0, bytes_per_float=2) == pytest.approx(80.0)
+    for call, match in [(lambda: memory_at_scale(0, 3), "n_items"),
+                        (lambda: scan_seconds(5, 3, 0.0), "bytes_per_second"),
+                        (lambda: scan_seconds(5, 3, 1.0, n_machines=0), "n_machines"),
+                        (lambda: machines_needed(5, 0), "ram_bytes"),
                         (lambda: search_seconds(5, 3, 0.0), "madds_per_second"),
                         (lambda: memory_at_scale(5, 3, id_bytes=-1), "id_bytes"),
                         (lambda: exact_search_madds(5, 2.5), "dim")]:

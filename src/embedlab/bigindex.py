@@ -11,9 +11,17 @@ Two independent levers, and the arithmetic that says when each is needed:
   vector, ``m`` one-byte codes (each names one of 256 centroids of a ``d/m``-dimensional slice of
   the vector's residual from its IVF cell centre) plus an 8-byte id in its cell's list, instead
   of ``4·d`` bytes of float32. More sub-quantisers ``m``: more bytes, finer codes, higher recall.
+  What limits recall is bytes, not dimensions: at a fixed ``m`` a wider vector gets *fewer* bits
+  per coordinate (8·m/d). Re-ranking (``refine``: faiss' ``IndexRefineFlat``) takes
+  ``refine · k`` candidates from the codes and orders them by the exact score on the raw vectors,
+  which must then be kept somewhere (in RAM here; on disk in production, read for those
+  candidates only).
 * **Arithmetic at scale** (:func:`memory_at_scale`, :func:`machines_needed`,
-  :func:`exact_search_madds`, :func:`measure_madds_per_second`, :func:`search_seconds`): plain
-  products, kept as functions so that the chapter computes its figures instead of quoting them.
+  :func:`exact_search_madds`, :func:`measure_madds_per_second`, :func:`search_seconds`,
+  :func:`scan_seconds`): plain products, kept as functions so that the chapter computes its
+  figures instead of quoting them. Exact search has two speed limits: arithmetic
+  (:func:`search_seconds`, reached when a batch of queries shares every key read) and memory
+  bandwidth (:func:`scan_seconds`: a lone query must read every key once).
 
 Everything searches by **dot product**, on unit vectors for cosine similarity (as
 :mod:`embedlab.ann`), and returns ``(scores, indices)`` like :func:`embedlab.similarity.topk`,
@@ -45,6 +53,7 @@ __all__ = [
     "exact_search_madds",
     "measure_madds_per_second",
     "search_seconds",
+    "scan_seconds",
 ]
 
 ID_BYTES = 8  # faiss stores an int64 id beside every code in an inverted list
@@ -163,6 +172,7 @@ def ivfpq_table(
     k: int = 10,
     threads: int = 1,
     repeats: int = 3,
+    refine: int | None = None,
 ) -> list[dict[str, object]]:
     """Memory per vector, recall@k and queries/s of flat, IVF-Flat and IVF-PQ indexes (faiss).
 
@@ -174,7 +184,14 @@ def ivfpq_table(
     IVF-Flat, ``code_size + 8`` for PQ), ``raw_bytes`` (4·d), ``serialized_bytes_per_vector``
     (faiss' own serialisation / n: adds the centroids and codebooks), ``recall`` (recall@k against
     exact :func:`~embedlab.similarity.topk`), ``queries_per_s`` (``threads`` threads; best of
-    ``repeats``) and ``train_s``.
+    ``repeats``), ``train_s`` and ``refine``.
+
+    With ``refine`` (an integer r >= 1), one more row per ``m`` follows the others:
+    ``"IVF{n_lists},PQ{m},RFlat"``, the same trained index wrapped in faiss' ``IndexRefineFlat``
+    with ``k_factor = r``: the codes propose r·k candidates, which are re-ranked by their exact
+    inner product with the raw vectors. Its ``bytes_per_vector`` adds the 4·d raw bytes the
+    re-ranking reads (``train_s`` is the wrapped index's: nothing more is trained). Its recall is
+    at most IVF-Flat's (the candidates come from the same ``nprobe`` cells).
 
     faiss trains each sub-quantiser with k-means on ``d/m``-dimensional slices, and its k-means is
     slow on 1- and 2-dimensional slices: on unit GloVe keys, one thread, PQ50 (1 dimension a slice)
@@ -190,6 +207,7 @@ def ivfpq_table(
     n_lists, nprobe, nbits, k = (integer(v, name, low=1) for v, name in
                                  ((n_lists, "n_lists"), (nprobe, "nprobe"), (nbits, "nbits"), (k, "k")))
     threads, repeats = integer(threads, "threads", low=1), integer(repeats, "repeats", low=1)
+    refine = None if refine is None else integer(refine, "refine", low=1)
     if nprobe > n_lists:
         raise ArgumentError(f"nprobe ({nprobe}) must not exceed n_lists ({n_lists})")
     ms = [integer(m, "each m in ms", low=1) for m in ms]
@@ -205,7 +223,21 @@ def ivfpq_table(
         index.add(K)
         return index, time.perf_counter() - start
 
+    def measured(index: faiss.Index, name: str, pq_m: int | None, per_vector: int,
+                 train_s: float) -> dict[str, object]:
+        def search(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return index.search(q, k)
+
+        recall, qps = measure_search(search, Q, exact, k, repeats=repeats)
+        return {
+            "index": name, "m": pq_m, "bytes_per_vector": per_vector, "raw_bytes": 4 * d,
+            "serialized_bytes_per_vector": len(faiss.serialize_index(index)) / n,
+            "recall": recall, "queries_per_s": qps, "train_s": train_s,
+            "refine": refine if name.endswith(",RFlat") else None,
+        }
+
     rows = []
+    pq_indexes: list[tuple[str, int, faiss.Index, int, float]] = []  # kept for re-ranking
     with _faiss_threads(threads):
         def ivf_pq(m: int) -> Callable[[], faiss.Index]:
             return lambda: faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, n_lists, m, nbits, faiss.METRIC_INNER_PRODUCT)
@@ -224,15 +256,14 @@ def ivfpq_table(
                 index.nprobe = nprobe
             else:
                 per_vector = 4 * d
-            def search(q: np.ndarray, index: faiss.Index = index) -> tuple[np.ndarray, np.ndarray]:
-                return index.search(q, k)
-
-            recall, qps = measure_search(search, Q, exact, k, repeats=repeats)
-            rows.append({
-                "index": name, "m": pq_m, "bytes_per_vector": per_vector, "raw_bytes": 4 * d,
-                "serialized_bytes_per_vector": len(faiss.serialize_index(index)) / n,
-                "recall": recall, "queries_per_s": qps, "train_s": train_s,
-            })
+            if pq_m is not None and refine is not None:
+                pq_indexes.append((name, pq_m, index, per_vector, train_s))
+            rows.append(measured(index, name, pq_m, per_vector, train_s))
+        for name, pq_m, index, per_vector, train_s in pq_indexes:
+            assert refine is not None  # pq_indexes is empty otherwise
+            refined = faiss.IndexRefineFlat(index, faiss.swig_ptr(K))  # copies K: the raw vectors
+            refined.k_factor = refine
+            rows.append(measured(refined, f"{name},RFlat", pq_m, per_vector + 4 * d, train_s))
     return rows
 
 
@@ -272,6 +303,22 @@ def search_seconds(n_items: int, dim: int, madds_per_second: float, *, n_machine
     madds_per_second = number(madds_per_second, "madds_per_second", low=0, low_open=True)
     n_items, n_machines = integer(n_items, "n_items", low=1), integer(n_machines, "n_machines", low=1)
     return exact_search_madds(-(-n_items // n_machines), dim) / madds_per_second  # integer ceil
+
+
+def scan_seconds(n_items: int, dim: int, bytes_per_second: float, *, n_machines: int = 1,
+                 bytes_per_float: int = 4) -> float:
+    """Seconds for one query alone to read its shard: ``ceil(n / n_machines) · dim · bytes_per_float``
+    bytes at ``bytes_per_second`` of memory bandwidth per machine.
+
+    A lone query does one multiply-add per float it reads, far too little arithmetic to keep a
+    core busy, so it waits for memory, not for arithmetic: this is its floor, however many cores
+    a machine has. :func:`search_seconds` at a batched (compute-bound) rate is the other floor;
+    a query takes at least the larger of the two.
+    """
+    bytes_per_second = number(bytes_per_second, "bytes_per_second", low=0, low_open=True)
+    n_items, n_machines = integer(n_items, "n_items", low=1), integer(n_machines, "n_machines", low=1)
+    dim, bytes_per_float = integer(dim, "dim", low=1), integer(bytes_per_float, "bytes_per_float", low=1)
+    return -(-n_items // n_machines) * dim * bytes_per_float / bytes_per_second
 
 
 def measure_madds_per_second(*, n_keys: int = 100_000, dim: int = 50, n_queries: int = 256, threads: int = 1,

@@ -18,7 +18,9 @@ The course's one loop, :class:`embedlab.train.Trainer`, runs data-parallel as it
 * the Trainer draws batches from its own ``torch.Generator``, seeded alike on every rank, so
   every rank draws the same global batch; the ``get_batch`` given to it keeps the rank's rows
   (:func:`global_batch`, :func:`rank_slice`). (A real pipeline gives each rank different files
-  or a ``DistributedSampler``; the shared generator is what makes "2 x B/2 = 1 x B" exact.)
+  or a ``DistributedSampler``, which is just as correct: it samples a different, equally valid
+  sequence of global batches. The shared generator only makes "2 x B/2 = 1 x B" checkable step by
+  step.)
 * gradient clipping sees the averaged gradients, the same on every rank, so every rank clips
   alike and the optimisers stay in lockstep without exchanging anything else.
 
@@ -27,15 +29,21 @@ share's loss, so the per-step losses are averaged over ranks with one ``all_redu
 run; and only rank 0 writes results. A step's time is measured between two requests for a batch
 (the Trainer asks for one at the start of every step).
 
-Two deliberate faults (:class:`DDPConfig` ``batches`` and ``reduce``) show what the equivalence
-rests on. Ranks that draw their own batches train fine but no longer follow the one-process run.
-Gradients *summed* over ranks are ``world`` times the mean: the first gradient shows it at once,
-the losses hardly (AdamW divides a constant scale out, and only clipping, which fires on some
+Two departures (:class:`DDPConfig` ``batches`` and ``reduce``) show what the step-by-step
+equality rests on. Ranks that draw their own batches (``batches="per-rank"``, what a
+``DistributedSampler`` does) are correct data parallelism: the run trains as well, on other
+batches, so it no longer follows the one-process run step by step. Gradients *summed* over ranks
+(``reduce="sum"``) are a fault: ``world`` times the mean, which the first gradient shows at once
+and the losses hardly (AdamW divides a constant scale out, and only clipping, which fires on some
 steps and not others, lets it through).
 
 Communication: DDP all-reduces every parameter gradient once per step, ``allreduce_cost(model)``
 bytes (:func:`allreduce_cost`); a ring all-reduce sends about ``2 (world - 1) / world`` times that
 per rank. :func:`time_allreduce` times ``torch.distributed.all_reduce`` on a buffer that size.
+DDP does not wait for the end of ``backward``: it packs gradients into buckets and all-reduces each
+bucket as soon as backward has filled it, overlapping communication with the rest of backward.
+It all-reduces every gradient dense, the token-embedding table's included, although a batch
+gives nonzero gradient only to the rows of the tokens it contains.
 
 Running it: :func:`main` is the per-rank program (``python -m embedlab.distributed``, or
 ``examples/ddp_charlm.py``, which calls it) and :func:`launch` starts it under ``torchrun`` as a
@@ -78,13 +86,14 @@ _CHOICES = {"backend": ("gloo", "nccl"), "batches": ("shared", "per-rank"), "red
 
 @dataclass
 class DDPConfig:
-    """One data-parallel run: the model, the global batch and the two deliberate faults.
+    """One data-parallel run: the model, the global batch and two departures from the reference.
 
     ``batch`` is the *global* batch B (sequences per optimiser step, all ranks together); each of
     ``world`` ranks computes B / world of them. ``batches="per-rank"`` (each rank draws its own
-    B / world windows from a generator seeded ``seed + rank``) and ``reduce="sum"`` (gradients
-    summed over ranks instead of averaged) are the two ways to lose the equivalence with one
-    process that the chapter and the tests show.
+    B / world windows from a generator seeded ``seed + rank``, as a ``DistributedSampler`` gives
+    each rank its own samples) is correct data parallelism that follows a different sequence of
+    batches; ``reduce="sum"`` (gradients summed over ranks instead of averaged) is a fault. Both
+    leave the one-process trajectory, as the chapter and the tests show.
     """
 
     steps: int = 20
@@ -314,7 +323,7 @@ def _parser() -> argparse.ArgumentParser:
         "lr": "peak AdamW learning rate (cosine schedule)", "warmup": "warm-up steps",
         "grad_clip": "gradient-norm clip, 'none' for none", "seed": "seeds the weights and the batches",
         "threads": "torch threads per rank", "backend": "gloo on CPUs, nccl with one GPU per rank",
-        "batches": "'per-rank' (a fault): each rank draws its own windows",
+        "batches": "'per-rank': each rank draws its own windows (correct, but a different run)",
         "reduce": "'sum' (a fault): gradients summed over ranks, not averaged",
         "allreduce_repeats": "timed all-reduces after training",
     }
