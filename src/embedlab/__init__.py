@@ -142,8 +142,8 @@ CONCEPTS: tuple[Concept, ...] = (
             "all-reduce bytes and time, the single-process reference, launch", "distributed",
             ("global_batch", "rank_slice", "allreduce_cost", "run_single", "launch"), "12"),
     Concept("an index too big for one machine: sharded exact search and the top-k merge, IVF-PQ memory/recall/"
-            "speed (faiss), memory and search cost at 10^9 items", "bigindex",
-            ("sharded_search", "merge_topk", "ivfpq_table", "memory_at_scale"), "12"),
+            "speed (faiss) with re-ranking, memory and search cost at 10^9 items, one query's memory-bound scan",
+            "bigindex", ("sharded_search", "merge_topk", "ivfpq_table", "memory_at_scale", "scan_seconds"), "12"),
     Concept("the training loop, schedules, checkpoints, progress bars", "train",
             ("Trainer", "TrainConfig", "cosine_schedule", "progress_bar"), "3-6, 12"),
     Concept("seeding, device, timer, below, evaluating (eval mode)", "utils",
