@@ -340,3 +340,27 @@ def test_compare_spearman_is_the_paired_bootstrap_of_two_scipy_rhos():
         wordsim.compare_spearman(b, b, pairs, names=("x",))
     with pytest.raises(ValueError, match="^bootstrap"):
         wordsim.compare_spearman(b, b, pairs, bootstrap=0)
+
+
+def test_analogy_only_c_is_the_nearest_neighbour_of_c_by_brute_force():
+    # Linzen (2016)'s control: the answer to a : b :: c : ? is c's nearest word, a, b and c excluded.
+    rng = np.random.default_rng(7)
+    V = rng.normal(size=(40, 5))
+    words = [f"w{i}" for i in range(40)]
+    quads = [tuple(f"w{i}" for i in rng.choice(40, 4, replace=False)) for _ in range(30)]
+    analogies = {"one": quads[:12], "two": quads[12:]}
+    U = V / np.linalg.norm(V, axis=1, keepdims=True)
+    expected = []
+    for a, b, c, d in quads:
+        ia, ib, ic, id_ = (int(w[1:]) for w in (a, b, c, d))
+        cos = U @ U[ic]
+        cos[[ia, ib, ic]] = -np.inf
+        expected.append(int(np.argmax(cos)) == id_)
+    got = wordsim.analogy_accuracy(WordVectors(words, V), analogies, method="only-c")
+    np.testing.assert_array_equal(np.r_[got.per_question["one"], got.per_question["two"]], expected)
+    assert got.correct == sum(expected)
+    offset = wordsim.analogy_accuracy(WordVectors(words, V), analogies)
+    for name, (c, n) in offset.by_section.items():  # per_question agrees with the section counts
+        assert offset.per_question[name].sum() == c and offset.per_question[name].size == n
+    with pytest.raises(ValueError, match="method must be 'offset' or 'only-c'"):
+        wordsim.analogy_accuracy(WordVectors(words, V), analogies, method="3cosmul")

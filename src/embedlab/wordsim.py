@@ -9,7 +9,8 @@ infinite entries are refused (they have no cosine), as are human scores that are
 
 * :func:`word_pair_spearman`: Spearman's rho between cosine similarity and human scores
   (WordSim-353, SimLex-999), with an optional bootstrap interval;
-* :func:`read_analogies` and :func:`analogy_accuracy`: 3CosAdd on ``questions-words.txt``;
+* :func:`read_analogies` and :func:`analogy_accuracy`: 3CosAdd on ``questions-words.txt``, and
+  its control, the nearest neighbour of ``c`` alone (Linzen 2016);
 * :func:`nearest_words`: the ``k`` most similar words to a query.
 
 Chapter 11 (limits of the map) adds what a symmetric score cannot say, and what compression costs:
@@ -28,7 +29,7 @@ An all-zero row is treated as orthogonal to everything (cosine 0), explicitly: s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -214,13 +215,16 @@ def read_analogies(path: str | Path) -> dict[str, list[tuple[str, str, str, str]
 
 @dataclass
 class AnalogyEval:
-    """3CosAdd accuracy on the questions whose four words are in the vocabulary."""
+    """Accuracy on the questions whose four words are in the vocabulary; ``per_question`` holds,
+    for each section, whether each answered question was right (in file order), so that two
+    methods on the same questions can be compared pair by pair."""
 
     accuracy: float
     correct: int
     answered: int
     total: int
     by_section: dict[str, tuple[int, int]]  # section -> (correct, answered)
+    per_question: dict[str, np.ndarray] = field(default_factory=dict)  # section -> (answered,) bool
 
     @property
     def coverage(self) -> float:
@@ -233,13 +237,21 @@ def analogy_accuracy(
     *,
     restrict: int | None = 30_000,
     chunk: int = 1024,
+    method: str = "offset",
 ) -> AnalogyEval:
     """a : b :: c : ?  answered by ``argmax_x cos(x, b - a + c)`` over unit vectors, x ∉ {a, b, c}.
 
     Searches the first ``restrict`` words (rows sorted by frequency) and skips questions with a
     word outside them, as gensim's ``evaluate_word_analogies`` does. Of tied candidates the lower
     row (the more frequent word) is the answer.
+
+    ``method="only-c"`` is the control of Linzen (2016): the same search for the nearest word to
+    ``c`` alone (x ∉ {a, b, c}), ignoring the offset. The answer is often ``c``'s nearest neighbour
+    anyway (a plural, a participle), and 3CosAdd's accuracy means something about the offset only
+    as a gain over this control.
     """
+    if method not in ("offset", "only-c"):
+        raise _checks.ArgumentError(f"method must be 'offset' or 'only-c', got {method!r}")
     wv, V = _table(wv)
     n = V.shape[0] if restrict is None else min(_checks.integer(restrict, "restrict", low=1), V.shape[0])
     chunk = _checks.integer(chunk, "chunk", low=1)
@@ -259,7 +271,7 @@ def analogy_accuracy(
     Q = torch.as_tensor(np.array(questions, dtype=np.int64).reshape(-1, 4))
     for start in range(0, Q.shape[0], chunk):
         q = Q[start : start + chunk]
-        target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]]
+        target = U[q[:, 1]] - U[q[:, 0]] + U[q[:, 2]] if method == "offset" else U[q[:, 2]]
         scores = target @ U.T  # (chunk, n): the norm of target does not change the argmax
         scores.scatter_(1, q[:, :3], -float("inf"))
         best = _row_topk(scores, 1, nan_checked=True)[1][:, 0]  # ties: the lower row
@@ -268,9 +280,11 @@ def analogy_accuracy(
     for name, ok in zip(section_of, correct):
         c, a = by_section.get(name, (0, 0))
         by_section[name] = (c + int(ok), a + 1)
+    names = np.array(section_of, dtype=object)
+    per_question = {name: correct[names == name] for name in by_section}
     answered = len(questions)
     acc = float(correct.mean()) if answered else float("nan")
-    return AnalogyEval(acc, int(correct.sum()), answered, total, by_section)
+    return AnalogyEval(acc, int(correct.sum()), answered, total, by_section, per_question)
 
 
 def nearest_words(wv: WordVectors, query: str, k: int = 5) -> list[tuple[str, float]]:
