@@ -68,7 +68,10 @@ def nearest_centroid_predict(train_x, train_y, test_x, *, metric: str = "euclide
 
     train_x: (N, d), train_y: (N,), test_x: (M, d)  ->  (M,) labels
     ``"euclidean"``: nearest class mean, as scikit-learn's ``NearestCentroid``. ``"cosine"``: the
-    largest cosine to the mean of each class's *unit* rows (the vMF mean direction).
+    largest cosine to the mean of each class's *unit* rows (the vMF mean direction). For unit rows
+    the two differ only through the means' lengths: Euclidean picks
+    ``argmax_c |μ_c| (cos(x, μ_c) − |μ_c|/2)``, which favours a longer mean only where
+    ``cos(x, μ_c) > |μ_c|`` and penalises it elsewhere.
     """
     _checks.choice(metric, "metric", ("euclidean", "cosine"))
     Xte = _features(test_x, "test_x")
@@ -148,7 +151,8 @@ def few_shot_accuracy(
     train_x: (N, d), train_y: (N,), test_x: (M, d), test_y: (M,)  ->  (draws,) accuracies
 
     ``method``: ``"cosine"`` or ``"centroid"`` (prototypes), ``"logistic"`` (scikit-learn's
-    logistic regression, C = 1, on the features as given), or a function
+    logistic regression, C = 1, on the features as given: with one shot per class its L2 penalty
+    keeps the rows near ``x_c − mean(x)``, so it nearly reproduces the prototypes), or a function
     ``fit_predict(x_support, y_support, test_x) -> labels``. Each draw takes ``shots`` examples of
     every class without replacement, from a ``numpy`` generator seeded with ``seed``.
     """
