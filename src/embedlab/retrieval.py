@@ -26,7 +26,7 @@ keep it as a zero vector that scores 0 against everything).
   vector, frequency rank and position, so that words never seen in training still get one) and
   maps the result linearly; the word tower maps the word's own GloVe vector linearly, so test
   words that training never saw still get an embedding. On the reverse dictionary it reaches an
-  MRR of about 0.18 against character TF-IDF's 0.13, in about 15 s on one CPU thread; MLP towers
+  MRR of about 0.18 against character TF-IDF's 0.12, in about 15 s on one CPU thread; MLP towers
   overfit its 20,888 training definitions, and so does fine-tuning the word vectors.
 * :func:`top1` turns a query's scores into the features of its top-ranked word (its score, its
   margin over the runner-up, its softmax probability at a temperature, and whether it is
