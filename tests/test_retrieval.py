@@ -16,7 +16,10 @@ from embedlab.retrieval import (
     DualEncoderConfig,
     average_glove,
     best_relevant,
+    choose_tfidf_corpus,
     fit_dual_encoder,
+    glove_mean,
+    idf_weights,
     tfidf_scores,
     top1,
 )
@@ -46,8 +49,25 @@ def test_tfidf_defaults_and_what_words_can_match():
     np.testing.assert_allclose(char, tfidf_scores(QUERIES, WORDS, analyzer="char_wb", ngram_range=(3, 5)))
 
 
+def test_tfidf_fits_an_explicit_corpus_and_chooses_one_on_validation():
+    corpus = ["bread and dogs", "a dog", "ice and water"]  # e.g. training definitions
+    v = TfidfVectorizer().fit(corpus)
+    expected = (v.transform(QUERIES) @ v.transform(WORDS).T).toarray()
+    np.testing.assert_allclose(tfidf_scores(QUERIES, WORDS, fit_on=corpus), expected, atol=1e-6)
+    relevant = tuple(np.array([i]) for i in range(4))
+    valid = Split(tuple(QUERIES), tuple(WORDS), relevant, tuple(("n", i) for i in range(4)))
+    best, mrr = choose_tfidf_corpus(valid, {"training": corpus, "candidate words": "documents"})
+    assert set(mrr) == {"training", "candidate words"} and best == max(mrr, key=lambda n: mrr[n])
+    for name, fit_on in [("training", corpus), ("candidate words", "documents")]:
+        S = tfidf_scores(QUERIES, WORDS, analyzer="char_wb", fit_on=fit_on)
+        assert mrr[name] == pytest.approx(evaluate(S, valid.relevant, k=5).mrr.mean())
+    with pytest.raises(ValueError, match="corpora"):
+        choose_tfidf_corpus(valid, {})
+
+
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(analyzer="chars"), "analyzer"), (dict(ngram_range=(3, 2)), "ngram_range"),
+    (dict(analyzer="chars"), "analyzer"), (dict(fit_on=[]), "fit_on is empty"),
+    (dict(ngram_range=(3, 2)), "ngram_range"),
     (dict(ngram_range=(0, 1)), "ngram_range"), (dict(fit_on="words"), "fit_on"), (dict(chunk=0), "chunk"),
 ])  # fmt: skip
 def test_tfidf_errors(kwargs, match):
@@ -74,6 +94,28 @@ def test_average_glove_by_hand():
     centred = means - means.mean(axis=0)
     np.testing.assert_allclose(C, centred / np.linalg.norm(centred, axis=1, keepdims=True), atol=1e-6)
     assert C.dtype == np.float32
+
+
+def test_average_glove_centres_on_a_given_mean_and_weights_words():
+    train = ["the dog", "the cat", "barks"]
+    m = glove_mean(train, TOY)
+    np.testing.assert_allclose(m, np.mean([[0.5, 1.5, 0], [2, 0.5, 0], [0, 0, 4]], axis=0))
+    texts = ["The dog barks!", "cat"]
+    raw = np.array([[1, 3, 4], [9, 0, 0]]) / np.array([[3], [3]])
+    centred = (raw - m) / np.linalg.norm(raw - m, axis=1, keepdims=True)
+    np.testing.assert_allclose(average_glove(texts, TOY, mean=m), centred, atol=1e-6)
+    idf = idf_weights(train)  # "the" in 2 of 3 texts, the others in 1: smoothed log((1+n)/(1+df)) + 1
+    assert idf["the"] == pytest.approx(np.log(4 / 3) + 1) and idf["dog"] == pytest.approx(np.log(2) + 1)
+    w = {"the": 1.0, "dog": 3.0}  # "barks" is missing: it gets the largest weight, 3
+    X = average_glove(["the dog barks"], TOY, centre=False, weights=w)
+    expected = np.array([1, 1, 0]) + 3 * np.array([0, 2, 0]) + 3 * np.array([0, 0, 4])
+    np.testing.assert_allclose(X[0], expected / np.linalg.norm(expected), atol=1e-6)
+    with pytest.raises(ValueError, match="needs centre=True"):
+        average_glove(texts, TOY, centre=False, mean=m)
+    with pytest.raises(ValueError, match="mean must have shape"):
+        average_glove(texts, TOY, mean=m[:2])
+    with pytest.raises(ValueError, match="weights must be finite and positive"):
+        average_glove(texts, TOY, weights={"the": 0.0})
 
 
 def test_average_glove_errors():

@@ -14,17 +14,19 @@ keep it as a zero vector that scores 0 against everything).
 * :func:`tfidf_scores`: cosine of scikit-learn TF-IDF vectors, over words or character n-grams.
   A document here is one word, so word-level TF-IDF can only match a definition that contains
   its answer, which the task removes: it sits at chance by construction. Character n-grams
-  match morphology ("bakes" and "baker" share ``bake``).
-* :func:`average_glove`: the mean GloVe vector of a text's words, mean-centred per side. Without
-  centring, every definition points along the same common direction and ranks the same hub
-  words first; subtracting each side's mean removes it.
+  match morphology ("bakes" and "baker" share ``bake``). :func:`choose_tfidf_corpus` picks the
+  corpus the IDF is fitted on by validation MRR.
+* :func:`average_glove`: the mean GloVe vector of a text's words, mean-centred per side (on a
+  mean from :func:`glove_mean` of training texts, or the side's own). Without centring, every
+  definition points along the same common direction and ranks the same hub words first;
+  subtracting a mean removes it.
 * :class:`DualEncoder` and :func:`fit_dual_encoder`: two towers trained with chapter 4's InfoNCE
   through the course's :class:`~embedlab.train.Trainer`. The query tower pools a definition's
   frozen GloVe vectors with four learned attention heads (each weight a function of the word's
   vector, frequency rank and position, so that words never seen in training still get one) and
   maps the result linearly; the word tower maps the word's own GloVe vector linearly, so test
   words that training never saw still get an embedding. On the reverse dictionary it reaches an
-  MRR of about 0.18 against character TF-IDF's 0.13, in about 15 s on one CPU thread; MLP towers
+  MRR of about 0.18 against character TF-IDF's 0.12, in about 15 s on one CPU thread; MLP towers
   overfit its 20,888 training definitions, and so does fine-tuning the word vectors.
 * :func:`top1` turns a query's scores into the features of its top-ranked word (its score, its
   margin over the runner-up, its softmax probability at a temperature, and whether it is
@@ -40,7 +42,7 @@ chapter compares them on one task and every part shares the text-to-vectors code
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -62,7 +64,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "tfidf_scores",
+    "choose_tfidf_corpus",
     "average_glove",
+    "glove_mean",
+    "idf_weights",
     "DualEncoderConfig",
     "DualEncoder",
     "fit_dual_encoder",
@@ -90,20 +95,21 @@ def tfidf_scores(
     *,
     analyzer: Analyzer = "word",
     ngram_range: tuple[int, int] | None = None,
-    fit_on: Literal["queries", "documents", "both"] = "queries",
+    fit_on: Literal["queries", "documents", "both"] | Sequence[str] = "queries",
     chunk: int = 1000,
 ) -> np.ndarray:
     """Cosine similarities of TF-IDF vectors: (n_queries, n_documents) float32.
 
     ``ngram_range`` defaults to ``(1, 1)`` for words and ``(3, 5)`` for characters
     (``"char_wb"``: n-grams inside word boundaries, padded with a space). The IDF is fitted on
-    ``fit_on``: the queries by default, since the documents here are single words, whose
-    collection says little about which n-grams are common in the text being searched (on the
-    reverse dictionary, fitting on the queries gives the best character MRR: 0.127, against 0.116
-    on both sides and 0.102 on the words). Rows are unit vectors (scikit-learn's ``norm="l2"``),
-    so the product of the two matrices is the cosine; a text with no known term has a zero row
-    and scores 0 against everything. Queries go ``chunk`` at a time, so only a (chunk, n) block
-    of the sparse product exists at once.
+    ``fit_on``: ``"queries"`` (the default), ``"documents"``, ``"both"``, or an explicit corpus
+    of texts. An evaluation should pass an explicit corpus that holds no test text, such as the
+    training definitions, and pick between corpora on validation queries with
+    :func:`choose_tfidf_corpus`: fitting the IDF on the test queries themselves lets the test set
+    shape the scorer. Rows are unit vectors (scikit-learn's ``norm="l2"``), so the product of the
+    two matrices is the cosine; a text with no known term has a zero row and scores 0 against
+    everything. Queries go ``chunk`` at a time, so only a (chunk, n) block of the sparse product
+    exists at once.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -118,9 +124,12 @@ def tfidf_scores(
         lo = hi = 0
     if not 1 <= lo <= hi:
         raise _checks.ArgumentError(f"ngram_range must be two integers 1 <= low <= high, got {ngram_range!r}")
-    corpus = {"queries": queries, "documents": documents, "both": queries + documents}.get(fit_on)
-    if corpus is None:
-        raise ValueError(f"fit_on must be 'queries', 'documents' or 'both', got {fit_on!r}")
+    if isinstance(fit_on, str):
+        corpus = {"queries": queries, "documents": documents, "both": queries + documents}.get(fit_on)
+        if corpus is None:
+            raise ValueError(f"fit_on must be 'queries', 'documents', 'both' or a corpus of texts, got {fit_on!r}")
+    else:
+        corpus = _texts(fit_on, "fit_on")
     chunk = _checks.integer(chunk, "chunk", low=1)
     vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=(int(lo), int(hi))).fit(corpus)
     Q, D = vectorizer.transform(queries), vectorizer.transform(documents).T.tocsc()  # (n_q, V), (V, n_d)
@@ -128,6 +137,30 @@ def tfidf_scores(
     for start in range(0, len(queries), int(chunk)):
         out[start : start + chunk] = (Q[start : start + chunk] @ D).toarray()
     return out
+
+
+def choose_tfidf_corpus(
+    split: Split,
+    corpora: dict[str, Literal["queries", "documents", "both"] | Sequence[str]],
+    *,
+    analyzer: Analyzer = "char_wb",
+    ngram_range: tuple[int, int] | None = None,
+) -> tuple[str, dict[str, float]]:
+    """The IDF corpus with the best MRR on ``split`` (a validation split), and every corpus's MRR.
+
+    corpora: name -> what :func:`tfidf_scores` takes as ``fit_on`` (texts such as the training
+    definitions, or ``"documents"``: the split's own candidate words). The choice is a setting
+    like any other, so it is made on validation queries and only the chosen corpus is then used
+    on the test queries; ties go to the first name.
+    """
+    if not isinstance(corpora, dict) or not corpora:
+        raise _checks.ArgumentError("corpora must be a non-empty dict of name -> texts")
+    mrr = {
+        name: float(evaluate(tfidf_scores(split.queries, split.words, analyzer=analyzer, ngram_range=ngram_range,
+                                          fit_on=corpus), split.relevant, k=min(10, len(split.words))).mrr.mean())
+        for name, corpus in corpora.items()
+    }  # fmt: skip
+    return max(mrr, key=lambda n: mrr[n]), mrr
 
 
 # -------------------------------------------------------------------------------- averaged GloVe
@@ -152,24 +185,86 @@ def _token_ids(texts: list[str], index: dict[str, int], name: str) -> list[list[
     return ids
 
 
-def average_glove(texts: Sequence[str], vocab_vectors: Vectors, *, centre: bool = True) -> np.ndarray:
-    """Unit vectors of texts: the mean word vector, minus the mean over ``texts`` if ``centre``.
+def idf_weights(texts: Sequence[str]) -> dict[str, float]:
+    """Inverse document frequency of each word of ``texts``: word -> ``log((1 + n) / (1 + df)) + 1``
+    (scikit-learn's smoothed IDF, over :func:`embedlab.data.tokenize`'s tokens). Fitted on the
+    training definitions, it is the weight :func:`average_glove` gives a word, so that "a", "of"
+    and "the" stop dominating a definition's average (SIF's idea, with IDF for the weight)."""
+    texts = _texts(texts, "texts")
+    df: dict[str, int] = {}
+    for t in texts:
+        for w in set(tokenize(t)):
+            df[w] = df.get(w, 0) + 1
+    n = len(texts)
+    return {w: math.log((1 + n) / (1 + d)) + 1.0 for w, d in df.items()}
 
-    texts: (n,) -> (n, e) float32. Call it once per side (queries, documents): each side is
-    centred on its own mean, which is what makes the averages usable (without it a definition's
-    average is mostly the direction every definition shares). Words outside the vocabulary are
-    skipped; a text with none in it raises ``ValueError``.
+
+def _averages(texts: list[str], vocab_vectors: Vectors, weights: Mapping[str, float] | None = None) -> np.ndarray:
+    """(n, e) float64: each text's mean word vector, weighted by ``weights`` (a word missing from
+    it gets the largest weight: a word the weighting corpus never saw is rarer than any it did)."""
+    index, vectors = _vocabulary(vocab_vectors)
+    rows = _token_ids(texts, index, "texts")
+    if weights is None:
+        return np.stack([vectors[row].mean(axis=0) for row in rows]).astype(np.float64)
+    if not isinstance(weights, Mapping) or not weights:
+        raise _checks.ArgumentError("weights must be a non-empty mapping word -> weight (e.g. idf_weights(...))")
+    w_max = max(weights.values())
+    if not all(np.isfinite(w) and w > 0 for w in weights.values()):
+        raise _checks.ArgumentError("weights must be finite and positive")
+    out = np.empty((len(rows), vectors.shape[1]))
+    for i, (text, row) in enumerate(zip(texts, rows)):
+        tokens = [text] if text in index else [w for w in tokenize(text) if w in index]  # as _token_ids
+        w = np.array([weights.get(t, w_max) for t in tokens])
+        out[i] = w @ vectors[row].astype(np.float64) / w.sum()
+    return out
+
+
+def glove_mean(
+    texts: Sequence[str], vocab_vectors: Vectors, *, weights: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """The mean of the texts' average word vectors: (n,) texts -> (e,) float64, the vector that
+    :func:`average_glove` subtracts. Compute it on training or validation texts (with the same
+    ``weights``) and pass it as ``mean=`` to centre test queries without using the test
+    queries' own statistics."""
+    return _averages(_texts(texts, "texts"), vocab_vectors, weights).mean(axis=0)
+
+
+def average_glove(
+    texts: Sequence[str],
+    vocab_vectors: Vectors,
+    *,
+    centre: bool = True,
+    mean: np.ndarray | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """Unit vectors of texts: the mean word vector, minus a common mean vector if ``centre``.
+
+    texts: (n,) -> (n, e) float32. The subtracted vector is ``mean`` when given (e.g.
+    :func:`glove_mean` of the training definitions: the test queries' own mean would let the
+    test set shape the scorer), else the mean over ``texts``. Call it once per side (queries,
+    documents): centring is what makes the averages usable (without it a definition's average
+    is mostly the direction every definition shares); it is the first step of Mu and Viswanath's
+    "all-but-the-top", which also removes a few top principal directions, and Arora et al.'s SIF
+    removes the first one after weighting frequent words down. ``weights`` (word -> weight, e.g.
+    :func:`idf_weights` of the training definitions) turns the mean into a weighted mean. Words
+    outside the vocabulary are skipped; a text with none in it raises ``ValueError``.
     """
     texts = _texts(texts, "texts")
     centre = _checks.flag(centre, "centre")
-    index, vectors = _vocabulary(vocab_vectors)
-    X = np.stack([vectors[row].mean(axis=0) for row in _token_ids(texts, index, "texts")])  # (n, e)
-    if centre:
+    X = _averages(texts, vocab_vectors, weights)  # (n, e)
+    if mean is not None:
+        if not centre:
+            raise _checks.ArgumentError("mean= is the vector to centre on; it needs centre=True")
+        m = _checks.array(mean, "mean", ndim=1, dtype=np.float64)
+        if m.shape != (X.shape[1],):
+            raise _checks.ArgumentError(f"mean must have shape ({X.shape[1]},), got {m.shape}")
+        X = X - m
+    elif centre:
         if len(texts) < 2:
             raise ValueError("centre=True needs at least 2 texts (one text minus its own mean is zero)")
         X = X - X.mean(axis=0)
     # the zero-vector policy of embedlab.similarity: a zero row has no direction, no cosine: refused
-    return unit_rows(X.astype(np.float64), zero="raise", name="texts").astype(np.float32)
+    return unit_rows(X, zero="raise", name="texts").astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------- dual encoder
