@@ -133,9 +133,11 @@ CONCEPTS: tuple[Concept, ...] = (
             ("RandomHyperplaneLSH", "IVFIndex", "neighbour_recall", "held_out_split"), "10"),
     Concept("recommendation models: user/item factors (full softmax, BPR), scores with norm/bias knobs, biased "
             "MF on ratings", "recommend", ("fit_factors", "score_matrix", "fit_biased_mf", "rmse"), "9"),
-    Concept("semantic search: TF-IDF (words, character n-grams), averaged GloVe, the dual encoder (InfoNCE), "
-            "top-1 features for calibrating a ranking", "retrieval",
-            ("tfidf_scores", "average_glove", "DualEncoder", "fit_dual_encoder", "top1"), "10"),
+    Concept("semantic search: TF-IDF (words, character n-grams; the IDF corpus chosen on validation), averaged "
+            "GloVe (centred, IDF-weighted), the dual encoder (InfoNCE), top-1 features for calibrating a ranking",
+            "retrieval",
+            ("tfidf_scores", "choose_tfidf_corpus", "average_glove", "glove_mean", "idf_weights", "DualEncoder",
+             "fit_dual_encoder", "top1"), "10"),
     Concept("reference recommenders on our splits: implicit's ALS and BPR, Surprise's SVD and SVD++", "reclibs",
             ("implicit_als", "implicit_bpr", "surprise_rmse"), "9"),
     Concept("data-parallel training with DDP (torchrun, gloo/NCCL): a rank's share of one global batch, "
