@@ -108,8 +108,11 @@ def test_duplicates_keep_the_latest_and_are_reported(tmp_path):
     _write(tmp_path / f"{unicodedata.normalize('NFD', 'José')}.ipynb", age=10)  # newer: graded
     _write(tmp_path / "rita.ipynb")
     _write(tmp_path / "rita_v2.ipynb")
+    _write(tmp_path / "s1234567.ipynb")  # student numbers are not tries
+    _write(tmp_path / "s7654321.ipynb")
     subs, notes = find_submissions(tmp_path)
-    assert [s.student for s in subs] == ["José", "rita", "rita_v2"]  # two tries of rita: a person decides
+    assert [s.student for s in subs] == ["José", "rita", "rita_v2", "s1234567", "s7654321"]  # a person decides
+    assert len(notes) == 2
     assert subs[0].path.name == unicodedata.normalize("NFD", "José") + ".ipynb"
     assert any("2 notebooks for student 'José'" in n and "graded the one modified last" in n for n in notes)
     assert any("may be one student's tries" in n and "rita, rita_v2" in n for n in notes)

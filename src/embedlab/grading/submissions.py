@@ -36,7 +36,9 @@ __all__ = ["Submission", "exercises_named", "find_submissions", "safe_file_name"
 _CHECK_CALL = re.compile(r"check\(\s*[\"'](ch\d\d\.\w+)[\"']")
 _CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:late_)?(?P<user>\d+)_\d+_.+\.ipynb$", re.IGNORECASE)
 _MOODLE = re.compile(r"^(?P<name>.+)_(?P<user>\d+)_assignsubmission_\w*$")
-_TRY = re.compile(r"[\s_.-]*(v\d+|\d+|final|copy|late|new|old|resubmit\w*|\(\d+\))$", re.IGNORECASE)
+# a try's suffix: "_v2", "-2", " final", " (1)", "v2" after a letter; never a student number ("s1234567")
+_TRY = re.compile(r"[\s_.-]+(v\d+|\d{1,2}|final|copy|late|new|old|resubmit\w*)$|\s*\(\d+\)$|(?<=[a-z])v\d+$",
+                  re.IGNORECASE)
 _SKIP = (".ipynb_checkpoints", "__MACOSX")
 
 
