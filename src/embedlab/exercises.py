@@ -272,7 +272,6 @@ def check(
     passed = 0
     failures: list[Failure] = []
     for n, case in enumerate(cases, 1):
-        label = f"case {n} of {len(cases)}" + (f" ({case.label})" if case.label else "")
         problem = _signature_problem(fn, case.args, case.kwargs)
         if problem:
             failures.append(Failure(n, case.label, "call", problem))
@@ -289,7 +288,8 @@ def check(
         if not finished:
             # The one case that ends the check: every further case would wait out its limit too.
             left = len(cases) - n
-            rest = f"; the {left} case{'s' if left != 1 else ''} after it were not run" if left else ""
+            rest = (f"; the {left} cases after it were not run" if left > 1 else
+                    "; the case after it was not run" if left else "")
             failures.append(Failure(n, case.label, "timeout", f"your function did not finish within {timeout:g} s"
                                                               f"{outcome}{rest}"))
             break
