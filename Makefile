@@ -55,7 +55,7 @@ help:
 	@echo "For instructors:"
 	@echo "  make student       the chapters without solutions, in _build/student/"
 	@echo "  make grade SUBMISSIONS=dir/  grade a class offline: gradebook and feedback in _build/grades/"
-	@echo "                     (EXERCISES=ch09.ndcg_at_10,... to choose)"
+	@echo "                     (EXERCISES=ch09.ndcg_at_10,... to choose; FEEDBACK=hints|pass-fail for marked work)"
 	@echo "Cleaning:"
 	@echo "  make clean         remove build outputs (keeps .venv)"
 	@echo "  make clean-all     remove .venv and .venv-lowest too"
@@ -150,9 +150,11 @@ student: setup
 	$(BIN)/python -m tools.student_notebooks
 
 # Grade a class offline: one notebook per student in SUBMISSIONS (embedlab/grade.py, book/instructors.md).
+# _build/grades is a build output: each run replaces the last one's files (--overwrite), none stays stale.
+# FEEDBACK=hints or FEEDBACK=pass-fail: feedback without the hidden expected values (marked work).
 grade: setup
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir/ [EXERCISES=ch09.ndcg_at_10,...]"; exit 2; }
-	$(BIN)/python -m embedlab.grade $(SUBMISSIONS) --out _build/grades $(if $(EXERCISES),--exercises $(EXERCISES))
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir/ [EXERCISES=ch09.ndcg_at_10,...] [FEEDBACK=hints]"; exit 2; }
+	$(BIN)/python -m embedlab.grade "$(SUBMISSIONS)" --out _build/grades --overwrite $(if $(EXERCISES),--exercises "$(EXERCISES)") $(if $(FEEDBACK),--feedback "$(FEEDBACK)")
 
 # Ours vs reference implementations, interleaved in one process; writes benchmarks/results/*.json
 # and re-renders book/benchmarks.md from them. Commit all three. BENCH="sgns topk" runs a subset.

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 
 import embedlab.exercises as exercises
+import embedlab.matching as matching
+import embedlab.timelimit as timelimit
 from embedlab.exercises import Case, CheckResult, Exercise, check, list_exercises
 
 
@@ -77,7 +79,7 @@ def test_unknown_exercise_is_a_clear_error():
 
 
 def test_mismatch_gives_a_reason_and_close_reads_the_obvious_way():
-    mismatch, close = exercises.mismatch, exercises.close
+    mismatch, close = matching.mismatch, matching.close
     assert mismatch(torch.ones(2), torch.ones(2)) is None
     assert "shape" in mismatch(torch.ones(3), torch.ones(2))
     assert mismatch(1.0 + 1e-9, 1.0) is None and mismatch(2.0, 1.0)
@@ -91,7 +93,7 @@ def test_mismatch_gives_a_reason_and_close_reads_the_obvious_way():
 
 
 def test_dtype_is_named_when_only_the_dtype_is_wrong():
-    mismatch = exercises.mismatch
+    mismatch = matching.mismatch
     why = mismatch(torch.tensor([1.0, 2.0]), torch.tensor([1, 2]))
     assert "dtype" in why and "torch.int64" in why and "torch.float32" in why and "values are right" in why
     assert "values differ" not in why
@@ -138,8 +140,8 @@ def test_a_comparison_that_raises_or_answers_a_bool_is_handled(monkeypatch):
 
     for compare, fn, ok, words in [
         (compare_raises, lambda x: x, False, "could not compare what your function returned"),
-        (exercises.close, lambda x: x, True, "passed all 1"),  # a bool: True means they match
-        (exercises.close, lambda x: x + 1, False, "values differ"),
+        (matching.close, lambda x: x, True, "passed all 1"),  # a bool: True means they match
+        (matching.close, lambda x: x + 1, False, "values differ"),
     ]:
         ex = Exercise("ch00.demo", reference=lambda x: x, cases=lambda: [Case((torch.ones(2),))], compare=compare)
         monkeypatch.setattr(exercises, "_load", lambda _id, ex=ex: ex)
@@ -240,11 +242,11 @@ def test_the_reported_line_is_the_students_not_the_librarys():
 
     res = check("ch01.row_grad_count", bincount_floats, quiet=True)
     assert f"(line {bincount_floats.__code__.co_firstlineno + 1}: " in res.message
-    assert exercises._is_students("/tmp/ipykernel_1234/3456789.py")  # a Jupyter cell
-    assert exercises._is_students("<ipython-input-3-0123abcd>")
-    assert not exercises._is_students(torch.nn.functional.__file__)
-    assert not exercises._is_students(np.__file__) and not exercises._is_students(exercises.__file__)
-    assert not exercises._is_students(threading.__file__)
+    assert timelimit.is_students_file("/tmp/ipykernel_1234/3456789.py")  # a Jupyter cell
+    assert timelimit.is_students_file("<ipython-input-3-0123abcd>")
+    assert not timelimit.is_students_file(torch.nn.functional.__file__)
+    assert not timelimit.is_students_file(np.__file__) and not timelimit.is_students_file(exercises.__file__)
+    assert not timelimit.is_students_file(threading.__file__)
 
 
 def test_one_hot_lookup_must_be_a_product_not_indexing():

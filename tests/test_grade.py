@@ -1,4 +1,5 @@
-"""embedlab.grade: a fake class graded offline, what containment guarantees, the Otter-Grader export.
+"""embedlab.grade and embedlab.grading: a fake class graded offline, what containment guarantees, the
+Otter-Grader export.
 
 The kernels here are real (one per notebook, about 2 s each). No verdict here may depend on the
 machine's speed (a busy laptop, a CI runner with another job on the other core): notebooks that do
@@ -28,6 +29,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from embedlab import grade
 from embedlab.exercises import _load, list_exercises
+from embedlab.grading.kernel import check_namespace, function_names
+from embedlab.grading.otter import export_otter
+from embedlab.grading.submissions import exercises_named
 from tools import chapters as ch
 from tools.student_notebooks import strip_solutions
 
@@ -82,11 +86,12 @@ def fake_class(tmp_path_factory):
         "bob.ipynb": _notebook(STUB),
         # a correct function, then sys.exit (an error IPython catches) and os._exit (the kernel dies)
         "dave.ipynb": _notebook(GOOD, "import sys\nsys.exit(1)", "import os\nos._exit(1)"),
-        # the id comes from the metadata; a relative write and 5 MB of output
+        # the id comes from the metadata, as asked for; a relative write and 5 MB of output
         "submission_05.ipynb": _notebook(GOOD, "with open('scratch.txt', 'w') as f:\n    f.write('mine')",
                                          "print('x' * 5_000_000)", student="erin"),
     }
-    outcomes, rows, log, before, after = _grade(tmp, notebooks, keep=True)  # default exercises: those named
+    # default exercises: those named
+    outcomes, rows, log, before, after = _grade(tmp, notebooks, keep=True, id_from_metadata=True)
     yield {"tmp": tmp, "outcomes": {o.student: o for o in outcomes}, "rows": rows, "log": log,
            "before": before, "after": after}
     shutil.rmtree(next(iter(outcomes)).workdir.parent, ignore_errors=True)
@@ -111,22 +116,28 @@ def loop_class(tmp_path_factory):
 
 def test_the_gradebook_is_the_table_expected_by_hand(fake_class):
     rows = fake_class["rows"]
-    assert rows[0] == ["student", "exercise", "passed", "cases_passed", "cases_total", "message"]
+    assert rows[0] == ["student", "file", "exercise", "passed", "cases_passed", "cases_total", "points",
+                       "max_points", "message"]
     expected = [
-        ("alice", "ch09.ndcg_at_10", "1", "9", "9", "[ch09.ndcg_at_10] passed all 9 hidden cases. Well done!"),
-        ("bob", "ch09.ndcg_at_10", "0", "0", "9", "[ch09.ndcg_at_10] not yet: passed 0 of 9. First failure, case 1 "
-         "of 9 (the only relevant item first): expected 1, got 0.\n  Hint: " + HINT),
-        ("dave", "ch09.ndcg_at_10", "0", "0", "9", "[ch09.ndcg_at_10] not checked: the kernel died while running "
-         "cell 4 (`import os`) (os._exit, exit(), a crash or running out of memory); nothing could be checked."),
-        ("erin", "ch09.ndcg_at_10", "1", "9", "9", "[ch09.ndcg_at_10] passed all 9 hidden cases. Well done!"),
+        ("alice", "alice.ipynb", "ch09.ndcg_at_10", "1", "9", "9", "1.0", "1.0",
+         "[ch09.ndcg_at_10] passed all 9 hidden cases. Well done!"),
+        # every case is run and counted: a constant 0 is right on the 2 cases whose NDCG is 0
+        ("bob", "bob.ipynb", "ch09.ndcg_at_10", "0", "2", "9", "0.22", "1.0", "[ch09.ndcg_at_10] not yet: passed 2 "
+         "of 9. First failure, case 1 of 9 (the only relevant item first): expected 1, got 0.\n  Hint: " + HINT),
+        ("dave", "dave.ipynb", "ch09.ndcg_at_10", "0", "0", "9", "0.0", "1.0", "[ch09.ndcg_at_10] not checked: the "
+         "kernel died while running cell 4 (`import os`) (os._exit, exit(), a crash or running out of memory); "
+         "nothing could be checked."),
+        ("erin", "submission_05.ipynb", "ch09.ndcg_at_10", "1", "9", "9", "1.0", "1.0",
+         "[ch09.ndcg_at_10] passed all 9 hidden cases. Well done!"),
     ]
     assert [tuple(r) for r in rows[1:]] == expected
 
 
 def test_cells_and_functions_that_never_end_are_stopped(loop_class):
-    got = {r[0]: r for r in loop_class["rows"][1:]}
+    got = {r[0]: [r[0], *r[2:6], r[8]] for r in loop_class["rows"][1:]}  # the columns of the first gradebook
     expected_carol = ("[ch09.ndcg_at_10] not yet: passed 0 of 9. First failure, case 1 of 9 (the only relevant item "
-                      "first): your function did not finish within 60 s (line ?); look for a loop that never ends.\n"
+                      "first): your function did not finish within 60 s (line ?); look for a loop that never "
+                      "ends; the 8 cases after it were not run.\n"
                       "  Hint: " + HINT)
     assert got["carol"][1:5] == ["ch09.ndcg_at_10", "0", "0", "9"]
     # the alarm stops the loop on its `while` line or its `pass` line, as the interpreter happens to be
@@ -164,7 +175,7 @@ def test_feedback_names_what_went_wrong_without_tracebacks(fake_class):
     assert sorted(p.name for p in folder.iterdir()) == [f"{s}.md" for s in ("alice", "bob", "dave", "erin")]
     text = {p.stem: p.read_text() for p in folder.iterdir()}
     assert "| ch09.ndcg_at_10 | passed | 9 of 9 |" in text["alice"] and "Running your notebook" not in text["alice"]
-    assert "| ch09.ndcg_at_10 | not yet | 0 of 9 |" in text["bob"] and "Hint: DCG" in text["bob"]
+    assert "| ch09.ndcg_at_10 | not yet | 2 of 9 |" in text["bob"] and "Hint: DCG" in text["bob"]
     assert "- cell 3 (`import sys`) raised SystemExit: 1" in text["dave"] and "the kernel died" in text["dave"]
     assert all("Traceback" not in t and "File \"" not in t for t in text.values())
 
@@ -196,7 +207,7 @@ def test_no_kernel_or_child_process_outlives_grading(which, request):
 
 def test_a_tampered_check_an_import_and_a_broken_file(tmp_path):
     tamper = ("import embedlab.exercises as ex\nex.check = lambda i, f, **k: ex.CheckResult(i, 9, 9, 'all good')\n"
-              "import embedlab.grade as g\ng.check = ex.check")
+              "import embedlab.grading.kernel as g\ng.check = ex.check")
     notebooks = {
         "gina.ipynb": _notebook(STUB, tamper),  # patches the check: the grader reloads it
         "hank.ipynb": _notebook("from embedlab.ranking import ndcg_at_k as ndcg_at_10"),
@@ -212,14 +223,6 @@ def test_a_tampered_check_an_import_and_a_broken_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- without kernels
-
-
-def test_student_ids_come_from_metadata_or_the_file_name(tmp_path):
-    for name, student in [("b.ipynb", None), ("a.ipynb", "Ana María/1"), ("c.ipynb", "b"), ("d.ipynb", "  ")]:
-        nbformat.write(_notebook("x = 1", student=student), tmp_path / name)
-    (tmp_path / "notes.md").write_text("ignored")
-    assert [(s, p.name) for s, p, _ in grade.find_submissions(tmp_path)] == [
-        ("Ana_Mar_a_1", "a.ipynb"), ("b", "b.ipynb"), ("b-2", "c.ipynb"), ("d", "d.ipynb")]
 
 
 def test_bad_calls_are_clear_errors(tmp_path, capsys):
@@ -250,7 +253,7 @@ def test_the_function_name_each_exercise_text_asks_for_is_the_one_graded():
                     named.update(re.findall(r"check\(\s*[\"'](ch\d\d\.\w+)[\"']\s*,\s*(\w+)", block))
     assert named and set(named) <= set(list_exercises())
     for ex_id, fn in named.items():
-        assert grade.function_names(ex_id)[0] == fn, f"{ex_id}: the text asks for {fn}; set function= in its check"
+        assert function_names(ex_id)[0] == fn, f"{ex_id}: the text asks for {fn}; set function= in its check"
 
 
 @pytest.mark.parametrize("path", ch.chapter_paths(), ids=lambda p: p.stem)
@@ -258,10 +261,10 @@ def test_the_student_version_does_not_define_the_graded_function(path):
     nb = ch.read_nb(path)
     ids = set(re.findall(r"check\(\s*[\"'](ch\d\d\.\w+)", "".join("".join(c["source"]) for c in nb["cells"])))
     student = nbformat.from_dict(strip_solutions(nb))
-    assert grade.exercises_named(student) == ids  # what the grader picks by default
+    assert exercises_named(student) == ids  # what the grader picks by default
     code = "\n".join("".join(c.source) for c in student.cells if c.cell_type == "code")
     for ex_id in ids:
-        for name in grade.function_names(ex_id):
+        for name in function_names(ex_id):
             # an import from embedlab is allowed: the grader refuses embedlab's own functions
             assert not re.search(rf"^\s*(def\s+{name}\b|{name}\s*=[^=])", code, flags=re.M), (ex_id, name)
 
@@ -275,12 +278,13 @@ def test_check_namespace_finds_the_asked_name_and_refuses_embedlabs_own():
             raise ValueError("zero vector")
         return float(a @ b) / n
 
-    assert grade.check_namespace("ch02.cosine", {"my_cosine": my_cosine, "cosine": cosine}, 60)
-    res = grade.check_namespace("ch02.cosine", {"cosine": cosine}, 60)  # the student version imports it
+    assert check_namespace("ch02.cosine", {"my_cosine": my_cosine, "cosine": cosine}, 60)
+    res = check_namespace("ch02.cosine", {"cosine": cosine}, 60)  # the student version imports it
     assert not res and "embedlab.similarity's function" in res.message
     assert res.total == len(_load("ch02.cosine").cases())
-    res = grade.check_namespace("ch09.ndcg_at_10", {}, 60)
+    res = check_namespace("ch09.ndcg_at_10", {}, 60)
     assert not res and "defines no function named `ndcg_at_10`" in res.message and res.total == 9
+    assert "; it defines no function." in res.message
 
 
 # --------------------------------------------------------------------------- Otter-Grader
@@ -322,4 +326,4 @@ def test_the_otter_export_runs_the_hidden_check(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="expected 1, got 0"):
         case.fn(student)
     with pytest.raises(ValueError, match="unknown exercises"):
-        grade.export_otter(["ch09.nope"], tmp_path)
+        export_otter(["ch09.nope"], tmp_path)

@@ -151,10 +151,26 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("seeding, device, timer, below, evaluating (eval mode)", "utils",
             ("seed_everything", "get_device", "Timer", "below", "evaluating"), "all"),
     Concept("figure style and shared plots", "plotting", ("style", "subplots", "similarity_heatmap"), "all"),
-    Concept("auto-checked exercises (check); their hidden cases live in embedlab.checks.chNN", "exercises",
-            ("check", "Exercise", "Case"), "all"),
-    Concept("grading a class offline: each notebook run headless in a fresh kernel and folder, then its hidden "
-            "checks; gradebook, feedback; Otter-Grader test export", "grade", ("grade", "export_otter"), "all"),
+    Concept("auto-checked exercises (check, every hidden case counted); their hidden cases live in "
+            "embedlab.checks.chNN", "exercises", ("check", "Exercise", "Case", "CheckResult", "Failure"), "all"),
+    Concept("comparing a student's result with the reference without trusting it (shape, dtype, the worst "
+            "position; a reason, never an exception)", "matching",
+            ("mismatch", "close", "describe_kind", "short_repr"), "all"),
+    Concept("running a student's code for one case: the time limit (SIGALRM or a thread), the student's line "
+            "in a verdict", "timelimit",
+            ("run_with_time_limit", "CaseTimeout", "describe_exception", "is_students_file", "student_line"), "all"),
+    Concept("grading a class offline, the command: python -m embedlab.grade", "grade", ("grade", "main"), "all"),
+    Concept("grading: whose notebook is which (file names, Canvas and Moodle layouts, NFC ids, duplicates "
+            "kept by modification time)", "grading.submissions",
+            ("find_submissions", "Submission", "exercises_named", "safe_file_name"), "all"),
+    Concept("grading: inside the student's kernel, find the function, run the checks, report results as data",
+            "grading.kernel", ("check_namespace", "function_names", "report", "grading_source"), "all"),
+    Concept("grading: one notebook run headless in a fresh kernel and folder (time limits, capped output)",
+            "grading.run", ("grade_notebook", "Outcome", "parse_results", "kernelspec"), "all"),
+    Concept("grading: a fresh output folder, long and wide gradebooks, points, feedback modes (full, hints, "
+            "pass-fail)", "grading.reports",
+            ("prepare_out", "write_reports", "feedback", "message", "points", "file_names"), "all"),
+    Concept("grading: the hidden checks as Otter-Grader tests", "grading.otter", ("export_otter",), "all"),
 )
 
 

@@ -11,22 +11,17 @@ Two deliberate exceptions to "never raises": an unknown exercise id is a ``KeyEr
 in the call, not in the student's function), and ``KeyboardInterrupt`` (the kernel's interrupt
 button, Ctrl-C) is let through, so a student can always stop a check the usual way.
 
-Time limit: each case may run for ``timeout`` seconds (default :data:`DEFAULT_TIMEOUT`). In the
-main thread of a Unix process (a Jupyter or Colab kernel on Linux or macOS, a script, pytest)
-the case is interrupted with ``SIGALRM``: the student's code stops and the verdict says which
-line it was running. Elsewhere (Windows, a check started from another thread, or when a timer
-is already in use) the case runs in a daemon thread and the check stops *waiting* after the
-limit; Python cannot stop that thread, so a runaway loop keeps a CPU busy until the kernel is
-restarted, and the message says so. Either way the signal can only be delivered between Python
-bytecodes: a single long-running C call (one huge matrix product) finishes before it is noticed,
-and code that catches ``BaseException`` (a bare ``except:``) inside its own loop can swallow it.
+Time limit: each case may run for ``timeout`` seconds (default :data:`DEFAULT_TIMEOUT`),
+enforced by :mod:`embedlab.timelimit` (``SIGALRM`` where it can, else a thread it stops waiting
+for: a runaway loop then keeps a CPU busy until the kernel is restarted, and the message says
+so). Results are compared with the reference by :mod:`embedlab.matching`, which trusts nothing
+the student's function returned.
+
+Every case is run and counted, so ``passed`` is the true partial credit; the verdict names the
+first failure and :attr:`CheckResult.failures` lists them all.
 
 Exercises live in ``embedlab.checks.chNN`` modules (one per chapter) as :class:`Exercise`
 objects named ``EXERCISES``; they are found by the prefix of the id, loaded on demand.
-
-Why this module is over 400 lines: one concept (check a student's function, never raise), and
-about half of it is the defence that promise needs (time limits, locating the student's line in
-a traceback, comparing whatever comes back without trusting its ``__eq__`` or ``__repr__``).
 """
 
 from __future__ import annotations
@@ -34,28 +29,23 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import os
-import signal
-import sys
-import sysconfig
-import threading
-import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+
+from embedlab.matching import describe_kind, mismatch
+from embedlab.timelimit import CaseTimeout, describe_exception, run_with_time_limit
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Case",
     "Exercise",
     "CheckResult",
+    "Failure",
     "check",
-    "close",
-    "mismatch",
     "list_exercises",
 ]
 
@@ -74,162 +64,6 @@ class Case:
 
 # --------------------------------------------------------------------------- comparing results
 
-
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut to ``limit`` characters; never raises (a student's ``__repr__`` might)."""
-    try:
-        text = repr(value)
-    except BaseException:  # noqa: BLE001 - a broken __repr__ must not reach the student
-        return f"<a {type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _kind(value: Any) -> str:
-    """A student-facing name for what ``value`` is: 'a tensor of shape (2, 3)', 'a list', ..."""
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)} ({value.dtype})"
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape} ({value.dtype})"
-    name = type(value).__name__
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
-
-
-def _dtype_kind(dtype: torch.dtype) -> str:
-    if dtype == torch.bool:
-        return "bool"
-    if dtype.is_complex:
-        return "complex"
-    return "float" if dtype.is_floating_point else "int"
-
-
-_KIND_NAMES = {"bool": "a boolean tensor (dtype torch.bool)", "int": "an integer tensor (dtype torch.int64)"}
-
-
-def _as_tensor(got: Any) -> torch.Tensor:
-    if isinstance(got, torch.Tensor):
-        return got.detach()
-    if isinstance(got, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(got))
-    if isinstance(got, (bool, int, float, np.number, np.bool_)):
-        return torch.as_tensor(np.asarray(got))
-    raise TypeError(type(got).__name__)
-
-
-def _where(index: torch.Tensor) -> str:
-    return str(tuple(int(i) for i in index)) if index.numel() > 1 else f"[{int(index[0])}]" if index.numel() else "()"
-
-
-def _tensor_mismatch(got: Any, expected: torch.Tensor | np.ndarray, rtol: float, atol: float) -> str | None:
-    e = _as_tensor(expected).cpu()
-    try:
-        g = _as_tensor(got).cpu()
-    except Exception:  # noqa: BLE001 - a list, a dict, an object array...: explained, never raised
-        how = "torch.stack(...)" if isinstance(got, (list, tuple)) else "torch.tensor(...)"
-        return f"expected a tensor of shape {tuple(e.shape)}, got {_kind(got)} (build a tensor, e.g. with {how})"
-    if tuple(g.shape) != tuple(e.shape):
-        return f"expected shape {tuple(e.shape)}, got shape {tuple(g.shape)}"
-    want, have = _dtype_kind(e.dtype), _dtype_kind(g.dtype)
-    if have == "complex" and want != "complex":
-        return f"expected a real tensor ({e.dtype}), got dtype {g.dtype}"
-    if want in ("bool", "int"):
-        # Exact, with torch's type promotion: 0.7 is compared as 0.7, not cast to 0 or True first.
-        same = g == e
-        if have != want:
-            if bool(same.all()):
-                return f"wrong dtype: expected {_KIND_NAMES[want]}, got dtype {g.dtype} — the values are right"
-            note = f" (and the dtype should be torch.{'bool' if want == 'bool' else 'int64'}, not {g.dtype})"
-        else:
-            note = ""
-        if bool(same.all()):
-            return None
-        bad = (~same).nonzero()
-        first = tuple(int(i) for i in bad[0])
-        return (
-            f"values differ at {len(bad)} of {e.numel()} positions, first at index {_where(bad[0])}: "
-            f"expected {_short(e[first].item())}, got {_short(g[first].item())}{note}"
-        )
-    # Floating-point reference: any real dtype is accepted (float32 for float64 is fine, within rtol).
-    g64, e64 = g.double(), e.double()
-    ok = torch.isclose(g64, e64, rtol=rtol, atol=atol, equal_nan=True)
-    if bool(ok.all()):
-        return None
-    bad = (~ok).nonzero()
-    diff = (g64 - e64).abs().masked_fill(ok, 0).nan_to_num(nan=float("inf"))  # NaN counts as the worst
-    worst = (diff == diff.max()).nonzero()[0]
-    at = tuple(int(i) for i in worst)
-    nan_note = ""
-    if bool((g64.isnan() & ~e64.isnan()).any()):
-        nan_note = f"; your result has NaN at {int((g64.isnan() & ~e64.isnan()).sum())} position(s)"
-    return (
-        f"values differ at {len(bad)} of {e.numel()} positions; the largest difference is at index {_where(worst)}: "
-        f"expected {e64[at].item():.6g}, got {g64[at].item():.6g}{nan_note}"
-    )
-
-
-def _number(got: Any) -> float | int | str:
-    """``got`` as a Python number, or a reason why it is not one."""
-    if isinstance(got, (bool, np.bool_)) or isinstance(got, (str, bytes)):
-        return f"expected a number, got {_kind(got)} {_short(got)}"
-    if isinstance(got, (torch.Tensor, np.ndarray)):
-        size = got.numel() if isinstance(got, torch.Tensor) else got.size
-        if size != 1:
-            return f"expected a single number, got {_kind(got)}"
-        item = got.reshape(-1)[0].item()
-        if isinstance(item, bool) or not isinstance(item, (int, float)):
-            return f"expected a number, got {_kind(got)}"
-        return item
-    if isinstance(got, (int, np.integer)):
-        return int(got)
-    try:
-        return float(got)
-    except Exception:  # noqa: BLE001 - explained, never raised
-        return f"expected a number, got {_kind(got)}"
-
-
-def mismatch(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6) -> str | None:
-    """Why ``got`` does not match ``expected``: a short reason, or ``None`` when they match.
-
-    Tensors and arrays must have the same shape. A floating-point reference accepts any real
-    dtype within ``rtol``/``atol`` (NaN matches NaN); an integer or boolean reference is compared
-    exactly and also needs an integer or boolean result (the message says "dtype" when only the
-    dtype is wrong). Numbers, and tuples/lists item by item. Never raises for anything ``got`` is.
-    Use :func:`close` for a yes/no answer.
-    """
-    if isinstance(expected, (tuple, list)):
-        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            return f"expected a sequence of {len(expected)} items, got {_kind(got)}"
-        for i, (g, e) in enumerate(zip(got, expected)):
-            why = mismatch(g, e, rtol=rtol, atol=atol)
-            if why is not None:
-                return f"item {i}: {why}"
-        return None
-    if isinstance(expected, (torch.Tensor, np.ndarray)):
-        return _tensor_mismatch(got, expected, rtol, atol)
-    if isinstance(expected, (float, int, np.number)) and not isinstance(expected, (bool, np.bool_)):
-        g = _number(got)
-        if isinstance(g, str):
-            return g
-        if isinstance(expected, (int, np.integer)):
-            if isinstance(g, float):
-                if g == expected:
-                    return f"expected an integer (int), got a float, {g!r} — the value is right"
-                return f"expected {int(expected)}, got {g:.6g}"
-            return None if g == expected else f"expected {int(expected)}, got {g}"
-        if not np.isclose(g, float(expected), rtol=rtol, atol=atol, equal_nan=True):
-            return f"expected {float(expected):.6g}, got {g:.6g}"
-        return None
-    try:
-        same = bool(got == expected)
-    except Exception as e:  # noqa: BLE001 - e.g. an __eq__ that raises, or an ambiguous array truth value
-        return f"expected {_short(expected)}, got {_kind(got)} that cannot be compared with it ({type(e).__name__})"
-    return None if same else f"expected {_short(expected)}, got {_short(got)}"
-
-
-def close(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
-    """``True`` when ``got`` matches ``expected`` (see :func:`mismatch` for the rules and the reason)."""
-    return mismatch(got, expected, rtol=rtol, atol=atol) is None
-
-
 # --------------------------------------------------------------------------- exercises
 
 
@@ -243,13 +77,15 @@ class Exercise:
         cases: a function that builds the hidden cases (called once per check, seeded inside).
         hint: shown when a case fails.
         compare: ``(got, expected) -> reason or None`` (a ``bool`` is also understood: ``True``
-            means they match); defaults to :func:`mismatch`. It may raise on odd results: that is
+            means they match); defaults to :func:`embedlab.matching.mismatch`. It may raise on odd results: that is
             reported to the student, not raised.
         expect_error: the exception type the student's function must raise on every case
             (for exercises about validating bad input); ``reference`` is then unused.
         function: the name the exercise's text asks students to give their function, when it is
             not the part of the id after the dot (``"my_cosine"`` for ``ch02.cosine``). The
             grader (:mod:`embedlab.grade`) looks a student's function up by :attr:`function_name`.
+        points: what the exercise is worth in the grader's gradebook (a share of it per hidden
+            case passed); ``python -m embedlab.grade --points`` overrides it for one class.
     """
 
     id: str
@@ -259,6 +95,7 @@ class Exercise:
     compare: Callable[[Any, Any], str | bool | None] = mismatch
     expect_error: type[BaseException] | None = None
     function: str = ""
+    points: float = 1.0
 
     @property
     def function_name(self) -> str:
@@ -266,12 +103,31 @@ class Exercise:
         return self.function or self.id.partition(".")[2]
 
 
+class Failure(NamedTuple):
+    """One hidden case that failed: its number (from 1), label, what kind of failure, and why.
+
+    ``kind`` says whether ``reason`` may show the reference's answer: ``"value"`` (the result did
+    not match: the reason may quote the expected value), ``"error"`` (the function raised, or did
+    not raise what it should), ``"call"`` (it cannot be called with the case's arguments) or
+    ``"timeout"``. The grader's marked feedback modes show the reason of every kind but ``"value"``.
+    """
+
+    case: int
+    label: str
+    kind: str
+    reason: str
+
+
 @dataclass
 class CheckResult:
+    """What a check found: ``passed`` of ``total`` hidden cases (every case counted), the verdict
+    as the student sees it, and each failed case (:class:`Failure`)."""
+
     exercise: str
     passed: int
     total: int
     message: str
+    failures: list[Failure] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.total > 0 and self.passed == self.total
@@ -326,139 +182,6 @@ def _clone(value: Any) -> Any:
 # --------------------------------------------------------------------------- the student's line
 
 
-def _library_dirs() -> tuple[str, ...]:
-    """Folders whose code is not the student's: embedlab, torch, numpy, the standard library and
-    site-packages. Everything else (a notebook cell, ``/tmp/ipykernel_*/*.py``, a test) is theirs."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    dirs = {here, os.path.dirname(os.path.abspath(torch.__file__)), os.path.dirname(os.path.abspath(np.__file__))}
-    paths = sysconfig.get_paths()
-    dirs |= {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k)}
-    return tuple(os.path.realpath(d) + os.sep for d in dirs)
-
-
-_LIBRARY_DIRS = _library_dirs()
-
-
-def _is_students(filename: str) -> bool:
-    if filename.startswith("<frozen") or not filename:
-        return False
-    if filename.startswith("<"):  # <ipython-input-3-...>, <string>
-        return True
-    return not os.path.realpath(filename).startswith(_LIBRARY_DIRS)
-
-
-def _student_line(frames: Iterable[tuple[str, int | None, str | None]]) -> str:
-    """`` (line N: code)`` for the innermost frame that is the student's, else ``""``.
-
-    ``frames`` runs from the outermost to the innermost, as ``(filename, lineno, source line)``.
-    """
-    found = ""
-    for filename, lineno, line in frames:
-        if lineno is not None and _is_students(filename):
-            code = (line or "").strip()
-            code = code if len(code) <= 60 else code[:57] + "..."
-            found = f" (line {lineno}: {code})" if code else f" (line {lineno})"
-    return found
-
-
-def _tb_frames(tb: TracebackType | None) -> list[tuple[str, int | None, str | None]]:
-    try:
-        return [(f.filename, f.lineno, f.line) for f in traceback.extract_tb(tb)]
-    except Exception:  # noqa: BLE001 - only decoration; never let it break the verdict
-        return []
-
-
-def _stack_frames(frame: FrameType | None) -> list[tuple[str, int | None, str | None]]:
-    try:
-        return [(f.filename, f.lineno, f.line) for f in traceback.extract_stack(frame)]
-    except Exception:  # noqa: BLE001
-        return []
-
-
-def _describe(e: BaseException) -> str:
-    """``"ValueError: bad input (line 3: ...)"``; safe against exceptions with a broken ``__str__``."""
-    try:
-        text = str(e)
-    except BaseException:  # noqa: BLE001
-        text = ""
-    text = text.strip().splitlines()[0] if text.strip() else ""
-    text = text if len(text) <= 200 else text[:197] + "..."
-    where = _student_line(_tb_frames(e.__traceback__))
-    if isinstance(e, SystemExit):
-        text = f"sys.exit({text})" if text else "sys.exit()"
-        return f"SystemExit ({text} ends the whole program; return a value instead){where}"
-    return f"{type(e).__name__}{': ' + text if text else ''}{where}"
-
-
-# --------------------------------------------------------------------------- the time limit
-
-
-class _Timeout(BaseException):
-    """Raised inside the student's code by SIGALRM; a BaseException so ``except Exception`` in
-    their code does not swallow it."""
-
-
-_NEVER_ENDS = "; look for a loop that never ends"
-
-
-def _can_use_alarm() -> bool:
-    return (
-        hasattr(signal, "setitimer")
-        and hasattr(signal, "SIGALRM")
-        and threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # someone else's timer: do not clobber it
-    )
-
-
-def _with_time_limit(work: Callable[[], Any], timeout: float | None) -> tuple[bool, Any]:
-    """Run ``work()``; ``(True, its value)`` if it finished in time, else ``(False, where)`` with
-    ``where`` the student's line it was running (maybe ``""``). Exceptions from ``work`` propagate."""
-    if timeout is None:
-        return True, work()
-    if _can_use_alarm():
-        fired = False
-
-        def on_alarm(signum: int, frame: FrameType | None) -> None:
-            nonlocal fired
-            fired = True
-            raise _Timeout
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        try:
-            signal.setitimer(signal.ITIMER_REAL, timeout)
-            try:
-                value = work()
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-        except _Timeout as e:
-            return False, _student_line(_tb_frames(e.__traceback__)) + _NEVER_ENDS
-        finally:
-            signal.signal(signal.SIGALRM, previous)
-        if fired:  # the student's code caught _Timeout and carried on: still over time
-            return False, _NEVER_ENDS
-        return True, value
-
-    # Portable fallback: run in a daemon thread and stop waiting for it after ``timeout``.
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as e:  # noqa: BLE001 - handed back to the caller's thread below
-            outcome["error"] = e
-
-    worker = threading.Thread(target=target, name="embedlab-check", daemon=True)
-    worker.start()
-    worker.join(timeout)  # a KeyboardInterrupt here (the interrupt button) propagates, as it should
-    if worker.is_alive():
-        frame = sys._current_frames().get(worker.ident or -1)
-        where = _student_line(_stack_frames(frame))
-        return False, f"{where}{_NEVER_ENDS}; it is still running in the background (restart the kernel to stop it)"
-    if "error" in outcome:
-        raise outcome["error"]
-    return True, outcome["value"]
-
-
 # --------------------------------------------------------------------------- check
 
 
@@ -487,9 +210,10 @@ def _signature_problem(fn: Callable[..., Any], args: tuple, kwargs: dict) -> str
     return None
 
 
-def _run_case(ex: Exercise, fn: Callable[..., Any], case: Case, expected: Any) -> str | None:
+def _run_case(ex: Exercise, fn: Callable[..., Any], case: Case, expected: Any) -> tuple[str, str] | None:
     """The student's part of one case (their call and the comparison of what it returned):
-    a failure reason, or ``None`` when it passed. Raises only ``KeyboardInterrupt`` and ``_Timeout``."""
+    ``(kind, reason)`` of a failure (see :class:`Failure`), or ``None`` when it passed. Raises only
+    ``KeyboardInterrupt`` and ``CaseTimeout``."""
     args, kwargs = _clone(case.args), _clone(case.kwargs)
     if ex.expect_error is not None:
         want = ex.expect_error.__name__
@@ -497,25 +221,26 @@ def _run_case(ex: Exercise, fn: Callable[..., Any], case: Case, expected: Any) -
             fn(*args, **kwargs)
         except ex.expect_error:
             return None
-        except (KeyboardInterrupt, _Timeout):
+        except (KeyboardInterrupt, CaseTimeout):
             raise
         except BaseException as e:  # noqa: BLE001 - SystemExit included: reported, never raised
-            return f"expected {want}, got {_describe(e)}"
-        return f"expected {want} to be raised, nothing was"
+            return "error", f"expected {want}, got {describe_exception(e)}"
+        return "error", f"expected {want} to be raised, nothing was"
     try:
         got = fn(*args, **kwargs)
-    except (KeyboardInterrupt, _Timeout):
+    except (KeyboardInterrupt, CaseTimeout):
         raise
     except BaseException as e:  # noqa: BLE001
-        return f"your function raised {_describe(e)}"
+        return "error", f"your function raised {describe_exception(e)}"
     if got is None and expected is not None:
-        return "your function returned None; did you forget `return`?"
+        return "error", "your function returned None; did you forget `return`?"
     try:
-        return _verdict(ex.compare(got, expected))
-    except (KeyboardInterrupt, _Timeout):
+        verdict = _verdict(ex.compare(got, expected))
+        return None if verdict is None else ("value", verdict)
+    except (KeyboardInterrupt, CaseTimeout):
         raise
     except BaseException as e:  # noqa: BLE001 - an odd returned object (its __eq__, __float__, ... raised)
-        return f"could not compare what your function returned ({_kind(got)}): {_describe(e)}"
+        return "value", f"could not compare what your function returned ({describe_kind(got)}): {describe_exception(e)}"
 
 
 def check(
@@ -523,9 +248,11 @@ def check(
 ) -> CheckResult:
     """Run ``fn`` on the hidden cases of ``exercise_id`` and print a verdict.
 
-    Returns a :class:`CheckResult` (truthy when all cases pass). Stops at the first failing case
-    and names it. ``timeout`` is the limit in seconds for each case (``None``: no limit; see the
-    module docstring for how it is enforced and its limits).
+    Returns a :class:`CheckResult` (truthy when all cases pass). Every case is run and counted
+    (partial credit is the true count), and the verdict names the first failure. One exception:
+    a case that runs past ``timeout`` ends the check, the cases after it counted as failed and not
+    run (each would wait out its limit too), and the verdict says so. ``timeout`` is the limit in
+    seconds for each case (``None``: no limit; see the module docstring for how it is enforced).
 
     Never raises because of the student's code; raises ``KeyError`` only for an unknown exercise
     id, and lets ``KeyboardInterrupt`` through so the student can interrupt a slow check.
@@ -537,42 +264,49 @@ def check(
     if not callable(fn):
         message = (
             f"[{exercise_id}] not checked: check needs your function itself, e.g. check({exercise_id!r}, my_function), "
-            f"but got {_kind(fn)}. Pass the function's name, without calling it."
+            f"but got {describe_kind(fn)}. Pass the function's name, without calling it."
         )
         if not quiet:
             print(message)
         return CheckResult(exercise_id, 0, len(cases), message)
     passed = 0
-    failure = ""
+    failures: list[Failure] = []
     for n, case in enumerate(cases, 1):
-        label = f"case {n} of {len(cases)}" + (f" ({case.label})" if case.label else "")
         problem = _signature_problem(fn, case.args, case.kwargs)
         if problem:
-            failure = f"{label}: {problem}"
-            break
+            failures.append(Failure(n, case.label, "call", problem))
+            continue
         expected = None
         if ex.expect_error is None:
             expected = ex.reference(*_clone(case.args), **_clone(case.kwargs))
         try:
-            finished, outcome = _with_time_limit(functools.partial(_run_case, ex, fn, case, expected), timeout)
+            finished, outcome = run_with_time_limit(functools.partial(_run_case, ex, fn, case, expected), timeout)
         except KeyboardInterrupt:
             raise
         except BaseException as e:  # noqa: BLE001 - belt and braces: nothing of the student's escapes
-            finished, outcome = True, f"your function raised {_describe(e)}"
+            finished, outcome = True, ("error", f"your function raised {describe_exception(e)}")
         if not finished:
-            failure = f"{label}: your function did not finish within {timeout:g} s{outcome}"
+            # The one case that ends the check: every further case would wait out its limit too.
+            left = len(cases) - n
+            rest = (f"; the {left} cases after it were not run" if left > 1 else
+                    "; the case after it was not run" if left else "")
+            failures.append(Failure(n, case.label, "timeout", f"your function did not finish within {timeout:g} s"
+                                                              f"{outcome}{rest}"))
             break
         if outcome is not None:
-            failure = f"{label}: {outcome}"
-            break
+            failures.append(Failure(n, case.label, *outcome))
+            continue
         passed += 1
     if not cases:
         message = f"[{exercise_id}] has no cases: this is a bug in the course, please report it."
     elif passed == len(cases):
         message = f"[{exercise_id}] passed all {len(cases)} hidden cases. Well done!"
     else:
+        first = failures[0]
+        label = f"case {first.case} of {len(cases)}" + (f" ({first.label})" if first.label else "")
         hint = f"\n  Hint: {ex.hint}" if ex.hint else ""
-        message = f"[{exercise_id}] not yet: passed {passed} of {len(cases)}. First failure, {failure}.{hint}"
+        message = (f"[{exercise_id}] not yet: passed {passed} of {len(cases)}. First failure, {label}: "
+                   f"{first.reason}.{hint}")
     if not quiet:
         print(message)
-    return CheckResult(exercise_id, passed, len(cases), message)
+    return CheckResult(exercise_id, passed, len(cases), message, failures)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from embedlab.exercises import Case, Exercise, mismatch
+from embedlab.exercises import Case, Exercise
+from embedlab.matching import mismatch
 
 
 def _one_hot_lookup(ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
