@@ -185,6 +185,11 @@ def simulate(bandit: EmbeddingBandit, policy, horizon: int, n_runs: int = 20, se
 
     Returns the cumulative pseudo-regret ``(n_runs, horizon)``: after step ``t``,
     ``Σ_{s<=t} (max_k p_k - p_{a_s})``. Runs are independent streams of one seeded generator.
+
+    A policy that keeps its own state (the linear ones of :mod:`embedlab.linbandits`, whose
+    evidence is not a per-arm tally) may define ``reset(n_runs, n_arms)``, called once before the
+    first step, and ``update(arms, rewards)``, called after each step with the ``(n_runs,)`` arms
+    shown and rewards seen; the per-arm policies need neither.
     """
     horizon, n_runs = integer(horizon, "horizon", low=1), integer(n_runs, "n_runs", low=1)
     if not callable(getattr(policy, "select", None)):
@@ -196,9 +201,14 @@ def simulate(bandit: EmbeddingBandit, policy, horizon: int, n_runs: int = 20, se
     gaps = bandit.probs.max() - bandit.probs  # (K,)
     regret = np.empty((n_runs, horizon))
     rows = np.arange(n_runs)
+    update = getattr(policy, "update", None)
+    if callable(reset := getattr(policy, "reset", None)):
+        reset(n_runs, k)
     for t in range(horizon):
         arms = policy.select(counts, sums, t, rng)  # (R,)
         rewards = bandit.pull(arms, rng)
+        if callable(update):
+            update(arms, rewards)
         counts[rows, arms] += 1
         sums[rows, arms] += rewards
         regret[:, t] = gaps[arms]
