@@ -24,6 +24,10 @@ walk-through-the-log idea of Li et al. (2011) but not their guarantee, which nee
 randomised log (see :func:`replay`). A policy may learn online from its own hits, which is where
 exploring can pay.
 
+None of these policies looks at the item vectors: a click on one item teaches them nothing about
+its neighbours. :mod:`embedlab.linbandits` has the policies that share evidence through the
+vectors (linear Thompson sampling, LinUCB); they plug into the same :func:`simulate`.
+
 Shapes: ``items: (K, d)``, ``user: (d,)``; per-run state ``counts, sums: (R, K)``.
 """
 
