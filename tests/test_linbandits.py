@@ -179,7 +179,7 @@ def chapter7_bandit():
 
 def test_clicks_on_one_item_move_the_posterior_of_its_neighbours(chapter7_bandit):
     b = chapter7_bandit
-    post = LinearThompson(b.items, noise=0.25)
+    post = LinearThompson(b.items, noise=0.1)
     post.reset(1, b.n_arms)
     before = post.predicted_rewards()[0]
     guitar = ITEMS.index("guitar")
@@ -196,10 +196,13 @@ def test_clicks_on_one_item_move_the_posterior_of_its_neighbours(chapter7_bandit
 
 
 def test_linear_policies_beat_per_arm_thompson_on_chapter_7s_bandit(chapter7_bandit):
+    # noise 0.1 and alpha 1 are the best of (0.1, 0.2, 0.3, 0.5) and (0.5, 1, 2) on three validation
+    # users ("food", "sport", "art", 10 runs each), never chosen on this one; at noise 0.5 (the
+    # standard deviation of a click at the median rate, 0.55) linear TS explores too much and loses
     horizon, runs = 2000, 20  # the chapter's
     regret = {name: simulate(chapter7_bandit, policy, horizon, runs, seed=0)[:, -1]
               for name, policy in (("thompson", Thompson()),
-                                   ("linear thompson", LinearThompson(chapter7_bandit.items, noise=0.25)),
+                                   ("linear thompson", LinearThompson(chapter7_bandit.items, noise=0.1)),
                                    ("linucb", LinUCB(chapter7_bandit.items, alpha=1.0)))}
     _, lo_ts, hi_ts = mean_interval(regret["thompson"])
     for name in ("linear thompson", "linucb"):
@@ -211,7 +214,7 @@ def test_the_chapter_7_comparison_can_fail(chapter7_bandit, monkeypatch):
     # a linear Thompson sampler whose update forgets the rewards does not beat per-arm Thompson
     update = LinearPosterior.update
     monkeypatch.setattr(LinearThompson, "update", lambda self, a, r: update(self, a, np.zeros_like(r, dtype=float)))
-    wrong = simulate(chapter7_bandit, LinearThompson(chapter7_bandit.items, noise=0.25), 2000, 20, seed=0)[:, -1]
+    wrong = simulate(chapter7_bandit, LinearThompson(chapter7_bandit.items, noise=0.1), 2000, 20, seed=0)[:, -1]
     right = simulate(chapter7_bandit, Thompson(), 2000, 20, seed=0)[:, -1]
     assert not mean_interval(wrong)[2] < mean_interval(right)[1]
 
