@@ -125,6 +125,8 @@ CONCEPTS: tuple[Concept, ...] = (
             ("log_normalizer", "log_density", "estimate_kappa", "fit_classes"), "7"),
     Concept("bandits with embedded arms: epsilon-greedy, Boltzmann, Thompson sampling, regret; offline replay "
             "of a log", "bandits", ("EpsilonGreedy", "Boltzmann", "Thompson", "simulate", "replay"), "7, 9"),
+    Concept("bandits that share evidence through the item vectors: a Gaussian posterior over the taste, linear "
+            "Thompson sampling, LinUCB", "linbandits", ("LinearPosterior", "LinearThompson", "LinUCB"), "7"),
     Concept("ranking items by score with exclusions; recall/precision/NDCG/MRR/hit rate/coverage", "ranking",
             ("rank_items", "recall_at_k", "precision_at_k", "ndcg_at_k", "reciprocal_rank", "hit_rate_at_k",
              "coverage", "evaluate"), "9, 10"),

@@ -24,6 +24,10 @@ walk-through-the-log idea of Li et al. (2011) but not their guarantee, which nee
 randomised log (see :func:`replay`). A policy may learn online from its own hits, which is where
 exploring can pay.
 
+None of these policies looks at the item vectors: a click on one item teaches them nothing about
+its neighbours. :mod:`embedlab.linbandits` has the policies that share evidence through the
+vectors (linear Thompson sampling, LinUCB); they plug into the same :func:`simulate`.
+
 Shapes: ``items: (K, d)``, ``user: (d,)``; per-run state ``counts, sums: (R, K)``.
 """
 
@@ -185,6 +189,11 @@ def simulate(bandit: EmbeddingBandit, policy, horizon: int, n_runs: int = 20, se
 
     Returns the cumulative pseudo-regret ``(n_runs, horizon)``: after step ``t``,
     ``Σ_{s<=t} (max_k p_k - p_{a_s})``. Runs are independent streams of one seeded generator.
+
+    A policy that keeps its own state (the linear ones of :mod:`embedlab.linbandits`, whose
+    evidence is not a per-arm tally) may define ``reset(n_runs, n_arms)``, called once before the
+    first step, and ``update(arms, rewards)``, called after each step with the ``(n_runs,)`` arms
+    shown and rewards seen; the per-arm policies need neither.
     """
     horizon, n_runs = integer(horizon, "horizon", low=1), integer(n_runs, "n_runs", low=1)
     if not callable(getattr(policy, "select", None)):
@@ -196,9 +205,14 @@ def simulate(bandit: EmbeddingBandit, policy, horizon: int, n_runs: int = 20, se
     gaps = bandit.probs.max() - bandit.probs  # (K,)
     regret = np.empty((n_runs, horizon))
     rows = np.arange(n_runs)
+    update = getattr(policy, "update", None)
+    if callable(reset := getattr(policy, "reset", None)):
+        reset(n_runs, k)
     for t in range(horizon):
         arms = policy.select(counts, sums, t, rng)  # (R,)
         rewards = bandit.pull(arms, rng)
+        if callable(update):
+            update(arms, rewards)
         counts[rows, arms] += 1
         sums[rows, arms] += rewards
         regret[:, t] = gaps[arms]
