@@ -125,6 +125,12 @@ CONCEPTS: tuple[Concept, ...] = (
             ("log_normalizer", "log_density", "estimate_kappa", "fit_classes"), "7"),
     Concept("bandits with embedded arms: epsilon-greedy, Boltzmann, Thompson sampling, regret; offline replay "
             "of a log", "bandits", ("EpsilonGreedy", "Boltzmann", "Thompson", "simulate", "replay"), "7, 9"),
+    Concept("off-policy evaluation: a log with propensities; replay (uniform logs only), IPS (clipped), "
+            "self-normalised IPS, direct method, doubly robust; a semi-synthetic world (softmax, greedy and "
+            "uniform policies, a simulated log, a policy's true value)", "offpolicy",
+            ("BanditLog", "Estimate", "replay_estimate", "ips_estimate", "snips_estimate", "dm_estimate",
+             "dr_estimate", "softmax_policy", "greedy_policy", "uniform_policy", "simulate_log", "policy_value"),
+            "9"),
     Concept("ranking items by score with exclusions; recall/precision/NDCG/MRR/hit rate/coverage", "ranking",
             ("rank_items", "recall_at_k", "precision_at_k", "ndcg_at_k", "reciprocal_rank", "hit_rate_at_k",
              "coverage", "evaluate"), "9, 10"),
