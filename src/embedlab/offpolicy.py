@@ -149,7 +149,8 @@ class Estimate:
         """``(value, low, high)``: the percentile bootstrap over logged events (embedlab.intervals)."""
         from embedlab.intervals import bootstrap_ci
 
-        return bootstrap_ci(self.contributions, level=level, n_boot=n_boot, seed=seed)
+        _, low, high = bootstrap_ci(self.contributions, level=level, n_boot=n_boot, seed=seed)
+        return self.value, low, high  # the value itself, not the contributions' mean (equal to rounding)
 
 
 def _check_log(log) -> BanditLog:
