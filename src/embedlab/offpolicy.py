@@ -265,8 +265,7 @@ def dm_estimate(log: BanditLog, target, reward_model) -> Estimate:
     log = _check_log(log)
     T = _target(target, log, check_support=False)  # the model speaks for every action
     Q = _reward_model(reward_model, T)
-    x = log.contexts
-    c = (T[x] * Q[x]).sum(axis=1)
+    c = (T * Q).sum(axis=1)[log.contexts]  # per context once, then per event: no (n, n_actions) array
     return Estimate("dm", float(c.mean()), c)
 
 
@@ -284,7 +283,7 @@ def dr_estimate(log: BanditLog, target, reward_model, *, max_weight: float | Non
     Q = _reward_model(reward_model, T)
     x, a = log.contexts, log.actions
     w = _weights(log, T, max_weight)
-    c = (T[x] * Q[x]).sum(axis=1) + w * (log.rewards - Q[x, a])
+    c = (T * Q).sum(axis=1)[x] + w * (log.rewards - Q[x, a])
     return Estimate("dr", float(c.mean()), c)
 
 
