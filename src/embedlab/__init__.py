@@ -127,6 +127,12 @@ CONCEPTS: tuple[Concept, ...] = (
             "of a log", "bandits", ("EpsilonGreedy", "Boltzmann", "Thompson", "simulate", "replay"), "7, 9"),
     Concept("bandits that share evidence through the item vectors: a Gaussian posterior over the taste, linear "
             "Thompson sampling, LinUCB", "linbandits", ("LinearPosterior", "LinearThompson", "LinUCB"), "7"),
+    Concept("off-policy evaluation: a log with propensities; replay (uniform logs only), IPS (clipped), "
+            "self-normalised IPS, direct method, doubly robust; a semi-synthetic world (softmax, greedy and "
+            "uniform policies, a simulated log, a policy's true value)", "offpolicy",
+            ("BanditLog", "Estimate", "replay_estimate", "ips_estimate", "snips_estimate", "dm_estimate",
+             "dr_estimate", "softmax_policy", "greedy_policy", "uniform_policy", "simulate_log", "policy_value"),
+            "9"),
     Concept("ranking items by score with exclusions; recall/precision/NDCG/MRR/hit rate/coverage", "ranking",
             ("rank_items", "recall_at_k", "precision_at_k", "ndcg_at_k", "reciprocal_rank", "hit_rate_at_k",
              "coverage", "evaluate"), "9, 10"),
