@@ -283,3 +283,20 @@ def test_padding_mask_must_be_boolean():
     # a 0/1 integer mask has the right values, but F.scaled_dot_product_attention rejects it
     res = check("ch05.padding_mask", lambda lengths, S: mask(lengths, S).long(), quiet=True)
     assert not res and "dtype torch.bool" in res.message and "values are right" in res.message
+
+
+def test_posterior_update_catches_a_missing_outer_product_or_reward():
+    def right(a_inv, b, x, r):
+        return np.linalg.inv(np.linalg.inv(a_inv) + np.outer(x, x)), b + r * x
+
+    def no_outer(a_inv, b, x, r):  # u * u instead of u uᵀ
+        u = a_inv @ x
+        return a_inv - (u * u) / (1 + x @ u), b + r * x
+
+    def no_reward(a_inv, b, x, r):  # every observation counted as a click
+        u = a_inv @ x
+        return a_inv - np.outer(u, u) / (1 + x @ u), b + x
+
+    assert check("ch07.posterior_update", right, quiet=True)
+    for wrong in (no_outer, no_reward):
+        assert not check("ch07.posterior_update", wrong, quiet=True)

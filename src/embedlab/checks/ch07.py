@@ -1,7 +1,9 @@
-"""Hidden cases for chapter 7's automatically checked exercises (calibration, temperature)."""
+"""Hidden cases for chapter 7's automatically checked exercises (calibration, the linear bandit's
+posterior update)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from embedlab.calibration import expected_calibration_error
@@ -28,6 +30,30 @@ def _ece_cases() -> list[Case]:
     return cases
 
 
+def _posterior_update_reference(a_inv: np.ndarray, b: np.ndarray, x: np.ndarray, r: float):
+    # A ← A + x xᵀ and b ← b + r x; A⁻¹ by Sherman-Morrison (a fresh inverse gives the same numbers)
+    u = a_inv @ x
+    return a_inv - np.outer(u, u) / (1.0 + x @ u), b + r * x
+
+
+def _posterior_update_cases() -> list[Case]:
+    rng = np.random.default_rng(724)
+    cases = []
+    for d, n_before, r, label in [
+        (3, 0, 1.0, "the prior (A = I, b = 0), a click"),
+        (5, 10, 0.0, "after 10 observations, no click (the reward still moves A)"),
+        (4, 6, 1.0, "after 6 observations, a click"),
+        (8, 30, 0.3, "d = 8, after 30 observations, a reward of 0.3"),
+    ]:
+        lam = 0.5 + rng.random()
+        past = rng.normal(size=(n_before, d))
+        a_inv = np.linalg.inv(lam * np.eye(d) + past.T @ past)
+        a_inv = 0.5 * (a_inv + a_inv.T)
+        b = past.T @ (rng.random(n_before) < 0.5).astype(float)
+        cases.append(Case(args=(a_inv, b, rng.normal(size=d), r), label=label))
+    return cases
+
+
 EXERCISES = [
     Exercise(
         id="ch07.ece",
@@ -37,6 +63,16 @@ EXERCISES = [
             "confidence = probs.max(1); correct = (probs.argmax(1) == labels); bin b holds the "
             "confidences in [b/B, (b+1)/B) (1.0 goes in the last bin); ECE = sum over non-empty bins "
             "of (n_b / N) * |mean correct - mean confidence|. Did you weight each bin by its size?"
+        ),
+    ),
+    Exercise(
+        id="ch07.posterior_update",
+        reference=_posterior_update_reference,
+        cases=_posterior_update_cases,
+        hint=(
+            "one observation (x, r) adds x xᵀ to A and r x to b. Return (A⁻¹ of the new A, new b): "
+            "u = A⁻¹x, new A⁻¹ = A⁻¹ - u uᵀ / (1 + xᵀu) (Sherman-Morrison), or invert inv(A⁻¹) + x xᵀ. "
+            "Did you use the outer product u uᵀ, and multiply x by the reward in b?"
         ),
     ),
 ]
