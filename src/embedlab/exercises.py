@@ -86,6 +86,10 @@ class Exercise:
             grader (:mod:`embedlab.grade`) looks a student's function up by :attr:`function_name`.
         points: what the exercise is worth in the grader's gradebook (a share of it per hidden
             case passed); ``python -m embedlab.grade --points`` overrides it for one class.
+        forbids: dotted names of library functions that *are* the answer
+            (``"embedlab.calibration.expected_calibration_error"`` for "write ECE yourself"). While
+            the grader runs the student's function they raise "not available in graded work", however
+            the student reached them (imported, wrapped in a ``def``, a ``lambda`` or a ``partial``).
     """
 
     id: str
@@ -96,6 +100,7 @@ class Exercise:
     expect_error: type[BaseException] | None = None
     function: str = ""
     points: float = 1.0
+    forbids: tuple[str, ...] = ()
 
     @property
     def function_name(self) -> str:

@@ -58,6 +58,7 @@ EXERCISES = [
     Exercise(
         id="ch07.ece",
         reference=_ece_reference,
+        forbids=("embedlab.calibration.expected_calibration_error",),
         cases=_ece_cases,
         hint=(
             "confidence = probs.max(1); correct = (probs.argmax(1) == labels); bin b holds the "

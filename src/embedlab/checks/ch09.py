@@ -35,6 +35,7 @@ EXERCISES = [
     Exercise(
         id="ch09.ndcg_at_10",
         reference=_ndcg_at_10,
+        forbids=("embedlab.ranking.ndcg_at_k",),
         cases=_ndcg_cases,
         hint="DCG = sum over the first 10 positions r = 1..10 of rel_r / log2(r + 1); the ideal DCG puts "
         "min(len(relevant), 10) relevant items first; NDCG = DCG / ideal DCG, a float between 0 and 1.",
