@@ -125,7 +125,7 @@ def test_odd_return_values_are_explained_not_raised():
     for fn, words in [
         (lambda V, d, tied: np.array([1, 2]), "expected a single number"),
         (lambda V, d, tied: torch.tensor([V, d]), "expected a single number"),
-        (lambda V, d, tied: Awkward(), "expected a number, got an Awkward"),
+        (lambda V, d, tied: Awkward(), "returned an Awkward, which cannot be graded"),
         (lambda V, d, tied: "30050000", "expected a number, got a str"),
     ]:
         res = check("ch01.param_count", fn, quiet=True)

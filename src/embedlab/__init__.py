@@ -160,21 +160,34 @@ CONCEPTS: tuple[Concept, ...] = (
             ("seed_everything", "get_device", "Timer", "below", "evaluating"), "all"),
     Concept("figure style and shared plots", "plotting", ("style", "subplots", "similarity_heatmap"), "all"),
     Concept("auto-checked exercises (check, every hidden case counted); their hidden cases live in "
-            "embedlab.checks.chNN", "exercises", ("check", "Exercise", "Case", "CheckResult", "Failure"), "all"),
+            "embedlab.checks.chNN", "exercises",
+            ("check", "judge", "Exercise", "Case", "CheckResult", "Failure", "GRADED_WORK"), "all"),
     Concept("comparing a student's result with the reference without trusting it (shape, dtype, the worst "
             "position; a reason, never an exception)", "matching",
             ("mismatch", "close", "describe_kind", "short_repr"), "all"),
     Concept("running a student's code for one case: the time limit (SIGALRM or a thread), the student's line "
             "in a verdict", "timelimit",
-            ("run_with_time_limit", "CaseTimeout", "describe_exception", "is_students_file", "student_line"), "all"),
-    Concept("grading a class offline, the command: python -m embedlab.grade", "grade", ("grade", "main"), "all"),
+            ("run_with_time_limit", "CaseTimeout", "describe_exception", "is_students_file", "student_line",
+             "run_case", "CaseRun", "signature_problem"), "all"),
+    Concept("grading a class offline, the command: python -m embedlab.grade", "grade",
+            ("grade", "main", "SANDBOXING"), "all"),
     Concept("grading: whose notebook is which (file names, Canvas and Moodle layouts, NFC ids, duplicates "
             "kept by modification time)", "grading.submissions",
             ("find_submissions", "Submission", "exercises_named", "safe_file_name"), "all"),
-    Concept("grading: inside the student's kernel, find the function, run the checks, report results as data",
-            "grading.kernel", ("check_namespace", "function_names", "report", "grading_source"), "all"),
-    Concept("grading: one notebook run headless in a fresh kernel and folder (time limits, capped output)",
-            "grading.run", ("grade_notebook", "Outcome", "parse_results", "kernelspec"), "all"),
+    Concept("grading: inside the student's kernel, find the function, run it on the hidden inputs, hand back "
+            "what it returned as data; the exercise's library answer unavailable meanwhile",
+            "grading.kernel", ("evaluate", "find_function", "unavailable", "grading_source", "CASES_FILE",
+                               "RUNS_FILE", "GRADING_CELL_MARK"), "all"),
+    Concept("grading: the data between a kernel and the grader (plain values, never pickled, size-capped)",
+            "grading.wire", ("encode", "decode", "observe", "autograd_ops", "Opaque", "Traced", "WireError",
+                             "MAX_ELEMENTS"), "all"),
+    Concept("grading: one notebook run headless in a fresh kernel and folder (time limits, capped output), "
+            "judged in the grader's process", "grading.run",
+            ("grade_notebook", "Outcome", "HiddenCases", "hidden_cases", "cases_payload", "judge_runs",
+             "kernelspec"), "all"),
+    Concept("grading: a sandbox per kernel from Linux namespaces (no network, read-only files, hidden class "
+            "and checks, memory limit, no surviving processes)", "grading.sandbox",
+            ("probe", "command", "hidden_paths", "pid_namespace", "survivors", "UNPROTECTED"), "all"),
     Concept("grading: a fresh output folder, long and wide gradebooks, points, feedback modes (full, hints, "
             "pass-fail)", "grading.reports",
             ("prepare_out", "write_reports", "feedback", "message", "points", "file_names"), "all"),

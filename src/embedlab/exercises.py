@@ -20,15 +20,20 @@ the student's function returned.
 Every case is run and counted, so ``passed`` is the true partial credit; the verdict names the
 first failure and :attr:`CheckResult.failures` lists them all.
 
+Running and judging are separate steps: :func:`embedlab.timelimit.run_case` calls the student's
+function and keeps what it returned *as data* (:mod:`embedlab.grading.wire`); :func:`judge`
+compares that with the reference. :func:`check` does both in the notebook; the grader runs the
+first step in the student's kernel and the second in its own process, so nothing the student's
+code does (patching ``numpy.isclose``, a tensor's ``__eq__``, the printed verdict) can change a verdict.
+
 Exercises live in ``embedlab.checks.chNN`` modules (one per chapter) as :class:`Exercise`
 objects named ``EXERCISES``; they are found by the prefix of the id, loaded on demand.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
-import inspect
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -36,8 +41,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from embedlab.grading.wire import Opaque, Traced, WireError, decode
 from embedlab.matching import describe_kind, mismatch
-from embedlab.timelimit import CaseTimeout, describe_exception, run_with_time_limit
+from embedlab.timelimit import CaseRun, describe_exception, run_case
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -45,7 +51,9 @@ __all__ = [
     "Exercise",
     "CheckResult",
     "Failure",
+    "GRADED_WORK",
     "check",
+    "judge",
     "list_exercises",
 ]
 
@@ -90,6 +98,9 @@ class Exercise:
             (``"embedlab.calibration.expected_calibration_error"`` for "write ECE yourself"). While
             the grader runs the student's function they raise "not available in graded work", however
             the student reached them (imported, wrapped in a ``def``, a ``lambda`` or a ``partial``).
+        observe: what to record of a returned value besides the value itself, for a ``compare``
+            that needs it (``"autograd"``: its autograd graph, see :func:`embedlab.grading.wire.observe`).
+            The grader compares outside the student's process, so ``compare`` sees only such data.
     """
 
     id: str
@@ -101,11 +112,18 @@ class Exercise:
     function: str = ""
     points: float = 1.0
     forbids: tuple[str, ...] = ()
+    observe: str | None = None
 
     @property
     def function_name(self) -> str:
         """The name of the student's function: ``function``, else the part of the id after the dot."""
         return self.function or self.id.partition(".")[2]
+
+    @property
+    def lookup_names(self) -> list[str]:
+        """Names the grader looks the student's function up by: :attr:`function_name`, then the id's tail."""
+        tail = self.id.partition(".")[2]
+        return [self.function_name] + ([tail] if tail != self.function_name else [])
 
 
 class Failure(NamedTuple):
@@ -184,10 +202,7 @@ def _clone(value: Any) -> Any:
     return value
 
 
-# --------------------------------------------------------------------------- the student's line
-
-
-# --------------------------------------------------------------------------- check
+# --------------------------------------------------------------------------- judging
 
 
 def _verdict(compared: Any) -> str | None:
@@ -199,53 +214,87 @@ def _verdict(compared: Any) -> str | None:
     return str(compared) or None
 
 
-def _signature_problem(fn: Callable[..., Any], args: tuple, kwargs: dict) -> str | None:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):  # a builtin without a signature: just call it
-        return None
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError as e:
-        how = f"{len(args)} positional argument{'s' if len(args) != 1 else ''}"
-        if kwargs:
-            how += " and " + ", ".join(f"{k}=..." for k in kwargs)
-        name = getattr(fn, "__name__", "your function")
-        return f"your function cannot be called with {how}: {e}; its signature is {name}{sig}"
-    return None
-
-
-def _run_case(ex: Exercise, fn: Callable[..., Any], case: Case, expected: Any) -> tuple[str, str] | None:
-    """The student's part of one case (their call and the comparison of what it returned):
-    ``(kind, reason)`` of a failure (see :class:`Failure`), or ``None`` when it passed. Raises only
-    ``KeyboardInterrupt`` and ``CaseTimeout``."""
-    args, kwargs = _clone(case.args), _clone(case.kwargs)
+def _judge_case(ex: Exercise, run: CaseRun, expected: Any) -> tuple[str, str] | None:
+    """``(kind, reason)`` of a failed case (see :class:`Failure`), or ``None`` when it passed."""
+    if run.kind in ("call", "timeout"):
+        return run.kind, run.text
     if ex.expect_error is not None:
         want = ex.expect_error.__name__
-        try:
-            fn(*args, **kwargs)
-        except ex.expect_error:
-            return None
-        except (KeyboardInterrupt, CaseTimeout):
-            raise
-        except BaseException as e:  # noqa: BLE001 - SystemExit included: reported, never raised
-            return "error", f"expected {want}, got {describe_exception(e)}"
+        if run.kind == "raised":
+            full = f"{ex.expect_error.__module__}.{ex.expect_error.__qualname__}"
+            return None if full in run.raised else ("error", f"expected {want}, got {run.text}")
         return "error", f"expected {want} to be raised, nothing was"
+    if run.kind == "raised":
+        return "error", f"your function raised {run.text}"
     try:
-        got = fn(*args, **kwargs)
-    except (KeyboardInterrupt, CaseTimeout):
-        raise
-    except BaseException as e:  # noqa: BLE001
-        return "error", f"your function raised {describe_exception(e)}"
-    if got is None and expected is not None:
+        got = decode(run.value)
+    except WireError as e:
+        return "value", f"what your function returned could not be read back ({e})"
+    if isinstance(got, Opaque) or isinstance(got, Traced) and isinstance(got.value, Opaque):
+        kind = got.kind if isinstance(got, Opaque) else got.value.kind
+        return "value", (f"your function returned {kind}, which cannot be graded: return numbers, lists, "
+                         "tuples, NumPy arrays or tensors")
+    if (got.value if isinstance(got, Traced) else got) is None and expected is not None:
         return "error", "your function returned None; did you forget `return`?"
     try:
         verdict = _verdict(ex.compare(got, expected))
-        return None if verdict is None else ("value", verdict)
-    except (KeyboardInterrupt, CaseTimeout):
+    except KeyboardInterrupt:
         raise
-    except BaseException as e:  # noqa: BLE001 - an odd returned object (its __eq__, __float__, ... raised)
+    except BaseException as e:  # noqa: BLE001 - an odd value (a ragged list, ...): reported, not raised
         return "value", f"could not compare what your function returned ({describe_kind(got)}): {describe_exception(e)}"
+    return None if verdict is None else ("value", verdict)
+
+
+def judge(ex: Exercise, cases: Sequence[Case], runs: Sequence[CaseRun], *, stopped: str = "") -> CheckResult:
+    """The verdict on ``runs`` (what the student's function did on ``cases``, in order; see
+    :func:`embedlab.timelimit.run_case`), each compared with the reference's answer here.
+
+    This is the whole of the judging: :func:`check` calls it in the student's notebook, the grader
+    (:mod:`embedlab.grading.run`) in its own process on the runs a graded kernel handed back as
+    data. Cases without a run count as failed: after a case that ran past its limit they were not
+    run (the timeout's reason says so); otherwise the check stopped early, and ``stopped`` says why.
+    """
+    passed = 0
+    failures: list[Failure] = []
+    for n, case in enumerate(cases, 1):
+        if n > len(runs):
+            if runs and runs[-1].kind == "timeout":
+                break  # the timed-out case's reason names the cases after it
+            failures.append(Failure(n, case.label, "error", f"not run: {stopped or 'the check stopped early'}"))
+            continue
+        run = runs[n - 1]
+        expected = None
+        if ex.expect_error is None and run.kind not in ("call", "timeout"):
+            expected = ex.reference(*_clone(case.args), **_clone(case.kwargs))
+        failure = _judge_case(ex, run, expected)
+        if failure is None:
+            passed += 1
+            continue
+        kind, reason = failure
+        if kind == "timeout":
+            left = len(cases) - n
+            reason += (f"; the {left} cases after it were not run" if left > 1 else
+                       "; the case after it was not run" if left else "")
+        failures.append(Failure(n, case.label, kind, reason))
+        if kind == "timeout":
+            break
+    if not cases:
+        message = f"[{ex.id}] has no cases: this is a bug in the course, please report it."
+    elif passed == len(cases):
+        message = f"[{ex.id}] passed all {len(cases)} hidden cases. Well done!"
+    else:
+        first = failures[0]
+        label = f"case {first.case} of {len(cases)}" + (f" ({first.label})" if first.label else "")
+        hint = f"\n  Hint: {ex.hint}" if ex.hint else ""
+        message = (f"[{ex.id}] not yet: passed {passed} of {len(cases)}. First failure, {label}: "
+                   f"{first.reason}.{hint}")
+    return CheckResult(ex.id, passed, len(cases), message, failures)
+
+
+# --------------------------------------------------------------------------- check
+
+GRADED_WORK = "EMBEDLAB_GRADED_WORK"
+"""Set in a graded kernel's environment: :func:`check` then leaves the checking to the grader."""
 
 
 def check(
@@ -260,8 +309,15 @@ def check(
     seconds for each case (``None``: no limit; see the module docstring for how it is enforced).
 
     Never raises because of the student's code; raises ``KeyError`` only for an unknown exercise
-    id, and lets ``KeyboardInterrupt`` through so the student can interrupt a slow check.
+    id, and lets ``KeyboardInterrupt`` through so the student can interrupt a slow check. In a
+    notebook the grader runs (:data:`GRADED_WORK` set) it checks nothing and says so: the grader
+    runs the hidden cases itself, after the notebook.
     """
+    if os.environ.get(GRADED_WORK):
+        message = f"[{exercise_id}] is checked by the grader after your notebook has run."
+        if not quiet:
+            print(message)
+        return CheckResult(exercise_id, 0, 0, message)
     ex = _load(exercise_id)
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
@@ -274,44 +330,12 @@ def check(
         if not quiet:
             print(message)
         return CheckResult(exercise_id, 0, len(cases), message)
-    passed = 0
-    failures: list[Failure] = []
-    for n, case in enumerate(cases, 1):
-        problem = _signature_problem(fn, case.args, case.kwargs)
-        if problem:
-            failures.append(Failure(n, case.label, "call", problem))
-            continue
-        expected = None
-        if ex.expect_error is None:
-            expected = ex.reference(*_clone(case.args), **_clone(case.kwargs))
-        try:
-            finished, outcome = run_with_time_limit(functools.partial(_run_case, ex, fn, case, expected), timeout)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as e:  # noqa: BLE001 - belt and braces: nothing of the student's escapes
-            finished, outcome = True, ("error", f"your function raised {describe_exception(e)}")
-        if not finished:
-            # The one case that ends the check: every further case would wait out its limit too.
-            left = len(cases) - n
-            rest = (f"; the {left} cases after it were not run" if left > 1 else
-                    "; the case after it was not run" if left else "")
-            failures.append(Failure(n, case.label, "timeout", f"your function did not finish within {timeout:g} s"
-                                                              f"{outcome}{rest}"))
+    runs: list[CaseRun] = []
+    for case in cases:
+        runs.append(run_case(fn, _clone(case.args), _clone(case.kwargs), timeout, ex.observe))
+        if runs[-1].kind == "timeout":
             break
-        if outcome is not None:
-            failures.append(Failure(n, case.label, *outcome))
-            continue
-        passed += 1
-    if not cases:
-        message = f"[{exercise_id}] has no cases: this is a bug in the course, please report it."
-    elif passed == len(cases):
-        message = f"[{exercise_id}] passed all {len(cases)} hidden cases. Well done!"
-    else:
-        first = failures[0]
-        label = f"case {first.case} of {len(cases)}" + (f" ({first.label})" if first.label else "")
-        hint = f"\n  Hint: {ex.hint}" if ex.hint else ""
-        message = (f"[{exercise_id}] not yet: passed {passed} of {len(cases)}. First failure, {label}: "
-                   f"{first.reason}.{hint}")
+    result = judge(ex, cases, runs)
     if not quiet:
-        print(message)
-    return CheckResult(exercise_id, passed, len(cases), message, failures)
+        print(result.message)
+    return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from embedlab.exercises import Case, Exercise
+from embedlab.grading.wire import Traced
 from embedlab.matching import mismatch
 
 
@@ -45,37 +46,23 @@ _INDEXING = ("IndexBackward", "IndexSelectBackward", "EmbeddingBackward", "Embed
 _PRODUCTS = ("mm", "mv", "dot", "mul", "matmul", "linear")
 
 
-def _graph_ops(t: torch.Tensor) -> set[str]:
-    """Names of the autograd nodes behind ``t`` (``"MmBackward"``, ``"IndexBackward"``, ...)."""
-    names: set[str] = set()
-    seen, stack = set(), [t.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        names.add(type(node).__name__.rstrip("0123456789"))
-        stack += [nxt for nxt, _ in node.next_functions]
-    return names
-
-
-def _compare_lookup(got, expected: torch.Tensor) -> str | None:
-    why = mismatch(got, expected)
+def _compare_lookup(got: Traced, expected: torch.Tensor) -> str | None:
+    # ``got`` is what the grader's kernel recorded (observe="autograd"): the value and its graph.
+    why = mismatch(got.value, expected)
     if why is not None or not expected.requires_grad:  # only the case whose weight requires grad
         return why
-    if not isinstance(got, torch.Tensor) or got.grad_fn is None:
+    if not got.has_grad_fn:
         return (
             "the values are right, but your result is not connected to weight by autograd "
             "(numpy, .detach() or torch.no_grad()?); compute it with torch, as one_hot @ weight"
         )
-    ops = _graph_ops(got)
-    indexing = sorted(op for op in ops if op in _INDEXING)
+    indexing = sorted(op for op in got.ops if op in _INDEXING)
     if indexing:
         return (
             f"the values are right, but your result reads rows of weight by indexing ({', '.join(indexing)} "
             "in its autograd graph); the exercise asks for a one-hot matrix product, one_hot @ weight"
         )
-    if not any(p in op.lower() for op in ops for p in _PRODUCTS):
+    if not any(p in op.lower() for op in got.ops for p in _PRODUCTS):
         return "the values are right, but no product with weight was computed; use one_hot @ weight"
     return None
 
@@ -107,6 +94,7 @@ EXERCISES = [
         reference=_one_hot_lookup,
         cases=_lookup_cases,
         compare=_compare_lookup,
+        observe="autograd",
         hint="build a one-hot float matrix of shape (..., V) with torch.nn.functional.one_hot, "
         "cast it to weight.dtype, and multiply by weight. Do not index weight directly.",
     ),

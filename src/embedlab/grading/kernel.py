@@ -1,35 +1,40 @@
-"""What runs inside a student's kernel: find each exercise's function, run its hidden check, and
-hand every result back as data (one JSON line per exercise, after a sentinel and a per-run token).
+"""What runs inside a graded student's kernel: call each exercise's function on the hidden inputs
+and hand back what it did, as data. No verdict is formed here.
 
-Used by :mod:`embedlab.grading.run` (the cell it appends to each notebook) and by the
-Otter-Grader tests of :mod:`embedlab.grading.otter`. Keep this module small: it is the part of
-the grader that runs in the student's process, the part a later, out-of-process comparison
-shrinks to "call the function on the inputs and return the outputs".
+Used by :mod:`embedlab.grading.run`, which appends one cell calling :func:`evaluate` to each
+notebook after the student's cells, and only then writes the hidden inputs (wire form,
+:mod:`embedlab.grading.wire`) into the notebook's work folder. :func:`evaluate` finds the function
+each exercise asks for, runs it on every case (:func:`embedlab.timelimit.run_case`) and appends
+one JSON line per case to a file; the grader reads those lines as data and compares them with the
+reference in its own process (:func:`embedlab.exercises.judge`). The expected values never enter
+the kernel, and in a sandbox (:mod:`embedlab.grading.sandbox`) neither do the hidden checks.
+
+Everything here runs in the student's process, so none of it is trusted: a notebook can replace
+this module and write any line it likes. What it cannot do is make a wrong result compare equal
+(the comparison is elsewhere) or call the library function that is the exercise's answer while its
+function runs (:func:`unavailable`). A student who copies that function's source from the package
+defeats the second; so does reading the book's published solution.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
-import sys
 import types
+from collections.abc import Iterator
 from typing import Any
 
-from embedlab import exercises
-from embedlab.exercises import CheckResult, check
+from embedlab.grading import wire
+from embedlab.timelimit import run_case
 
-__all__ = ["GRADING_CELL_MARK", "SENTINEL", "check_namespace", "function_names", "grading_source", "report"]
+__all__ = ["CASES_FILE", "GRADING_CELL_MARK", "RUNS_FILE", "evaluate", "find_function", "grading_source",
+           "unavailable"]
 
-SENTINEL = "@@embedlab-grade@@"
 GRADING_CELL_MARK = "# Added by embedlab.grade"
-
-
-def function_names(exercise_id: str) -> list[str]:
-    """Names to look the student's function up by: the one the exercise asks for, then the id's tail."""
-    ex = exercises._load(exercise_id)
-    tail = exercise_id.partition(".")[2]
-    return [ex.function_name] + ([tail] if tail != ex.function_name else [])
+CASES_FILE = ".embedlab-cases.json"
+RUNS_FILE = ".embedlab-runs.jsonl"
 
 
 def _defined_functions(namespace: dict[str, Any]) -> list[str]:
@@ -39,83 +44,124 @@ def _defined_functions(namespace: dict[str, Any]) -> list[str]:
                   and getattr(value, "__module__", None) in (None, "__main__", "builtins"))
 
 
-def check_namespace(exercise_id: str, namespace: dict[str, Any], timeout: float | None) -> CheckResult:
-    """Check the function a notebook defined for ``exercise_id`` (found in ``namespace``) quietly.
-
-    A missing function fails with a message naming the function the exercise asks for and the
-    functions the notebook does define (a correct ``my_lookup`` is not graded as
-    ``one_hot_lookup``, but the student is told why).
-    """
-    names = function_names(exercise_id)
-    total = len(exercises._load(exercise_id).cases())
+def find_function(namespace: dict[str, Any], exercise_id: str, names: list[str]) -> tuple[Any, str]:
+    """``(the student's function, "")`` for ``exercise_id``, looked up by ``names`` in order, or
+    ``(None, why not)``: a missing function is named with the functions the notebook does define
+    (a correct ``my_lookup`` is not graded as ``one_hot_lookup``, but the student is told why), and a
+    function imported from embedlab is refused."""
     found = [n for n in names if n in namespace]
     if not found:
         also = f" (nor `{names[1]}`)" if len(names) > 1 else ""
         defined = _defined_functions(namespace)
         listed = (f"; it defines {', '.join(f'`{n}`' for n in defined)}" if defined else "; it defines no function")
-        return CheckResult(exercise_id, 0, total, f"[{exercise_id}] not checked: the notebook defines no function "
-                           f"named `{names[0]}`{also}{listed}. The exercise asks for a function with exactly that "
-                           f"name: rename yours to `{names[0]}`.")
+        return None, (f"[{exercise_id}] not checked: the notebook defines no function named `{names[0]}`{also}"
+                      f"{listed}. The exercise asks for a function with exactly that name: rename yours to "
+                      f"`{names[0]}`.")
     fn = namespace[found[0]]
     module = getattr(fn, "__module__", None)
     if isinstance(module, str) and module.partition(".")[0] == "embedlab":
-        return CheckResult(exercise_id, 0, total, f"[{exercise_id}] not checked: `{found[0]}` is {module}'s "
-                           "function, imported rather than written in the notebook.")
-    return check(exercise_id, fn, quiet=True, timeout=timeout)
+        return None, (f"[{exercise_id}] not checked: `{found[0]}` is {module}'s function, imported rather than "
+                      "written in the notebook.")
+    return fn, ""
+
+
+def _resolve(dotted: str) -> tuple[Any, str, Any] | None:
+    """``(owner, attribute, value)`` for ``"package.module.function"`` (or ``module.Class.method``)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[cut:-1]:
+                owner = getattr(owner, name)
+            return owner, parts[-1], getattr(owner, parts[-1])
+        except AttributeError:
+            return None
+    return None
+
+
+@contextlib.contextmanager
+def unavailable(names: list[str], exercise_id: str) -> Iterator[None]:
+    """While inside, each function in ``names`` raises ``RuntimeError("... is not available in
+    graded work ...")``, however the student's code reaches it.
+
+    A Python function gets a new ``__code__``, so every reference to that one function object
+    (imported under another name, wrapped in a ``def``, a ``lambda`` or a ``functools.partial``)
+    meets it; anything else (a builtin such as ``torch.topk``) is replaced where it is defined.
+    Restored on the way out.
+    """
+    undo: list[Any] = []
+    try:
+        for dotted in names:
+            found = _resolve(dotted)
+            if found is None:
+                continue
+            owner, attr, fn = found
+            message = (f"{dotted} is not available in graded work: exercise {exercise_id} asks you to write it "
+                       "yourself, without it")
+            if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars:
+                key = f"__embedlab_graded_work_{fn.__code__.co_name}__"
+                scope: dict[str, Any] = {}
+                exec(f"def {fn.__code__.co_name}(*args, **kwargs):\n    raise RuntimeError({key})\n", scope)
+                undo.append((fn, fn.__code__, fn.__globals__, key))
+                fn.__globals__[key] = message
+                fn.__code__ = scope[fn.__code__.co_name].__code__
+            else:
+                def stub(*args: Any, _message: str = message, **kwargs: Any) -> Any:
+                    raise RuntimeError(_message)
+
+                undo.append((owner, attr, fn))
+                setattr(owner, attr, stub)
+        yield
+    finally:
+        for item in reversed(undo):
+            if len(item) == 4:
+                fn, code, scope_, key = item
+                fn.__code__ = code
+                scope_.pop(key, None)
+            else:
+                setattr(*item)
 
 
 class _Capped(io.TextIOBase):
-    """A text sink that keeps at most ``limit`` characters (what the student prints during a check)."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self.kept, self.limit = 0, limit
+    """A text sink for what the student's function prints while it is graded (kept nowhere)."""
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        self.kept = min(self.limit, self.kept + len(text))
         return len(text)
 
 
-def report(namespace: dict[str, Any], exercise_ids: list[str], timeout: float | None, token: str,
-           results_file: str | None = None) -> None:
-    """Run every check in the student's kernel and print each result as ``SENTINEL token {json}``,
-    also appended to ``results_file`` when given (the kernel's output channel may drop messages
-    under load, after a notebook printed megabytes; a file does not)."""
-    out = sys.stdout
-    for eid in exercise_ids:
-        try:
-            with contextlib.redirect_stdout(_Capped()), contextlib.redirect_stderr(_Capped()):
-                result = check_namespace(eid, namespace, timeout)
-            row = {"exercise": eid, "passed": result.passed, "total": result.total, "message": result.message,
-                   "failures": [list(f) for f in result.failures]}
-        except KeyboardInterrupt:  # the grader's limit for this cell (or the function raised it): go on
-            row = {"exercise": eid, "passed": 0, "total": -1, "message": f"[{eid}] not checked: the check was "
-                   "interrupted (the grader's time limit, or the function raised KeyboardInterrupt)."}
-        except Exception as e:  # noqa: BLE001 - e.g. embedlab missing in the kernel: reported per exercise
-            row = {"exercise": eid, "passed": 0, "total": -1,
-                   "message": f"[{eid}] not checked: the grader's check failed: {type(e).__name__}: {e}"}
-        line = f"{SENTINEL} {token} {json.dumps(row)}\n"
-        out.write(line)
-        out.flush()
-        if results_file:
-            with open(results_file, "a", encoding="utf-8") as f:
-                f.write(line)
+def evaluate(namespace: dict[str, Any], cases_file: str = CASES_FILE, runs_file: str = RUNS_FILE) -> None:
+    """Run every exercise in ``cases_file`` (written by the grader) on the function ``namespace``
+    defines, appending one JSON line per case (or one per missing function) to ``runs_file``."""
+    with open(cases_file, encoding="utf-8") as f:
+        spec = json.load(f)
+    with open(runs_file, "a", encoding="utf-8") as out:
+        for ex in spec["exercises"]:
+            eid = ex["id"]
+            fn, why = find_function(namespace, eid, ex["names"])
+            if fn is None:
+                out.write(json.dumps({"exercise": eid, "missing": why}) + "\n")
+                out.flush()
+                continue
+            with unavailable(ex["forbids"], eid):
+                for n, case in enumerate(ex["cases"]):
+                    args, kwargs = wire.decode(case["args"]), wire.decode(case["kwargs"])
+                    with contextlib.redirect_stdout(_Capped()), contextlib.redirect_stderr(_Capped()):
+                        run = run_case(fn, tuple(args), kwargs, ex["timeout"], ex["observe"])
+                    out.write(json.dumps({"exercise": eid, "case": n, "run": run.to_json()}) + "\n")
+                    out.flush()  # what ran is kept even if a later case kills the kernel
+                    if run.kind == "timeout":
+                        break
 
 
-def grading_source(exercise_ids: list[str], timeout: float | None, token: str, results_file: str | None = None) -> str:
-    """The cell appended to a notebook: reload the checks (undoing casual monkeypatching), then report."""
-    modules = ["embedlab.exercises", *sorted({f"embedlab.checks.{e.partition('.')[0]}" for e in exercise_ids}),
-               "embedlab.grading.kernel"]
-    return (
-        f"{GRADING_CELL_MARK}: the hidden checks, run on the functions this notebook defined.\n"
-        "import importlib as _embedlab_il, sys as _embedlab_sys\n"
-        f"for _embedlab_m in {modules!r}:\n"
-        "    if _embedlab_m in _embedlab_sys.modules:\n"
-        "        _embedlab_il.reload(_embedlab_sys.modules[_embedlab_m])\n"
-        "    else:\n"
-        "        _embedlab_il.import_module(_embedlab_m)\n"
-        f"_embedlab_il.import_module('embedlab.grading.kernel').report(globals(), {exercise_ids!r}, {timeout!r}, "
-        f"{token!r}, {results_file!r})\n"
-    )
+def grading_source() -> str:
+    """The cell appended to a graded notebook."""
+    return (f"{GRADING_CELL_MARK}: the hidden cases, run on the functions this notebook defined; the grader\n"
+            "# compares the results outside this notebook.\n"
+            "import embedlab.grading.kernel as _embedlab_grading_kernel\n"
+            "_embedlab_grading_kernel.evaluate(globals())\n")

@@ -30,6 +30,7 @@ def export_otter(exercise_ids: list[str], out: str | Path, points: float = 1) ->
     written = []
     for eid in exercise_ids:
         name = eid.replace(".", "_")
+        names = exercises._load(eid).lookup_names
         path = tests / f"{name}.py"
         path.write_text(
             f'"""Otter-Grader test for {eid}, written by embedlab.grading.otter: embedlab\'s hidden check."""\n\n'
@@ -39,8 +40,11 @@ def export_otter(exercise_ids: list[str], out: str | Path, points: float = 1) ->
             f"points = {points!r}\n\n\n"
             f"@test_case(points={points!r}, hidden=False)\n"
             f"def test_{name}(env):\n"
-            "    from embedlab.grading.kernel import check_namespace\n\n"
-            f"    result = check_namespace({eid!r}, env, {exercises.DEFAULT_TIMEOUT!r})\n"
+            "    from embedlab.exercises import check\n"
+            "    from embedlab.grading.kernel import find_function\n\n"
+            f"    fn, why = find_function(env, {eid!r}, {names!r})\n"
+            "    assert fn is not None, why\n"
+            f"    result = check({eid!r}, fn, quiet=True, timeout={exercises.DEFAULT_TIMEOUT!r})\n"
             "    assert result, result.message\n",
             encoding="utf-8")
         written.append(path)
