@@ -77,6 +77,7 @@ def strip_solutions(nb: dict, chapter: int | None = None, keep_outputs: bool = F
     markdown = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
     labels = exercise_labels(markdown, chapter)
     text = "\n".join(markdown)
+    with_ids = (nb.get("nbformat", 4), nb.get("nbformat_minor", 0)) >= (4, 5)
 
     def placeholder() -> dict:
         checks = sorted({c for r in removed for c in _CHECK.findall(r)})
@@ -85,8 +86,11 @@ def strip_solutions(nb: dict, chapter: int | None = None, keep_outputs: bool = F
         for function in dict.fromkeys(f for _, f in checks):
             lines.append(f"# Write {signature(function, text)}; when it is ready, run:")
             lines += [f'# check("{check_id}", {f})' for check_id, f in checks if f == function]
-        return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+        cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                 "source": "\n".join(lines)}
+        if with_ids:  # nbformat 4.5 wants an id on every cell (4.4 allows none)
+            cell["id"] = f"todo-{inside}"[:64]
+        return cell
 
     for cell in nb["cells"]:
         src = "".join(cell["source"])
