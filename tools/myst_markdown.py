@@ -208,7 +208,7 @@ class Converter:
         if name in ("toctree", "tableofcontents", "glue", "glue:figure", "bibliography"):
             return []
         title = self._roles(arg) if name == "admonition" and arg else _ADMONITIONS.get(name, name.capitalize())
-        inner = self._blocks(body)
+        inner = "\n".join(self._blocks(body)).strip("\n").split("\n")
         quoted = [f"> {line}" if line.strip() else ">" for line in inner]
         return ["", f"> **{title}**", ">", *quoted, ""]
 

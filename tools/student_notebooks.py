@@ -80,7 +80,9 @@ def strip_solutions(nb: dict, chapter: int | None = None, keep_outputs: bool = F
     with_ids = (nb.get("nbformat", 4), nb.get("nbformat_minor", 0)) >= (4, 5)
 
     def placeholder() -> dict:
-        checks = sorted({c for r in removed for c in _CHECK.findall(r)})
+        # The function's name as the exercise's own text calls it, else as the solution does.
+        named = dict(_CHECK.findall(text))
+        checks = sorted({(c, named.get(c, f)) for r in removed for c, f in _CHECK.findall(r)})
         number = f"Exercise {labels[inside]} ({inside})" if inside in labels else inside
         lines = [f"# Your solution to {number} here."]
         for function in dict.fromkeys(f for _, f in checks):
