@@ -254,23 +254,27 @@ class Converter:
         return text
 
 
-def exercise_labels(sources: list[str], chapter: int | None) -> dict[str, str]:
-    """Exercise label -> "N.k", numbering the exercise directives of ``sources`` in order."""
-    labels: dict[str, str] = {}
-    k = 0
+def exercise_titles(sources: list[str]) -> dict[str, str]:
+    """Exercise label -> its title ("" if none), for the exercise directives of ``sources`` in order."""
+    titles: dict[str, str] = {}
     for text in sources:
         lines = text.split("\n")
         for i, line in enumerate(lines):
             m = _FENCE.match(line)
             if m and m.group("name") in ("exercise", "exercise-start"):
-                k += 1
                 for option in lines[i + 1:]:
                     o = _OPTION.match(option)
                     if o is None:
                         break
                     if o.group(1) == "label":
-                        labels[o.group(2).strip()] = f"{chapter}.{k}" if chapter is not None else str(k)
-    return labels
+                        titles[o.group(2).strip()] = m.group("arg")
+    return titles
+
+
+def exercise_labels(sources: list[str], chapter: int | None) -> dict[str, str]:
+    """Exercise label -> "N.k", numbering the exercise directives of ``sources`` in order."""
+    return {label: f"{chapter}.{k}" if chapter is not None else str(k)
+            for k, label in enumerate(exercise_titles(sources), 1)}
 
 
 def plain_markdown(nb: dict, chapter: int | None, bibliography: Bibliography | None = None) -> dict:

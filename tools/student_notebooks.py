@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 from . import chapters
-from .myst_markdown import Bibliography, exercise_labels, plain_markdown
+from .myst_markdown import Bibliography, exercise_labels, exercise_titles, plain_markdown
 
 OUT = chapters.ROOT / "_build" / "student"
 BOOK = chapters.ROOT / "_build" / "student-book"
@@ -68,14 +68,17 @@ def strip_solutions(nb: dict, chapter: int | None = None, keep_outputs: bool = F
     A markdown cell may hold text before a solution starts (the exercise itself) and after it
     ends (the next exercise, even the next solution's start): that text is kept, so authors can
     write an exercise and the opening of its solution in one cell. ``chapter`` numbers the
-    exercises in the placeholders ("Exercise 9.2"), as :mod:`tools.myst_markdown` does.
+    exercises in the placeholders ("Exercise 9.2"), as :mod:`tools.myst_markdown` does; without
+    it (the HTML book, whose sphinx-exercise numbering runs through the whole book) a
+    placeholder names its exercise by title.
     """
     nb = copy.deepcopy(nb)
     cells: list[dict] = []
     inside: str | None = None
     removed: list[str] = []
     markdown = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
-    labels = exercise_labels(markdown, chapter)
+    labels = exercise_labels(markdown, chapter) if chapter is not None else {}
+    titles = exercise_titles(markdown)
     text = "\n".join(markdown)
     with_ids = (nb.get("nbformat", 4), nb.get("nbformat_minor", 0)) >= (4, 5)
 
@@ -83,7 +86,10 @@ def strip_solutions(nb: dict, chapter: int | None = None, keep_outputs: bool = F
         # The function's name as the exercise's own text calls it, else as the solution does.
         named = dict(_CHECK.findall(text))
         checks = sorted({(c, named.get(c, f)) for r in removed for c, f in _CHECK.findall(r)})
-        number = f"Exercise {labels[inside]} ({inside})" if inside in labels else inside
+        if inside in labels:
+            number = f"Exercise {labels[inside]} ({inside})"
+        else:
+            number = f'"{titles[inside]}" ({inside})' if titles.get(inside) else inside
         lines = [f"# Your solution to {number} here."]
         for function in dict.fromkeys(f for _, f in checks):
             lines.append(f"# Write {signature(function, text)}; when it is ready, run:")
@@ -174,7 +180,7 @@ def prepare_book_sources(dest: Path = BOOK_SRC) -> Path:
         page.write_text(text.replace("../chapters/", f"../{STUDENT_DIR}/"), encoding="utf-8")
     (dest / STUDENT_DIR).mkdir()
     for path in chapters.chapter_paths():
-        nb = strip_solutions(chapters.read_nb(path), chapter_number(path), keep_outputs=True)
+        nb = strip_solutions(chapters.read_nb(path), keep_outputs=True)
         chapters.write_nb(dest / STUDENT_DIR / path.name, nb)
     return dest
 
