@@ -189,7 +189,7 @@ def build_book(src: Path = BOOK_SRC, html: Path = BOOK_HTML) -> int:
     """Build the student HTML book from ``src`` into ``html`` with Jupyter Book (as ``make book``)."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     out = src.parent / "jb"
-    run = subprocess.run([str(jupyter_book), "build", str(src), "--path-output", str(out), "-n", "--keep-going"])
+    run = subprocess.run([str(jupyter_book), "build", str(src), "--path-output", str(out), "-W", "-n", "--keep-going"])
     if run.returncode == 0:
         if html.exists():
             shutil.rmtree(html)
