@@ -91,6 +91,9 @@ class Bibliography:
         backend = find_plugin("pybtex.backends", "markdown")()
         entries = [self._entries()[k] for k in known]
         items = [_latex_text(e.text.render(backend)) for e in style.format_entries(entries)]
+        # pybtex escapes every punctuation mark ("www\\.example\\.org"); some renderers show the
+        # backslashes in link text. These marks mean nothing inside a list item's text.
+        items = [re.sub(r"\\([.\-()!+:/,;?])", r"\1", item) for item in items]
         return "\n".join("- " + " ".join(item.split()) for item in items)
 
 
