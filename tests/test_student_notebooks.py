@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import nbformat
 import pytest
 import yaml
 
@@ -122,6 +123,7 @@ def test_student_notebook_is_plain_markdown_with_numbered_exercises(path):
     assert student_problems(path, student) == []
     assert re.search(r"\$[^$\n]+\$", "\n".join(_markdown(student))), "inline maths should survive"
     assert all(not c.get("outputs") for c in student["cells"] if c["cell_type"] == "code")
+    nbformat.validate(nbformat.from_dict(student))  # Jupyter and Colab open it (ids where 4.5 wants them)
 
 
 def test_the_old_student_notebooks_fail_these_checks():
