@@ -58,7 +58,7 @@ help:
 	@echo "  make bench         ours vs reference libraries; re-renders book/benchmarks.md (BENCH=sgns for one)"
 	@echo "  make constraints   write constraints.txt.new from .venv (review, then move it over constraints.txt)"
 	@echo "For instructors:"
-	@echo "  make student       the chapters without solutions, in _build/student/"
+	@echo "  make student       the edition without solutions: _build/student/ notebooks, _build/student-book/html"
 	@echo "  make grade SUBMISSIONS=dir/  grade a class offline: gradebook and feedback in _build/grades/"
 	@echo "                     (EXERCISES=ch09.ndcg_at_10,... to choose; FEEDBACK=hints|pass-fail for marked work)"
 	@echo "Cleaning:"
@@ -153,7 +153,9 @@ test-browser: setup
 execute: setup
 	$(BIN)/python -m tools.execute_chapters $(CHAPTERS)
 
+# Student edition (book/instructors.md): notebooks in _build/student, HTML book in _build/student-book/html.
 student: setup
+	$(BIN)/python -m tools.offline_assets
 	$(BIN)/python -m tools.student_notebooks
 
 # Grade a class offline: one notebook per student in SUBMISSIONS (embedlab/grade.py, book/instructors.md).
