@@ -19,8 +19,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from embedlab import grade
-from embedlab.exercises import CheckResult, check
-from embedlab.grading.kernel import check_namespace
+from embedlab.exercises import CheckResult, _load, check
+from embedlab.grading.kernel import find_function
 from embedlab.grading.reports import feedback, file_names, message, prepare_out, write_reports
 from embedlab.grading.run import Outcome
 from embedlab.grading.submissions import find_submissions
@@ -160,10 +160,12 @@ def test_a_function_under_another_name_is_named_in_the_message():
          "    one_hot = torch.nn.functional.one_hot(ids, weight.shape[0])\n"
          "    return one_hot.to(weight.dtype) @ weight", notebook)
     my_lookup = notebook["my_lookup"]
-    res = check_namespace("ch01.one_hot_lookup", notebook, 60)
-    assert not res and "no function named `one_hot_lookup`" in res.message
-    assert "it defines `my_lookup`" in res.message and "rename yours to `one_hot_lookup`" in res.message
-    assert check_namespace("ch01.one_hot_lookup", {"one_hot_lookup": my_lookup}, 60)
+    names = _load("ch01.one_hot_lookup").lookup_names
+    fn, why = find_function(notebook, "ch01.one_hot_lookup", names)
+    assert fn is None and "no function named `one_hot_lookup`" in why
+    assert "it defines `my_lookup`" in why and "rename yours to `one_hot_lookup`" in why
+    fn, _ = find_function({"one_hot_lookup": my_lookup}, "ch01.one_hot_lookup", names)
+    assert fn is my_lookup and check("ch01.one_hot_lookup", fn, quiet=True)
 
 
 def test_the_makefile_quotes_the_submissions_folder():

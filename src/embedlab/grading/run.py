@@ -316,6 +316,8 @@ def judge_runs(text: str, hidden: dict[str, HiddenCases], problems: list[str]) -
     for eid, h in hidden.items():
         if eid in missing:
             results.append(CheckResult(eid, 0, len(h.cases), missing[eid]))
+        elif not runs[eid]:
+            results.append(CheckResult(eid, 0, len(h.cases), f"[{eid}] not checked: {stopped}."))
         else:
             results.append(exercises.judge(h.exercise, h.cases, runs[eid], stopped=stopped))
     return results
