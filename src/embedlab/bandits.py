@@ -261,12 +261,15 @@ def replay(scores, users, items, *, policy: str = "greedy", k: int = 10, epsilon
     gains ``learning_rate · log(1 + hits so far)``. A greedy policy only learns about the items it
     already shows; exploring ones try others, some of which turn out to be wanted.
 
-    What the hit rate estimates depends on the log. This is *not* the replay estimator of Li et al.
-    (2011): theirs keeps only the events where the policy's choice matches the logged one, and it is
-    unbiased for a policy's online reward only when the logged items were chosen uniformly at random.
-    On an organic log (people choosing with no randomised recommender, like MovieLens), the hit rate
-    measures how well a policy predicts what people chose on their own: it favours policies that
-    imitate the log and cannot credit exploration with the choices it would have caused.
+    The hit rate is the *organic hit rate of the slate* (chapter 9's name for it), not an unbiased
+    estimate of a policy's value, and not the replay estimator of Li et al. (2011): theirs keeps only
+    the events where the policy's choice matches the logged one, and it is unbiased for a policy's
+    online reward only when the logged items were chosen uniformly at random. On an organic log
+    (people choosing with no randomised recommender, like MovieLens), the hit rate measures how well a
+    policy predicts what people chose on their own: it favours policies that imitate the log and
+    cannot credit exploration with the choices it would have caused. What a policy would have earned
+    is estimated from a log with recorded propensities by :mod:`embedlab.offpolicy` (replay on a
+    uniform log, IPS, SNIPS, doubly robust).
     """
     import scipy.sparse as sp
     import torch
