@@ -12,8 +12,8 @@ Used by :mod:`embedlab.grading.run`, which starts each submission's kernel throu
   installation, the user's home, the course repository cannot be written;
 * with the **class folder, the output folder, the grader's other work folders, the hidden checks**
   (``embedlab/checks``) and the repository's ``tests`` folder **hidden** behind empty file systems
-  (so a notebook can neither copy a classmate nor read the hidden cases), and fresh private
-  ``/tmp`` and ``/dev/shm``;
+  (so a notebook can neither copy a classmate nor read the hidden cases), and a fresh private
+  ``/dev/shm`` (its scratch space, ``TMPDIR``, is in its work folder);
 * under an **address-space limit** (``RLIMIT_AS``), so a notebook that allocates without bound
   fails with ``MemoryError`` instead of taking the machine down.
 
@@ -89,7 +89,9 @@ def hidden_paths(*extra: str | Path) -> list[str]:
     repo = checks.parents[2]  # src/embedlab/checks -> the repository, for an editable install
     if (repo / "pyproject.toml").is_file() and (repo / "tests").is_dir():
         paths.append(repo / "tests")
-    return [str(p) for p in paths]
+    # Never hide what runs the kernel (a class folder that holds the interpreter would stop it).
+    needed = [Path(sys.prefix).resolve(), checks.parent]
+    return [str(p) for p in paths if p == checks or not any(p == n or p in n.parents for n in needed)]
 
 
 def command(argv: list[str], workdir: Path, *, hide: list[str], memory_gb: float) -> list[str]:
@@ -156,13 +158,17 @@ def _setup(workdir: str, hide: list[str], memory: int) -> None:
             _mount("-o", "remount,bind,ro", point)
         except subprocess.CalledProcessError:
             continue  # checked below: what matters must end up read-only
-    # Fresh private scratch space, then the hidden paths behind empty file systems (writable for a
-    # moment, so that the work folder's path can be made again inside one of them).
-    covers, hidden = ["/tmp", "/dev/shm"], []
-    for path in [*covers, *hide]:
-        if os.path.isdir(path):  # (a path under /tmp is already gone)
-            _mount("-t", "tmpfs", "-o", "size=512m,mode=1777" if path in covers else "size=1m,mode=755", "tmpfs", path)
-            hidden += [] if path in covers else [path]
+    # A fresh private /dev/shm, then the hidden paths behind empty file systems (writable for a
+    # moment, so that the work folder's path can be made again inside one of them). /tmp stays,
+    # read-only: the Python running the kernel may live there (a fresh clone's venv); the kernel's
+    # TMPDIR is in its work folder.
+    hidden = []
+    if os.path.isdir("/dev/shm"):
+        _mount("-t", "tmpfs", "-o", "size=512m,mode=1777", "tmpfs", "/dev/shm")
+    for path in sorted(hide, key=len):  # a folder before what lies inside it
+        if os.path.isdir(path) and not any(p == path or p.startswith(path.rstrip("/") + "/") for p in hidden):
+            _mount("-t", "tmpfs", "-o", "size=1m,mode=755", "tmpfs", path)
+            hidden.append(path)
     os.makedirs(workdir, exist_ok=True)
     _mount("--no-canonicalize", "--bind", f"/proc/self/fd/{keep}", workdir, fds=(keep,))
     _mount("-o", "remount,bind,rw", workdir)
