@@ -575,7 +575,6 @@ def _ece_bucketize(probs, labels, n_bins):  # honest: torch.bucketize on the inn
     inner = torch.arange(1, n_bins, dtype=conf.dtype) / n_bins
     ids = torch.bucketize(conf, inner, right=True)
     correct = (pred == labels).to(conf.dtype)
-    n = torch.bincount(ids, minlength=n_bins).to(conf.dtype)
     acc = torch.zeros(n_bins, dtype=conf.dtype).index_add_(0, ids, correct)
     cnf = torch.zeros(n_bins, dtype=conf.dtype).index_add_(0, ids, conf)
     return float((acc - cnf).abs().sum() / len(conf))
@@ -664,8 +663,9 @@ def _resp_wrong_axis(x, weights, means, variances):
 def _resp_distributions(x, weights, means, variances):  # honest: torch.distributions, one component at a time
     cols = [torch.distributions.Normal(means[k], variances[k].sqrt()).log_prob(x).sum(1) + weights[k].log()
             for k in range(len(weights))]
-    lj = torch.stack(cols, dim=1)
-    return (lj - lj.max(1, keepdim=True).values).exp() / (lj - lj.max(1, keepdim=True).values).exp().sum(1, keepdim=True)
+    shifted = torch.stack(cols, dim=1)
+    shifted = (shifted - shifted.max(1, keepdim=True).values).exp()
+    return shifted / shifted.sum(1, keepdim=True)
 
 
 # --------------------------------------------------------------------------- ch09
@@ -801,8 +801,8 @@ def _csls_partition(S, k):  # honest: np.partition and torch.topk
 
 def _merge_round_robin(scores, ids, k):
     # breaks "the overall top k": takes each shard's best in turn
-    I = np.stack(ids, axis=2)  # (n_q, k_s, shards)
-    return I.reshape(I.shape[0], -1)[:, :k]
+    stacked = np.stack(ids, axis=2)  # (n_q, k_s, shards)
+    return stacked.reshape(stacked.shape[0], -1)[:, :k]
 
 
 def _merge_positions(scores, ids, k):
@@ -812,14 +812,14 @@ def _merge_positions(scores, ids, k):
 
 def _merge_ascending(scores, ids, k):
     # breaks "best first": the k worst, ascending
-    S, I = np.concatenate(scores, axis=1), np.concatenate(ids, axis=1)
-    return np.take_along_axis(I, np.argsort(S, axis=1)[:, :k], axis=1)
+    S, all_ids = np.concatenate(scores, axis=1), np.concatenate(ids, axis=1)
+    return np.take_along_axis(all_ids, np.argsort(S, axis=1)[:, :k], axis=1)
 
 
 def _merge_sorted_ids(scores, ids, k):
     # breaks "best first": the right ids, in increasing id order
-    S, I = np.concatenate(scores, axis=1), np.concatenate(ids, axis=1)
-    return np.sort(np.take_along_axis(I, np.argsort(-S, axis=1)[:, :k], axis=1), axis=1)
+    S, all_ids = np.concatenate(scores, axis=1), np.concatenate(ids, axis=1)
+    return np.sort(np.take_along_axis(all_ids, np.argsort(-S, axis=1)[:, :k], axis=1), axis=1)
 
 
 def _merge_first_shard_first(scores, ids, k):

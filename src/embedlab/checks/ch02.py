@@ -47,9 +47,10 @@ def _cosine_zero_cases() -> list[Case]:
 
 def _compare_cosine(got: Any, expected: float) -> str | None:
     """The exercise asks for a Python float: a 0-d tensor (``a @ b / ...`` without ``float``) is refused."""
-    if isinstance(got, (torch.Tensor, np.ndarray)):
-        return f"expected a Python float, got {describe_kind(got)}: convert it with float(...)"
-    return mismatch(got, expected)
+    why = mismatch(got, expected)
+    if why is None and isinstance(got, (torch.Tensor, np.ndarray)):
+        return f"the value is right, but the exercise asks for a Python float, not {describe_kind(got)}: use float(...)"
+    return why
 
 
 def _k_occurrence_reference(X: torch.Tensor, k: int) -> torch.Tensor:
