@@ -262,6 +262,19 @@ def _pmi_positive(C):
     return np.where(C > 0, np.maximum(out, 0.0), -np.inf)
 
 
+def _pmi_swapped(C):
+    # breaks "P(w) from the rows, P(c) from the columns": the two marginals swapped
+    C = np.asarray(C, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(C * C.sum() / (C.sum(0)[:, None] * C.sum(1)[None, :]))
+
+
+def _pmi_add_one(C):
+    # breaks "-inf where the count is 0": add-one smoothing of every count
+    C = np.asarray(C, dtype=np.float64) + 1
+    return np.log(C * C.sum() / (C.sum(1, keepdims=True) * C.sum(0, keepdims=True)))
+
+
 def _pmi_loop(C):  # honest: a loop with math.log
     C = np.asarray(C, dtype=np.float64)
     n, rows, cols = C.sum(), C.sum(1), C.sum(0)
@@ -300,6 +313,12 @@ def _sgns_x_without_negs(x, c, negs):
     # breaks "the sum over the negatives" in g_x: only the true pair moves x
     pull, push = torch.sigmoid(-(x @ c)), torch.sigmoid(negs @ x)
     return -pull * c, -pull * x, push[:, None] * x[None, :]
+
+
+def _sgns_c_sign(x, c, negs):
+    # breaks "the loss's gradients" for c alone: g_c with the wrong sign
+    pull, push = torch.sigmoid(-(x @ c)), torch.sigmoid(negs @ x)
+    return -pull * c + push @ negs, pull * x, push[:, None] * x[None, :]
 
 
 def _sgns_loop(x, c, negs):  # honest: scalar formulas in a loop over the negatives
@@ -345,6 +364,12 @@ def _nce_wrong_target(query, keys, temperature):
     return F.cross_entropy(q @ k.T / temperature, torch.full((len(query),), len(keys) - 1))
 
 
+def _nce_wrong_axis(query, keys, temperature):
+    # breaks "normalise the rows": normalises the columns
+    q, k = F.normalize(query, dim=0), F.normalize(keys, dim=0)
+    return F.cross_entropy(q @ k.T / temperature, torch.arange(len(query)))
+
+
 def _nce_logsumexp(query, keys, temperature):  # honest: log-sum-exp by hand, diagonal by gather
     q = query / query.pow(2).sum(1, keepdim=True).sqrt()
     k = keys / keys.pow(2).sum(1, keepdim=True).sqrt()
@@ -377,6 +402,12 @@ def _unif_not_squared(z, t=2.0):
 def _unif_fixed_t(z, t=2.0):
     # breaks "t": always 2
     return torch.log(torch.exp(-2.0 * torch.pdist(F.normalize(z, dim=1)) ** 2).mean())
+
+
+def _unif_both_orders(z, t=2.0):  # honest: every ordered pair i != j (a symmetric sum: the same mean)
+    u = F.normalize(z, dim=1)
+    off = ~torch.eye(len(u), dtype=torch.bool)
+    return torch.log(torch.exp(-t * torch.cdist(u, u)[off] ** 2).mean())
 
 
 def _unif_pdist(z, t=2.0):  # honest: torch.pdist lists each pair i < j once
@@ -432,6 +463,13 @@ def _attn_softmax_queries(q, k, v):
 def _attn_no_mask(q, k, v):
     # breaks "position i attends only to positions j <= i": no mask
     return _causal(q, k, v, mask=False)
+
+
+def _attn_mask_after_softmax(q, k, v):
+    # breaks "a softmax over the positions j <= i": zeroes the future after the softmax, not renormalised
+    T = q.shape[-2]
+    w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+    return (w * torch.ones(T, T, dtype=q.dtype).tril()) @ v
 
 
 def _attn_loop(q, k, v):  # honest: one query position at a time, over its prefix
@@ -512,6 +550,12 @@ def _topk_first_axis(logits, k):
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
+def _topk_k_plus_one(logits, k):
+    # breaks "the k largest": keeps k + 1
+    kth = torch.topk(logits, min(k + 1, logits.shape[-1]), dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
 def _topk_scatter(logits, k):  # honest: scatter the top-k values into a tensor of -inf
     top = torch.topk(logits, k, dim=-1)
     return torch.full_like(logits, float("-inf")).scatter(-1, top.indices, top.values)
@@ -553,6 +597,16 @@ def _ece_edges_below(probs, labels, n_bins):
 def _ece_drops_one(probs, labels, n_bins):
     # breaks "1.0 goes to the last bin": a confidence of 1.0 falls off the end and is dropped
     return _ece(probs, labels, n_bins, bins=lambda c, B: (c * B).long())
+
+
+def _ece_one_apart(probs, labels, n_bins):
+    # breaks "1.0 goes to the last bin": 1.0 gets a bin of its own (n_bins + 1 bins)
+    return _ece(probs, labels, n_bins + 1, bins=lambda c, B: (c * (B - 1)).long())
+
+
+def _ece_rounded(probs, labels, n_bins):
+    # breaks "equal-width bins": bins by rounding, so each bin is centred on b/B
+    return _ece(probs, labels, n_bins, bins=lambda c, B: torch.round(c * B).long().clamp(0, B - 1))
 
 
 def _ece_unweighted(probs, labels, n_bins):
@@ -620,6 +674,12 @@ def _post_returns_a(a_inv, b, x, r):
     return np.linalg.inv(a_inv) + np.outer(x, x), b + r * x
 
 
+def _post_b_by_u(a_inv, b, x, r):
+    # breaks "b <- b + r x": adds r A⁻¹x
+    u = a_inv @ x
+    return a_inv - np.outer(u, u) / (1.0 + x @ u), b + r * u
+
+
 def _post_einsum(a_inv, b, x, r):  # honest: einsum, and the symmetric form A⁻¹x xᵀA⁻¹
     ax, xa = np.einsum("ij,j->i", a_inv, x), np.einsum("i,ij->j", x, a_inv)
     return a_inv - np.einsum("i,j->ij", ax, xa) / (1.0 + x @ ax), b + r * x
@@ -658,6 +718,12 @@ def _resp_no_norm(x, weights, means, variances):
 def _resp_wrong_axis(x, weights, means, variances):
     # breaks "rows summing to 1": normalised over the points (dim 0)
     return torch.softmax(_log_joint(x, weights, means, variances), dim=0)
+
+
+def _resp_half_norm(x, weights, means, variances):
+    # breaks "the log-density -½ Σ [log(2π σ²) + ...]": the ½ only on the squared term
+    d2 = ((x[:, None, :] - means[None]) ** 2 / variances[None]).sum(-1)
+    return torch.softmax(torch.log(weights)[None] - 0.5 * d2 - torch.log(2 * math.pi * variances).sum(-1)[None], 1)
 
 
 def _resp_distributions(x, weights, means, variances):  # honest: torch.distributions, one component at a time
@@ -703,6 +769,14 @@ def _ndcg_ideal_from_list(ranked, relevant):
     rel = set(relevant)
     hits = sum(item in rel for item in ranked[:10])
     return _dcg(ranked, rel) / sum(1 / math.log2(r + 2) for r in range(hits)) if hits else 0.0
+
+
+def _ndcg_first_undiscounted(ranked, relevant):
+    # breaks "the discount 1/log2(r + 1)": the older DCG (rank 1 undiscounted, then 1/log2(r))
+    rel = set(relevant)
+    disc = [1.0] + [1 / math.log2(r) for r in range(2, 11)]
+    dcg = sum(disc[r] for r, item in enumerate(ranked[:10]) if item in rel)
+    return dcg / sum(disc[: min(len(rel), 10)])
 
 
 def _ndcg_numpy(ranked, relevant):  # honest: vectorised, and natural logs (the base cancels)
@@ -789,6 +863,12 @@ def _csls_k_plus_one(S, k):
     return 2 * S - np.sort(S, 1)[:, -j:].mean(1)[:, None] - np.sort(S, 0)[-j:, :].mean(0)[None, :]
 
 
+def _csls_cols_best_only(S, k):
+    # breaks "c_j the mean of key j's k largest": only key j's single best
+    S = np.asarray(S)
+    return 2 * S - np.sort(S, 1)[:, -k:].mean(1)[:, None] - S.max(0)[None, :]
+
+
 def _csls_partition(S, k):  # honest: np.partition and torch.topk
     S = np.asarray(S, dtype=np.float64)
     r = -np.partition(-S, k - 1, axis=1)[:, :k].mean(1)
@@ -844,21 +924,26 @@ MUTANTS = {
     "ch02.cosine": [_cos_dot, _cos_squared_norms, _cos_one_norm, _cos_distance, _cos_tensor],
     "ch02.cosine_zero": [_zero_only_a, _zero_only_b, _zero_returns_0, _zero_wrong_error],
     "ch02.k_occurrence": [_kocc_self, _kocc_out_degree, _kocc_farthest, _kocc_cosine, _kocc_k_minus_one],
-    "ch03.pmi": [_pmi_log2, _pmi_zero_not_inf, _pmi_col_sums_twice, _pmi_no_total, _pmi_positive],
-    "ch03.sgns_pair_grad": [_sgns_ascent, _sgns_push_sign, _sgns_negs_times_negs, _sgns_x_without_negs],
-    "ch04.info_nce": [_nce_unnormalised, _nce_square, _nce_sum, _nce_times_t, _nce_wrong_target],
+    "ch03.pmi": [_pmi_log2, _pmi_zero_not_inf, _pmi_col_sums_twice, _pmi_no_total, _pmi_positive, _pmi_swapped,
+                 _pmi_add_one],
+    "ch03.sgns_pair_grad": [_sgns_ascent, _sgns_push_sign, _sgns_negs_times_negs, _sgns_x_without_negs, _sgns_c_sign],
+    "ch04.info_nce": [_nce_unnormalised, _nce_square, _nce_sum, _nce_times_t, _nce_wrong_target, _nce_wrong_axis],
     "ch04.uniformity": [_unif_with_diagonal, _unif_unnormalised, _unif_mean_of_log, _unif_not_squared,
                         _unif_fixed_t],
     "ch05.causal_attention": [_attn_no_scale, _attn_scale_dv, _attn_strict, _attn_future, _attn_softmax_queries,
-                              _attn_no_mask],
+                              _attn_no_mask, _attn_mask_after_softmax],
     "ch05.padding_mask": [_pad_inverted, _pad_off_by_one, _pad_flat, _pad_int, _pad_wrong_axis],
-    "ch06.top_k": [_topk_smallest, _topk_zero, _topk_strict, _topk_global, _topk_first_axis],
-    "ch07.ece": [_ece_edges_below, _ece_drops_one, _ece_unweighted, _ece_signed, _ece_true_label],
-    "ch07.posterior_update": [_post_no_outer, _post_no_reward, _post_plus, _post_no_one, _post_returns_a],
-    "ch08.responsibilities": [_resp_naive, _resp_no_weights, _resp_std, _resp_no_norm, _resp_wrong_axis],
-    "ch09.ndcg_at_10": [_ndcg_no_min, _ndcg_no_cut, _ndcg_discount_off, _ndcg_unnormalised, _ndcg_ideal_from_list],
+    "ch06.top_k": [_topk_smallest, _topk_zero, _topk_strict, _topk_global, _topk_first_axis, _topk_k_plus_one],
+    "ch07.ece": [_ece_edges_below, _ece_drops_one, _ece_one_apart, _ece_rounded, _ece_unweighted, _ece_signed,
+                 _ece_true_label],
+    "ch07.posterior_update": [_post_no_outer, _post_no_reward, _post_plus, _post_no_one, _post_returns_a, _post_b_by_u],
+    "ch08.responsibilities": [_resp_naive, _resp_no_weights, _resp_std, _resp_no_norm, _resp_wrong_axis,
+                              _resp_half_norm],
+    "ch09.ndcg_at_10": [_ndcg_no_min, _ndcg_no_cut, _ndcg_discount_off, _ndcg_unnormalised, _ndcg_ideal_from_list,
+                        _ndcg_first_undiscounted],
     "ch10.hyperplane_codes": [_codes_ge, _codes_big_endian, _codes_bits, _codes_shift],
-    "ch11.csls": [_csls_rows_twice, _csls_all_mean, _csls_smallest, _csls_no_two, _csls_k_plus_one],
+    "ch11.csls": [_csls_rows_twice, _csls_all_mean, _csls_smallest, _csls_no_two, _csls_k_plus_one,
+                  _csls_cols_best_only],
     "ch12.merge_shards": [_merge_round_robin, _merge_positions, _merge_ascending, _merge_sorted_ids,
                           _merge_first_shard_first],
 }
@@ -873,7 +958,7 @@ HONEST = {
     "ch03.pmi": [_pmi_loop, _pmi_torch],
     "ch03.sgns_pair_grad": [_sgns_loop],
     "ch04.info_nce": [_nce_logsumexp],
-    "ch04.uniformity": [_unif_pdist, _unif_loop],
+    "ch04.uniformity": [_unif_pdist, _unif_loop, _unif_both_orders],
     "ch05.causal_attention": [_attn_loop, _attn_additive],
     "ch05.padding_mask": [_pad_loop],
     "ch06.top_k": [_topk_scatter, _topk_sort],

@@ -56,7 +56,7 @@ EXERCISES = [
         reference=lambda z, t=2.0: uniformity(z, t=t),
         cases=_uniformity_cases,
         forbids=("embedlab.losses.uniformity",),
-        hint="the usual slips: rows not normalised, the pairs i == j (or both orders) counted, the distance "
-        "used where its square is meant, the mean of the logs taken instead of the log of the mean.",
+        hint="the usual slips: rows not normalised, the pairs i == j counted, the distance used where its "
+        "square is meant, the mean of the logs taken instead of the log of the mean.",
     ),
 ]

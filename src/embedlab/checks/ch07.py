@@ -28,11 +28,12 @@ def _ece_cases() -> list[Case]:
         labels = torch.multinomial(torch.softmax(logits / 2, -1), 1, generator=g).squeeze(1)
         cases.append(Case(args=(probs, labels, bins), label=label))
     # Confidences exactly on inner edges (1/2 and 3/4, exact in binary, so every way of binning agrees on
-    # which side "the bin above" is) and of exactly 1.0: putting edges in the bin below, or dropping 1.0,
-    # changes the ECE (0.4375 and 0.104 against 0.271).
+    # which side "the bin above" is) and of exactly 1.0. The labels are chosen so that each misreading of
+    # "on an edge, the bin above; 1.0, the last bin" changes the ECE by at least 0.05: edges in the bin
+    # below, 1.0 dropped, 1.0 in a bin of its own (tests/test_mutations.py).
     probs = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.75, 0.25, 0.0], [0.75, 0.125, 0.125],
                           [0.5, 0.25, 0.25], [0.625, 0.25, 0.125]], dtype=torch.float64)
-    cases.append(Case(args=(probs, torch.tensor([0, 0, 0, 2, 0, 1]), 4),
+    cases.append(Case(args=(probs, torch.tensor([1, 0, 0, 0, 0, 1]), 4),
                       label="confidences on the bin edges and of 1.0, 4 bins"))
     return cases
 
