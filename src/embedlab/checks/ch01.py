@@ -95,22 +95,24 @@ EXERCISES = [
         cases=_lookup_cases,
         compare=_compare_lookup,
         observe="autograd",
-        hint="build a one-hot float matrix of shape (..., V) with torch.nn.functional.one_hot, "
-        "cast it to weight.dtype, and multiply by weight. Do not index weight directly.",
+        forbids=("torch.nn.functional.embedding",),
+        hint="the one-hot matrix needs a column for every row of the table (V of them, not only the ids "
+        "that occur) and weight's dtype, and the ids may have any shape; reading rows of weight by indexing, "
+        "in any form, is what the exercise rules out.",
     ),
     Exercise(
         id="ch01.row_grad_count",
         reference=_row_grad_count,
         cases=_row_grad_cases,
-        hint="the gradient of row i is the sum over the positions where ids == i; count them "
-        "(torch.bincount with minlength=vocab_size), including rows that never occur (count 0).",
+        hint="count positions, not distinct ids, over the whole batch whatever its shape; the result has one "
+        "integer per row of the table, rows that never occur included.",
     ),
     Exercise(
         id="ch01.param_count",
         reference=_param_count,
         cases=lambda: [Case((50_000, 300), {"tied": False}), Case((50_000, 300), {"tied": True}),
                        Case((65, 384), {"tied": False}), Case((1, 1), {"tied": True})],
-        hint="an embedding table has V·d weights; an untied output layer has another V·d plus V biases; "
-        "tying shares the V·d weights but keeps the V biases.",
+        hint="count the parts one by one: the table, the output layer's weights, the output layer's biases "
+        "(how many scores does it produce?). Which part does tying share, and which does it keep?",
     ),
 ]

@@ -9,6 +9,7 @@ import torch
 
 from embedlab.exercises import Case, Exercise
 from embedlab.geometry import k_occurrence
+from embedlab.matching import describe_kind, mismatch
 from embedlab.similarity import cosine
 
 
@@ -25,10 +26,10 @@ def _cosine_cases() -> list[Case]:
         cases.append(Case((a, b), label=f"random vectors, d={d}"))
     a = torch.randn(8, generator=g, dtype=torch.float64)
     cases += [
-        Case((a, 7.5 * a), label="b is a longer copy of a (cosine 1)"),
-        Case((a, -0.1 * a), label="b points the opposite way (cosine -1)"),
+        Case((a, 7.5 * a), label="b is a longer copy of a"),
+        Case((a, -0.1 * a), label="b is a shorter copy of a, reversed"),
         Case((torch.tensor([3.0, 0.0], dtype=torch.float64), torch.tensor([0.0, 0.5], dtype=torch.float64)),
-             label="orthogonal vectors (cosine 0)"),
+             label="orthogonal vectors"),
         Case((1e-3 * a, 1e3 * torch.randn(8, generator=g, dtype=torch.float64)), label="very different lengths"),
     ]
     return cases
@@ -42,6 +43,14 @@ def _cosine_zero_cases() -> list[Case]:
         Case((v, z), label="b is the zero vector"),
         Case((z, z.clone()), label="both are zero"),
     ]
+
+
+def _compare_cosine(got: Any, expected: float) -> str | None:
+    """The exercise asks for a Python float: a 0-d tensor (``a @ b / ...`` without ``float``) is refused."""
+    why = mismatch(got, expected)
+    if why is None and isinstance(got, (torch.Tensor, np.ndarray)):
+        return f"the value is right, but the exercise asks for a Python float, not {describe_kind(got)}: use float(...)"
+    return why
 
 
 def _k_occurrence_reference(X: torch.Tensor, k: int) -> torch.Tensor:
@@ -80,14 +89,19 @@ EXERCISES = [
         function="my_cosine",
         reference=_cosine_reference,
         cases=_cosine_cases,
-        hint="cos(a, b) = (a · b) / (‖a‖ ‖b‖); torch.linalg.vector_norm gives ‖a‖. Return a number.",
+        compare=_compare_cosine,
+        forbids=("embedlab.similarity.cosine", "embedlab.similarity.pairwise_cosine"),
+        hint="the dot product alone grows with the vectors' lengths: what must it be divided by so that only the "
+        "angle is left (the lengths, not their squares; both of them)? Return a Python float, not a tensor.",
     ),
     Exercise(
         id="ch02.cosine_zero",
         function="my_cosine",
         reference=_cosine_reference,
         cases=_cosine_zero_cases,
-        hint="check the two norms before dividing and `raise ValueError(...)` when one of them is 0.",
+        forbids=("embedlab.similarity.cosine", "embedlab.similarity.pairwise_cosine"),
+        hint="test both vectors before dividing, not just one; the check expects ValueError itself, not "
+        "another exception and not a returned number.",
         expect_error=ValueError,
     ),
     Exercise(
@@ -95,10 +109,11 @@ EXERCISES = [
         function="my_k_occurrence",
         reference=_k_occurrence_reference,
         cases=_k_occurrence_cases,
+        forbids=("embedlab.geometry.k_occurrence",),
         hint=(
-            "compute all Euclidean distances (torch.cdist), set each point's distance to itself to "
-            "infinity, take the k smallest per row (torch.topk(..., largest=False)) and count how "
-            "often each index appears (torch.bincount with minlength=n)."
+            "a point is never its own neighbour (its distance to itself is 0, the smallest of all); count how "
+            "often each point appears in the *other* points' lists of k nearest (Euclidean), which is not the "
+            "length of its own list. The counts sum to n·k."
         ),
         compare=_compare_counts,
     ),

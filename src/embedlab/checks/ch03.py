@@ -21,7 +21,7 @@ def _pmi_reference(C: np.ndarray) -> np.ndarray:
 def _pmi_cases() -> list[Case]:
     rng = np.random.default_rng(303)
     cases = [
-        Case((np.array([[2.0, 2.0], [2.0, 2.0]]),), label="independent words: PMI 0 everywhere"),
+        Case((np.array([[2.0, 2.0], [2.0, 2.0]]),), label="independent words"),
         Case((np.array([[5.0, 0.0], [0.0, 1.0]]),), label="each word only with itself"),
         Case((np.array([[1.0, 3.0, 0.0], [3.0, 0.0, 2.0], [0.0, 2.0, 4.0]]),), label="symmetric, with zeros"),
     ]
@@ -55,9 +55,9 @@ def _sgns_pair_cases() -> list[Case]:
         cases.append(Case((x, c, negs), label=f"D={D}, k={k}"))
     x = torch.zeros(4, dtype=torch.float64)
     cases.append(Case((x, torch.ones(4, dtype=torch.float64), torch.ones(3, 4, dtype=torch.float64)),
-                      label="untrained: x = 0, so every sigmoid is 1/2"))
+                      label="an untrained centre vector, x = 0"))
     big = 10 * torch.randn(6, generator=g, dtype=torch.float64)
-    cases.append(Case((big, big.clone(), -big[None].clone()), label="a confident, correct pair (tiny gradients)"))
+    cases.append(Case((big, big.clone(), -big[None].clone()), label="a confident, correct pair"))
     return cases
 
 
@@ -67,14 +67,19 @@ EXERCISES = [
         function="my_pmi",
         reference=_pmi_reference,
         cases=_pmi_cases,
-        hint="P(w, c) = C[w, c] / C.sum(), P(w) = C[w].sum() / C.sum(), P(c) = C[:, c].sum() / C.sum(); "
-        "np.log(0) is -inf, which is the right value for unseen pairs (wrap it in np.errstate(divide='ignore')).",
+        forbids=("embedlab.word2vec.pmi",),
+        hint="all three probabilities are counts over the same total; P(w) comes from the rows and P(c) from "
+        "the columns; the chapter's PMI is a natural log, and -inf (log of 0) is the wanted value for unseen "
+        "pairs, not 0 (np.errstate silences NumPy's warning).",
     ),
     Exercise(
         id="ch03.sgns_pair_grad",
         reference=_sgns_pair_reference,
         cases=_sgns_pair_cases,
-        hint="d/ds[-log σ(s)] = -σ(-s) and d/ds[-log σ(-s)] = σ(s); then use s = x·c (ds/dx = c, ds/dc = x). "
-        "Return a tuple (g_x, g_c, g_negs) of the loss's gradients (not their negatives).",
+        forbids=("torch.autograd.grad", "torch.autograd.backward"),
+        hint="differentiate each term with respect to its score (x·c, or x·n_j) first, then apply the chain rule "
+        "to every vector in that score; mind the sign inside the negatives' sigmoid, and that x collects a "
+        "contribution from every term. Return the loss's gradients (not their negatives), g_negs one row per "
+        "negative.",
     ),
 ]

@@ -46,15 +46,17 @@ EXERCISES = [
         function="my_info_nce",
         reference=lambda query, keys, temperature: info_nce(query, keys, temperature),
         cases=_info_nce_cases,
-        hint="normalise the rows of both matrices, divide the (B, N) cosine matrix by the temperature, "
-        "and take the cross-entropy with target i for row i (the positive sits on the diagonal).",
+        forbids=("embedlab.losses.info_nce", "embedlab.losses.similarity_logits", "embedlab.losses.nt_xent"),
+        hint="the usual slips: rows not normalised, the extra keys dropped when N > B, multiplying by the "
+        "temperature instead of dividing, the positive of query i in the wrong column, a sum instead of a mean.",
     ),
     Exercise(
         id="ch04.uniformity",
         function="my_uniformity",
         reference=lambda z, t=2.0: uniformity(z, t=t),
         cases=_uniformity_cases,
-        hint="normalise the rows first; average exp(-t * squared distance) over pairs i < j only "
-        "(not i == j), then take the log of that mean.",
+        forbids=("embedlab.losses.uniformity",),
+        hint="the usual slips: rows not normalised, the pairs i == j counted, the distance used where its "
+        "square is meant, the mean of the logs taken instead of the log of the mean.",
     ),
 ]

@@ -19,7 +19,7 @@ def _causal_cases() -> list[Case]:
         ((6, 4), 3, "one sequence, (T, d)"),
         ((2, 5, 8), 8, "a batch, (B, T, d)"),
         ((2, 3, 7, 16), 5, "batch and heads, (B, H, T, d)"),
-        ((1, 1, 1, 4), 2, "a single token attends only to itself"),
+        ((1, 1, 1, 4), 2, "a single token"),
         ((3, 2, 9, 64), 4, "d = 64: did you divide by sqrt(d)?"),
     ]:
         q = torch.randn(*shape, generator=g, dtype=torch.float64)
@@ -49,19 +49,21 @@ EXERCISES = [
         id="ch05.causal_attention",
         reference=_causal_reference,
         cases=_causal_cases,
+        forbids=("torch.nn.functional.scaled_dot_product_attention", "embedlab.attention.scaled_dot_product_attention",
+                 "embedlab.attention.attention_weights", "embedlab.attention.causal_mask"),
         hint=(
-            "scores = q @ k.transpose(-2, -1) / sqrt(d); set the scores of keys j > i to -inf "
-            "(torch.ones(T, T, dtype=torch.bool).tril() keeps j <= i); softmax over the last "
-            "dimension; multiply by v."
+            "check the scale (the width d of the queries and keys, not of the values), that position i still "
+            "sees itself, that the masked keys are the later ones, and that the softmax runs over the keys."
         ),
     ),
     Exercise(
         id="ch05.padding_mask",
         reference=_padding_reference,
         cases=_padding_cases,
+        forbids=("embedlab.attention.padding_mask",),
         hint=(
-            "Return a boolean tensor of shape (B, 1, 1, S), True for positions j < lengths[b]: "
-            "compare torch.arange(S) with lengths[:, None], then add the two singleton dimensions."
+            "a sequence of length n has real keys at positions 0..n-1; the mask must be boolean (not 0/1), "
+            "True on the real keys, with its singleton dimensions where the heads and the queries broadcast."
         ),
     ),
 ]

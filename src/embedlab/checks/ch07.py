@@ -21,12 +21,20 @@ def _ece_cases() -> list[Case]:
         (200, 3, 10, 3.0, "200 predictions, 3 classes, 10 bins"),
         (1000, 10, 15, 5.0, "an overconfident model, 15 bins"),
         (50, 2, 5, 1.0, "few samples: many bins are empty"),
-        (500, 4, 1, 2.0, "one bin: |mean accuracy - mean confidence|"),
+        (500, 4, 1, 2.0, "a single bin"),
     ]:
         logits = sharp * torch.randn(n, c, generator=g, dtype=torch.float64)
         probs = torch.softmax(logits, dim=-1)
         labels = torch.multinomial(torch.softmax(logits / 2, -1), 1, generator=g).squeeze(1)
         cases.append(Case(args=(probs, labels, bins), label=label))
+    # Confidences exactly on inner edges (1/2 and 3/4, exact in binary, so every way of binning agrees on
+    # which side "the bin above" is) and of exactly 1.0. The labels are chosen so that each misreading of
+    # "on an edge, the bin above; 1.0, the last bin" changes the ECE by at least 0.05: edges in the bin
+    # below, 1.0 dropped, 1.0 in a bin of its own (tests/test_mutations.py).
+    probs = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.75, 0.25, 0.0], [0.75, 0.125, 0.125],
+                          [0.5, 0.25, 0.25], [0.625, 0.25, 0.125]], dtype=torch.float64)
+    cases.append(Case(args=(probs, torch.tensor([1, 0, 0, 0, 0, 1]), 4),
+                      label="confidences on the bin edges and of 1.0, 4 bins"))
     return cases
 
 
@@ -61,19 +69,19 @@ EXERCISES = [
         forbids=("embedlab.calibration.expected_calibration_error",),
         cases=_ece_cases,
         hint=(
-            "confidence = probs.max(1); correct = (probs.argmax(1) == labels); bin b holds the "
-            "confidences in [b/B, (b+1)/B) (1.0 goes in the last bin); ECE = sum over non-empty bins "
-            "of (n_b / N) * |mean correct - mean confidence|. Did you weight each bin by its size?"
+            "did you use the top label's confidence, weight each bin by its share of the predictions, put a "
+            "confidence that lies exactly on an inner edge in the bin above, and keep the confidences of 1.0?"
         ),
     ),
     Exercise(
         id="ch07.posterior_update",
         reference=_posterior_update_reference,
         cases=_posterior_update_cases,
+        forbids=("numpy.linalg.inv", "numpy.linalg.pinv"),
         hint=(
-            "one observation (x, r) adds x xᵀ to A and r x to b. Return (A⁻¹ of the new A, new b): "
-            "u = A⁻¹x, new A⁻¹ = A⁻¹ - u uᵀ / (1 + xᵀu) (Sherman-Morrison), or invert inv(A⁻¹) + x xᵀ. "
-            "Did you use the outer product u uᵀ, and multiply x by the reward in b?"
+            "return the inverse of the new A (not the new A), from the formula in the exercise: is your "
+            "correction a (d, d) outer product, subtracted, with the 1 in its denominator? And does b move "
+            "by the reward times x?"
         ),
     ),
 ]

@@ -43,8 +43,9 @@ EXERCISES = [
         id="ch08.responsibilities",
         reference=_responsibilities,
         cases=_responsibility_cases,
-        hint="work in logs: log π_k - ½ Σ_j [log(2π σ²_kj) + (x_j - μ_kj)² / σ²_kj] for every point and "
-        "component, then subtract the row's logsumexp before exponentiating (torch.logsumexp); "
-        "exp first and points far from every component give 0/0.",
+        forbids=("embedlab.cluster.gmm_log_joint", "embedlab.cluster.responsibilities"),
+        hint="stay in logs until the very end and normalise each point's row there (exponentiating first gives "
+        "0/0 far from every component); the log-density keeps its normalising term, which depends on the "
+        "variances, and the mixture weights belong in the numerator.",
     ),
 ]

@@ -20,7 +20,7 @@ def _ndcg_cases() -> list[Case]:
         Case(args=(list(range(10)), [9]), label="the only relevant item tenth"),
         Case(args=(list(range(10)), [42]), label="no relevant item in the list"),
         Case(args=(list(range(10)), list(range(10))), label="every item relevant"),
-        # More relevant items than k: the ideal list is cut at 10, so a perfect list scores 1.
+        # More relevant items than k: the ideal list is cut at 10.
         Case(args=(list(range(10)), list(range(25))), label="25 relevant items, the top 10 all relevant"),
         Case(args=(list(range(20)), [15, 3]), label="a list longer than 10: only the first 10 count"),
     ]
@@ -85,8 +85,9 @@ EXERCISES = [
         reference=_ndcg_at_10,
         forbids=("embedlab.ranking.ndcg_at_k",),
         cases=_ndcg_cases,
-        hint="DCG = sum over the first 10 positions r = 1..10 of rel_r / log2(r + 1); the ideal DCG puts "
-        "min(len(relevant), 10) relevant items first; NDCG = DCG / ideal DCG, a float between 0 and 1.",
+        hint="DCG counts the first 10 positions only, each hit discounted by its rank r = 1, 2, ... as the "
+        "exercise says (mind the off-by-one); the ideal is the best DCG that any list of 10 could reach for this "
+        "user, so how many hits can it hold?",
     ),
     Exercise(
         id="ch09.ips",

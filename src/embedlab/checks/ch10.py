@@ -22,7 +22,7 @@ def _code_cases() -> list[Case]:
         cases.append(Case(args=(rng.standard_normal((n, d)), rng.standard_normal((bits, d))), label=label))
     planes = np.eye(3)
     x = np.array([[1.0, -1.0, 0.0], [0.0, 0.0, 0.0], [-2.0, 3.0, 5.0]])
-    cases.append(Case(args=(x, planes), label="dot products of exactly 0 (they give bit 0)"))
+    cases.append(Case(args=(x, planes), label="dot products of exactly 0"))
     cases.append(Case(args=(rng.standard_normal((4, 8)), rng.standard_normal((1, 8))), label="a single bit"))
     return cases
 
@@ -32,7 +32,7 @@ EXERCISES = [
         id="ch10.hyperplane_codes",
         reference=_hyperplane_codes,
         cases=_code_cases,
-        hint="project every row on every plane at once (x @ planes.T, shape (n, n_bits)), take > 0 as the bit "
-        "(a dot product of exactly 0 gives 0), and add bit j times 2**j; return an integer array of shape (n,).",
+        hint="the test is strictly greater than 0; plane 0 gives the lowest bit (2**0); return one integer per "
+        "row of x, not the bits.",
     ),
 ]

@@ -36,8 +36,7 @@ EXERCISES = [
         id="ch11.csls",
         reference=_csls,
         cases=_csls_cases,
-        hint="r_rows[i] is the mean of row i's k largest entries, r_cols[j] the mean of column j's k largest "
-        "entries (the key's own k best queries, not the queries' best keys); return 2*S - r_rows[:, None] - "
-        "r_cols[None, :], an array of S's shape.",
+        hint="r_i runs along a row and c_j down a column (a key's own best queries, not the queries' best keys); "
+        "both use the k largest entries, and S counts twice; the result has S's shape.",
     ),
 ]

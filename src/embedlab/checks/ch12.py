@@ -38,8 +38,8 @@ EXERCISES = [
         id="ch12.merge_shards",
         reference=_merge_shards,
         cases=_cases,
-        hint="put the shards side by side (np.concatenate(..., axis=1)) for the scores and for the ids, sort each "
-        "row's scores in descending order (np.argsort(-S, axis=1)), keep the first k positions and take the ids at "
-        "those positions (np.take_along_axis); return an (n_q, k) array of ids.",
+        forbids=("embedlab.bigindex.merge_topk",),
+        hint="the overall top k can hold several items of one shard and none of another; compare all the "
+        "candidates' scores of a row together, best first, and return their global ids, not their positions.",
     ),
 ]
