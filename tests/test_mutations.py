@@ -917,6 +917,48 @@ def _merge_heap(scores, ids, k):  # honest: heapq.nlargest over (score, id) pair
 
 # --------------------------------------------------------------------------- the tables
 
+# ch09.ips: mean over all events of (target prob / propensity) * reward; an event the target never takes
+# counts 0, whatever its stored propensity. The tests in test_ch09_checks.py say which case catches each.
+
+
+def _ips_w(propensities, target_probs):
+    p, t = np.asarray(propensities, dtype=float), np.asarray(target_probs, dtype=float)
+    return np.divide(t, p, out=np.zeros_like(t), where=t > 0)
+
+
+def _ips_snips(rewards, propensities, target_probs):  # divides by the sum of the weights (SNIPS)
+    w = _ips_w(propensities, target_probs)
+    with np.errstate(invalid="ignore"):
+        return float((w * np.asarray(rewards)).sum() / w.sum())
+
+
+def _ips_no_target(rewards, propensities, target_probs):  # forgets the target probability
+    p, t = np.asarray(propensities, dtype=float), np.asarray(target_probs, dtype=float)
+    return float(np.mean(np.where(t > 0, np.asarray(rewards) / np.where(p > 0, p, 1.0), 0.0)))
+
+
+def _ips_times_p(rewards, propensities, target_probs):  # multiplies by the propensity
+    return float(np.mean(np.asarray(target_probs) * np.asarray(propensities) * np.asarray(rewards)))
+
+
+def _ips_matches_only(rewards, propensities, target_probs):  # averages over the matching events only
+    w = _ips_w(propensities, target_probs)
+    return float((w * np.asarray(rewards))[w > 0].mean()) if (w > 0).any() else 0.0
+
+
+def _ips_unguarded(rewards, propensities, target_probs):  # 0/0 where the target never acts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.mean(np.asarray(target_probs) / np.asarray(propensities) * np.asarray(rewards)))
+
+
+def _ips_loop(rewards, propensities, target_probs):  # honest: a loop that skips what the target never does
+    total = 0.0
+    for r, p, t in zip(rewards, propensities, target_probs):
+        if t > 0:
+            total += t / p * r
+    return total / len(rewards)
+
+
 MUTANTS = {
     "ch01.one_hot_lookup": [_lookup_index, _lookup_flat, _lookup_max_id, _lookup_detached],
     "ch01.row_grad_count": [_count_no_minlength, _count_presence, _count_per_sequence],
@@ -941,6 +983,7 @@ MUTANTS = {
                               _resp_half_norm],
     "ch09.ndcg_at_10": [_ndcg_no_min, _ndcg_no_cut, _ndcg_discount_off, _ndcg_unnormalised, _ndcg_ideal_from_list,
                         _ndcg_first_undiscounted],
+    "ch09.ips": [_ips_snips, _ips_no_target, _ips_times_p, _ips_matches_only, _ips_unguarded],
     "ch10.hyperplane_codes": [_codes_ge, _codes_big_endian, _codes_bits, _codes_shift],
     "ch11.csls": [_csls_rows_twice, _csls_all_mean, _csls_smallest, _csls_no_two, _csls_k_plus_one,
                   _csls_cols_best_only],
@@ -966,6 +1009,7 @@ HONEST = {
     "ch07.posterior_update": [_post_einsum],
     "ch08.responsibilities": [_resp_distributions],
     "ch09.ndcg_at_10": [_ndcg_numpy],
+    "ch09.ips": [_ips_loop],
     "ch10.hyperplane_codes": [_codes_loop],
     "ch11.csls": [_csls_partition],
     "ch12.merge_shards": [_merge_heap],
