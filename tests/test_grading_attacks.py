@@ -35,34 +35,26 @@ from embedlab.exercises import _load, check
 from embedlab.grading import sandbox, wire
 from embedlab.grading.kernel import unavailable
 from embedlab.grading.run import cases_payload, hidden_cases, judge_runs
+from tools import chapters as ch
 
 CAN_SANDBOX = sandbox.probe() is None
 needs_sandbox = pytest.mark.skipif(not CAN_SANDBOX, reason=f"this machine cannot sandbox: {sandbox.probe()}")
 IDS = ["ch07.ece", "ch09.ndcg_at_10"]
 LIMITS = {"timeout": 60, "check_timeout": 60, "notebook_timeout": 600}
 
-# The book's own solutions (chapters 7 and 9).
-ECE = '''import torch
 
-def ece(probs, labels, n_bins):
-    conf, pred = probs.max(1)
-    correct = (pred == labels).double()
-    ids = torch.clamp((conf * n_bins).long(), max=n_bins - 1)
-    total = 0.0
-    for b in range(n_bins):
-        in_bin = ids == b
-        if in_bin.any():
-            total += in_bin.double().mean() * (correct[in_bin].mean() - conf[in_bin].mean()).abs()
-    return float(total)
-'''
-NDCG = '''import math
 
-def ndcg_at_10(ranked, relevant):
-    relevant = set(relevant)
-    dcg = sum(1 / math.log2(r + 2) for r, item in enumerate(ranked[:10]) if item in relevant)
-    ideal = sum(1 / math.log2(r + 2) for r in range(min(len(relevant), 10)))
-    return dcg / ideal
-'''
+def _solution(chapter: str, definition: str) -> str:
+    """The book's own solution cell for an exercise, up to its check."""
+    for cell in ch.read_nb(ch.ROOT / "chapters" / f"{chapter}.ipynb")["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and definition in source:
+            return source.split("result = check(")[0]
+    raise LookupError(definition)
+
+
+ECE = "import torch\n\n" + _solution("07_probability", "def ece(")
+NDCG = "import math\n\n" + _solution("09_recommendation", "def ndcg_at_10(")
 WRONG = "def ece(probs, labels, n_bins):\n    return 0.0\n\ndef ndcg_at_10(ranked, relevant):\n    return 0.5\n"
 
 
