@@ -109,8 +109,12 @@ def test_the_quadrature_is_scipys():
         return float((q * np.exp(-u * w)).sum())
 
     own = w[t] * quad(lambda u: np.exp(-w[t] * u) * phi(u) ** m, 0, np.inf, epsabs=0, epsrel=1e-13, limit=500)[0]
-    neg = [m * q[i] * w[i] * quad(lambda u: np.exp(-(w[t] + w[i]) * u) * phi(u) ** (m - 1), 0, np.inf,
-                                  epsabs=0, epsrel=1e-13, limit=500)[0] for i in range(5)]
+
+    def negative(i):
+        return m * q[i] * w[i] * quad(lambda u: np.exp(-(w[t] + w[i]) * u) * phi(u) ** (m - 1), 0, np.inf,
+                                      epsabs=0, epsrel=1e-13, limit=500)[0]
+
+    neg = [negative(i) for i in range(5)]
     assert np.abs(got - (-one_hot + own * one_hot + np.array(neg))).max() < 1e-10
 
 
