@@ -139,8 +139,13 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("approximate nearest neighbours: random-hyperplane LSH, inverted-file index (k-means cells, nprobe), "
             "neighbour recall, held-out query split", "ann",
             ("RandomHyperplaneLSH", "IVFIndex", "neighbour_recall", "held_out_split"), "10"),
-    Concept("recommendation models: user/item factors (full softmax, BPR), scores with norm/bias knobs, biased "
-            "MF on ratings", "recommend", ("fit_factors", "score_matrix", "fit_biased_mf", "rmse"), "9"),
+    Concept("recommendation models: user/item factors (full softmax, BPR; per-pair full, in-batch and sampled "
+            "softmax), scores with norm/bias knobs, biased MF on ratings", "recommend",
+            ("fit_factors", "score_matrix", "fit_biased_mf", "rmse"), "9, 13"),
+    Concept("the softmax at scale: full, in-batch and sampled softmax, proposals (uniform, popularity^beta), the "
+            "log Q correction, the exact expected gradient of a sampled loss", "sampledsoftmax",
+            ("proposal", "sample_negatives", "full_softmax_loss", "in_batch_softmax_loss", "sampled_softmax_loss",
+             "full_softmax_gradient", "expected_sampled_gradient"), "13"),
     Concept("semantic search: TF-IDF (words, character n-grams; the IDF corpus chosen on validation), averaged "
             "GloVe (centred, IDF-weighted), the dual encoder (InfoNCE), top-1 features for calibrating a ranking",
             "retrieval",

@@ -12,6 +12,11 @@ item bias) is a logit, and the recommendation is the top of a ranking (or a samp
     small matrix product per batch: cheaper and better than sampling negatives.
   - ``"bpr"``: Bayesian personalised ranking (Rendle et al., 2009), ``-log σ(s_ui - s_uj)`` for a
     chosen item ``i`` and a uniformly drawn item ``j``.
+  - ``"full"``, ``"in_batch"``, ``"sampled"`` (chapter 13): batches of (user, chosen item) pairs,
+    each pair's loss the cross-entropy of its item among candidates: every item (``"full"``), the
+    batch's other chosen items (``"in_batch"``), or ``negatives`` items shared by the batch and
+    drawn from popularity^``beta`` (``"sampled"``), with the log Q correction if ``log_q``. The
+    losses are :mod:`embedlab.sampledsoftmax`'s; only the normaliser differs between the three.
 
   The item bias soaks up popularity (it is the log prior of the softmax), so the vectors are left
   with taste; a model without a bias (ALS, :mod:`embedlab.reclibs`) puts popularity into the
@@ -54,7 +59,8 @@ __all__ = [
     "rmse",
 ]
 
-Loss = Literal["softmax", "bpr"]
+Loss = Literal["softmax", "bpr", "full", "in_batch", "sampled"]
+PAIR_LOSSES = ("full", "in_batch", "sampled")  # batches of (user, item) pairs, one softmax per pair
 
 
 def _csr(matrix, name: str):
@@ -85,11 +91,17 @@ class FactorConfig:
     bias: bool = True
     seed: int = 0
     progress: bool = True
+    # The pair losses of chapter 13 ("full", "in_batch", "sampled"); unused by "softmax" and "bpr".
+    negatives: int = 256  # "sampled": items drawn per batch (shared by its rows), with replacement
+    beta: float = 0.0  # "sampled": the proposal is popularity^beta (0: uniform)
+    log_q: bool = False  # "in_batch", "sampled": subtract log Q(item) from every candidate's logit
 
     def __post_init__(self) -> None:
-        for name in ("dim", "epochs", "batch"):
+        for name in ("dim", "epochs", "batch", "negatives"):
             setattr(self, name, integer(getattr(self, name), name, low=1))
-        self.loss = choice(self.loss, "loss", ("softmax", "bpr"))  # type: ignore[assignment]
+        self.loss = choice(self.loss, "loss", ("softmax", "bpr", *PAIR_LOSSES))  # type: ignore[assignment]
+        self.beta = number(self.beta, "beta", low=0)
+        self.log_q = flag(self.log_q, "log_q")
         self.lr = number(self.lr, "lr", low=0, low_open=True)
         self.weight_decay = number(self.weight_decay, "weight_decay", low=0)
         self.bias, self.progress = flag(self.bias, "bias"), flag(self.progress, "progress")
@@ -136,11 +148,35 @@ def _bpr_loss(model: FactorModel, batch, wd: float, n_pairs: int) -> torch.Tenso
     return -F.logsigmoid(s_ui - s_uj).mean() + wd * l2.mean() * model.P.shape[0] / n_pairs
 
 
-def fit_factors(train, config: FactorConfig | None = None) -> tuple[FactorModel, History]:
+def _pair_loss(model: FactorModel, batch, cfg: FactorConfig, log_share: torch.Tensor,
+               log_q: torch.Tensor | None) -> torch.Tensor:
+    """One of chapter 13's pair losses plus the softmax loss's L2 (every vector once per epoch)."""
+    from embedlab.sampledsoftmax import full_softmax_loss, in_batch_softmax_loss, sampled_softmax_loss
+
+    u, i, j = batch  # users (B,), their chosen items (B,), and the shared negatives (m,) or None
+    p = model.P[u]
+    if cfg.loss == "full":
+        nll = full_softmax_loss(p, model.Q, i, model.b)
+    elif cfg.loss == "in_batch":
+        nll = in_batch_softmax_loss(p, model.Q[i], model.b[i], log_share[i] if cfg.log_q else None)
+    else:
+        assert log_q is not None and j is not None
+        corr = dict(pos_log_q=log_q[i], neg_log_q=log_q[j]) if cfg.log_q else {}
+        nll = sampled_softmax_loss(p, model.Q[i], model.Q[j], pos_bias=model.b[i], neg_bias=model.b[j], **corr)
+    n_users = model.P.shape[0]
+    # As in _softmax_loss: the expected penalty of a step, with every user and item counted equally.
+    return nll + cfg.weight_decay * (model.P.pow(2).sum() + model.Q.pow(2).sum()) / n_users
+
+
+def fit_factors(train, config: FactorConfig | None = None, *,
+                eval_fn: Callable[[FactorModel], dict[str, float]] | None = None,
+                eval_every: int = 0) -> tuple[FactorModel, History]:
     """Train a :class:`FactorModel` on an implicit-feedback matrix.
 
     train: scipy.sparse (n_users, n_items); a nonzero means the user chose the item. Returns the
-    model (in eval mode, on the CPU) and the training history.
+    model (in eval mode, on the CPU) and the training history. ``eval_fn`` (``model -> {name:
+    value}``) is called every ``eval_every`` steps and at the end, its values kept in
+    ``history.evals``: chapter 13 picks the number of epochs on a validation cut with it.
     """
     cfg = config or FactorConfig()
     R = _csr(train, "train")
@@ -163,6 +199,29 @@ def fit_factors(train, config: FactorConfig | None = None) -> tuple[FactorModel,
 
         def loss_fn(m: FactorModel, users: torch.Tensor) -> torch.Tensor:
             return _softmax_loss(m, users, Y, cfg.weight_decay)
+    elif cfg.loss in PAIR_LOSSES:
+        from embedlab.sampledsoftmax import proposal, sample_negatives
+
+        coo = R.tocoo()
+        users = torch.from_numpy(coo.row.astype(np.int64))
+        items = torch.from_numpy(coo.col.astype(np.int64))
+        n_pairs = len(users)
+        steps = cfg.epochs * math.ceil(n_pairs / cfg.batch)
+        counts = np.bincount(coo.col, minlength=n_items).astype(np.float64)
+        # An item's chance of being a batch's positive: its share of the pairs (log 0 never used:
+        # an item with no pair is never anyone's positive).
+        with np.errstate(divide="ignore"):
+            log_share = torch.from_numpy(np.log(counts / n_pairs)).float()
+        q = torch.from_numpy(proposal(counts, cfg.beta)) if cfg.loss == "sampled" else None
+        log_q = None if q is None else torch.log(q).float()
+
+        def get_batch(g: torch.Generator):
+            k = torch.randint(n_pairs, (cfg.batch,), generator=g)
+            negatives = None if q is None else sample_negatives(q, cfg.negatives, generator=g)
+            return users[k], items[k], negatives
+
+        def loss_fn(m: FactorModel, batch) -> torch.Tensor:
+            return _pair_loss(m, batch, cfg, log_share, log_q)
     else:
         coo = R.tocoo()
         users = torch.from_numpy(coo.row.astype(np.int64))
@@ -181,7 +240,9 @@ def fit_factors(train, config: FactorConfig | None = None) -> tuple[FactorModel,
 
     trainer = Trainer(model, optimizer, get_batch, loss_fn,
                       TrainConfig(max_steps=steps, grad_clip=None, log_every=max(1, steps // 200),
-                                  progress=cfg.progress, desc=f"{cfg.loss} MF", seed=cfg.seed))
+                                  eval_every=integer(eval_every, "eval_every", low=0),
+                                  progress=cfg.progress, desc=f"{cfg.loss} MF", seed=cfg.seed),
+                      eval_fn=eval_fn)
     history = trainer.run()
     return model.eval(), history
 
