@@ -41,7 +41,7 @@ def _responsibility_cases() -> list[Case]:
 
 
 def _threshold_cases() -> list[Case]:
-    """(n + 1)(1 - alpha) is kept at least 0.05 from an integer (or is one exactly), so the ceiling never hangs on a bit."""
+    """(n + 1)(1 - alpha) stays 0.05 from an integer (or is one exactly): the ceiling never hangs on a bit."""
     rng = np.random.default_rng(8080)
     cases = [
         Case(args=(rng.random(20), 0.1), label="n = 20, alpha = 0.1: the 19th smallest of 20, not the 18th"),
