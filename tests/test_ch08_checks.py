@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from embedlab.exercises import check
@@ -43,3 +44,39 @@ def test_forgetting_the_weights_or_the_normaliser_fails():
     for wrong in (no_weights, no_log_det):
         res = check("ch08.responsibilities", wrong, quiet=True)
         assert not res and res.passed < res.total
+
+
+def _sorted_kth(scores, k):
+    return float(np.sort(scores)[k - 1]) if k <= len(scores) else math.inf
+
+
+def test_conformal_threshold_reference_passes():
+    def good(scores, alpha):
+        return _sorted_kth(scores, math.ceil((len(scores) + 1) * (1 - alpha)))
+
+    def by_quantile(scores, alpha):                                # np.quantile's "higher" at level k / n, inf past n
+        k = math.ceil((len(scores) + 1) * (1 - alpha))
+        return math.inf if k > len(scores) else float(np.quantile(scores, k / len(scores), method="inverted_cdf"))
+
+    assert check("ch08.conformal_threshold", good, quiet=True)
+    assert check("ch08.conformal_threshold", by_quantile, quiet=True)
+
+
+def test_conformal_threshold_usual_mistakes_fail():
+    def no_correction(scores, alpha):                              # n(1 - alpha): coverage below 1 - alpha
+        return _sorted_kth(scores, max(1, math.ceil(len(scores) * (1 - alpha))))
+
+    def floor(scores, alpha):
+        return _sorted_kth(scores, max(1, math.floor((len(scores) + 1) * (1 - alpha))))
+
+    def never_everything(scores, alpha):                           # the largest score instead of +inf
+        return _sorted_kth(scores, min(len(scores), math.ceil((len(scores) + 1) * (1 - alpha))))
+
+    def interpolated(scores, alpha):
+        return float(np.quantile(scores, 1 - alpha))
+
+    for wrong in (no_correction, floor, never_everything, interpolated):
+        res = check("ch08.conformal_threshold", wrong, quiet=True)
+        assert not res and res.passed < res.total, wrong.__name__
+    res = check("ch08.conformal_threshold", never_everything, quiet=True)
+    assert res.passed == res.total - 2                             # exactly the two "everything" cases

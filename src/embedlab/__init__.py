@@ -121,6 +121,11 @@ CONCEPTS: tuple[Concept, ...] = (
             "scaling; the confidence of one event (isotonic, logistic)", "calibration",
             ("reliability_bins", "expected_calibration_error", "nll", "brier_score", "fit_scaling",
              "confidence_ece", "fit_confidence"), "7, 10"),
+    Concept("conformal prediction: split-conformal threshold, nonconformity scores (LAC, APS with randomised "
+            "tie-breaking), prediction sets, their coverage and sizes; retrieval sets from a calibrated similarity",
+            "conformal",
+            ("conformal_threshold", "conformity_scores", "prediction_sets", "set_coverage", "set_sizes",
+             "retrieval_threshold", "retrieval_sets"), "8, 10"),
     Concept("von Mises-Fisher density and normaliser, kappa fit, vMF class posterior", "vmf",
             ("log_normalizer", "log_density", "estimate_kappa", "fit_classes"), "7"),
     Concept("bandits with embedded arms: epsilon-greedy, Boltzmann, Thompson sampling, regret; offline replay "

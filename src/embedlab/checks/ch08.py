@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from embedlab.cluster import gmm_log_joint, responsibilities
+from embedlab.conformal import conformal_threshold
 from embedlab.exercises import Case, Exercise
 
 
@@ -38,6 +40,24 @@ def _responsibility_cases() -> list[Case]:
     return cases
 
 
+def _threshold_cases() -> list[Case]:
+    """(n + 1)(1 - alpha) stays 0.05 from an integer (or is one exactly): the ceiling never hangs on a bit."""
+    rng = np.random.default_rng(8080)
+    cases = [
+        Case(args=(rng.random(20), 0.1), label="n = 20, alpha = 0.1: the 19th smallest of 20, not the 18th"),
+        Case(args=(rng.normal(size=180), 0.05), label="n = 180, alpha = 0.05"),
+        Case(args=(rng.random(47), 0.3), label="n = 47, alpha = 0.3"),
+        Case(args=(rng.random(999), 0.2), label="n = 999, alpha = 0.2 (k = 800 exactly)"),
+        Case(args=(np.array([0.3, 0.1, 0.1, 0.1, 0.9, 0.5, 0.2, 0.7, 0.4, 0.1]), 0.7),
+             label="ties: four scores of 0.1 around the k-th smallest"),
+        Case(args=(np.full(12, 0.25), 0.15), label="ties: every score the same"),
+        Case(args=(rng.random(30), 0.02), label="alpha so small that no score will do: the set is everything"),
+        Case(args=(np.array([0.42]), 0.5), label="n = 1, alpha = 0.5: the one score"),
+        Case(args=(np.array([0.42]), 0.3), label="n = 1, alpha = 0.3: everything"),
+    ]
+    return cases
+
+
 EXERCISES = [
     Exercise(
         id="ch08.responsibilities",
@@ -47,5 +67,14 @@ EXERCISES = [
         hint="stay in logs until the very end and normalise each point's row there (exponentiating first gives "
         "0/0 far from every component); the log-density keeps its normalising term, which depends on the "
         "variances, and the mixture weights belong in the numerator.",
+    ),
+    Exercise(
+        id="ch08.conformal_threshold",
+        reference=conformal_threshold,
+        forbids=("embedlab.conformal.conformal_threshold",),
+        cases=_threshold_cases,
+        hint="sort the n scores and take the k-th smallest with k = ceil((n + 1)(1 - alpha)) (math.ceil; the "
+        "k-th smallest is sorted[k - 1]); when k > n no calibration score is large enough, so return math.inf "
+        "(the set is every class). Not n(1 - alpha), not floor, and not np.quantile's interpolation.",
     ),
 ]
