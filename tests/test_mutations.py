@@ -959,6 +959,70 @@ def _ips_loop(rewards, propensities, target_probs):  # honest: a loop that skips
     return total / len(rewards)
 
 
+# ch08.conformal_threshold: the ceil((n + 1)(1 - alpha))-th smallest score, +inf past n.
+
+
+def _kth_smallest(scores, k):
+    return float(np.partition(np.asarray(scores, dtype=float), k - 1)[k - 1]) if k <= len(scores) else math.inf
+
+
+def _conf_no_plus_one(scores, alpha):  # n(1 - alpha): no finite-sample correction
+    return _kth_smallest(scores, max(1, math.ceil(len(scores) * (1 - alpha))))
+
+
+def _conf_floor(scores, alpha):  # rounds the rank down
+    return _kth_smallest(scores, max(1, math.floor((len(scores) + 1) * (1 - alpha))))
+
+
+def _conf_never_inf(scores, alpha):  # the largest score where the set must be everything
+    return _kth_smallest(scores, min(len(scores), math.ceil((len(scores) + 1) * (1 - alpha))))
+
+
+def _conf_interpolated(scores, alpha):  # an interpolated quantile
+    return float(np.quantile(np.asarray(scores, dtype=float), 1 - alpha))
+
+
+def _conf_loop(scores, alpha):  # honest: sort and count in plain Python
+    ordered, rank = sorted(float(x) for x in scores), math.ceil((len(scores) + 1) * (1 - alpha))
+    return ordered[rank - 1] if rank <= len(ordered) else math.inf
+
+
+# ch13.log_q_loss: mean cross-entropy of [pos - log q_pos, neg - log q_neg] with the positive first.
+
+
+def _logq_rows(pos_scores, neg_scores, pos_q, neg_q, pos_shift=-1.0, neg_shift=-1.0):
+    pos = torch.as_tensor(np.asarray(pos_scores, dtype=float)) + pos_shift * torch.log(torch.as_tensor(
+        np.asarray(pos_q, dtype=float)))
+    neg = torch.as_tensor(np.asarray(neg_scores, dtype=float)) + neg_shift * torch.log(torch.as_tensor(
+        np.asarray(neg_q, dtype=float)))
+    return torch.cat([pos[:, None], neg], dim=1)
+
+
+def _logq_none(pos_scores, neg_scores, pos_q, neg_q):  # no correction at all
+    rows = _logq_rows(pos_scores, neg_scores, pos_q, neg_q, 0.0, 0.0)
+    return float((torch.logsumexp(rows, 1) - rows[:, 0]).mean())
+
+
+def _logq_added(pos_scores, neg_scores, pos_q, neg_q):  # adds log q instead of subtracting it
+    rows = _logq_rows(pos_scores, neg_scores, pos_q, neg_q, 1.0, 1.0)
+    return float((torch.logsumexp(rows, 1) - rows[:, 0]).mean())
+
+
+def _logq_negatives_only(pos_scores, neg_scores, pos_q, neg_q):  # corrects the negatives only
+    rows = _logq_rows(pos_scores, neg_scores, pos_q, neg_q, 0.0, -1.0)
+    return float((torch.logsumexp(rows, 1) - rows[:, 0]).mean())
+
+
+def _logq_summed(pos_scores, neg_scores, pos_q, neg_q):  # sums over the rows instead of averaging
+    rows = _logq_rows(pos_scores, neg_scores, pos_q, neg_q)
+    return float((torch.logsumexp(rows, 1) - rows[:, 0]).sum())
+
+
+def _logq_cross_entropy(pos_scores, neg_scores, pos_q, neg_q):  # honest: F.cross_entropy with target 0
+    rows = _logq_rows(pos_scores, neg_scores, pos_q, neg_q)
+    return float(F.cross_entropy(rows, torch.zeros(len(rows), dtype=torch.long)))
+
+
 MUTANTS = {
     "ch01.one_hot_lookup": [_lookup_index, _lookup_flat, _lookup_max_id, _lookup_detached],
     "ch01.row_grad_count": [_count_no_minlength, _count_presence, _count_per_sequence],
@@ -983,6 +1047,8 @@ MUTANTS = {
                               _resp_half_norm],
     "ch09.ndcg_at_10": [_ndcg_no_min, _ndcg_no_cut, _ndcg_discount_off, _ndcg_unnormalised, _ndcg_ideal_from_list,
                         _ndcg_first_undiscounted],
+    "ch08.conformal_threshold": [_conf_no_plus_one, _conf_floor, _conf_never_inf, _conf_interpolated],
+    "ch13.log_q_loss": [_logq_none, _logq_added, _logq_negatives_only, _logq_summed],
     "ch09.ips": [_ips_snips, _ips_no_target, _ips_times_p, _ips_matches_only, _ips_unguarded],
     "ch10.hyperplane_codes": [_codes_ge, _codes_big_endian, _codes_bits, _codes_shift],
     "ch11.csls": [_csls_rows_twice, _csls_all_mean, _csls_smallest, _csls_no_two, _csls_k_plus_one,
@@ -1009,6 +1075,8 @@ HONEST = {
     "ch07.posterior_update": [_post_einsum],
     "ch08.responsibilities": [_resp_distributions],
     "ch09.ndcg_at_10": [_ndcg_numpy],
+    "ch08.conformal_threshold": [_conf_loop],
+    "ch13.log_q_loss": [_logq_cross_entropy],
     "ch09.ips": [_ips_loop],
     "ch10.hyperplane_codes": [_codes_loop],
     "ch11.csls": [_csls_partition],
