@@ -141,6 +141,8 @@ CONCEPTS: tuple[Concept, ...] = (
             ("RandomHyperplaneLSH", "IVFIndex", "neighbour_recall", "held_out_split"), "10"),
     Concept("recommendation models: user/item factors (full softmax, BPR), scores with norm/bias knobs, biased "
             "MF on ratings", "recommend", ("fit_factors", "score_matrix", "fit_biased_mf", "rmse"), "9"),
+    Concept("EASE: item-item weights in closed form from co-occurrence counts (zero diagonal), a popularity "
+            "correction, settings chosen on validation", "ease", ("EASE", "fit_ease", "choose_ease"), "9"),
     Concept("semantic search: TF-IDF (words, character n-grams; the IDF corpus chosen on validation), averaged "
             "GloVe (centred, IDF-weighted), the dual encoder (InfoNCE), top-1 features for calibrating a ranking",
             "retrieval",
