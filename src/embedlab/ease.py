@@ -104,15 +104,21 @@ def fit_ease(train, reg: float = 300.0, *, beta: float = 0.0, dtype: str = "floa
 
 
 def _solve(X, reg: float, dtype) -> tuple[np.ndarray, float]:
-    from scipy.linalg import cho_factor, cho_solve
+    from scipy.linalg import lapack
 
     n_items = X.shape[1]
     start = time.perf_counter()
     G = np.asarray((X.T @ X).toarray(), dtype=dtype)  # co-occurrence counts, (n_items, n_items)
     G[np.diag_indices(n_items)] += reg
-    # P = (G + λI)⁻¹ through its Cholesky factor: G + λI is symmetric positive definite for λ > 0.
-    P = cho_solve(cho_factor(G, lower=True, overwrite_a=True, check_finite=False),
-                  np.eye(n_items, dtype=G.dtype), overwrite_b=True, check_finite=False)
+    # P = (G + λI)⁻¹ from its Cholesky factor (G + λI is symmetric positive definite for λ > 0), by
+    # LAPACK's potri: about n³ operations in all, where solving against the identity would take 7n³/3.
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (G,))
+    L, info = potrf(G, lower=True, overwrite_a=True, clean=True)
+    if info == 0:
+        P, info = potri(L, lower=True, overwrite_c=True)
+    if info != 0:  # pragma: no cover - λ > 0 makes the matrix positive definite
+        raise np.linalg.LinAlgError(f"the Cholesky inverse failed (LAPACK info {info})")
+    P = np.tril(P) + np.tril(P, -1).T  # potri fills the lower triangle only
     B = P / -np.diag(P)  # B_ij = -P_ij / P_jj off the diagonal ...
     B[np.diag_indices(n_items)] = 0.0  # ... and the constraint: no item predicts itself
     return B, time.perf_counter() - start
