@@ -162,7 +162,7 @@ def _setup(workdir: str, hide: list[str], memory: int) -> None:
     # moment, so that the work folder's path can be made again inside one of them). /tmp stays,
     # read-only: the Python running the kernel may live there (a fresh clone's venv); the kernel's
     # TMPDIR is in its work folder.
-    hidden = []
+    hidden: list[str] = []
     if os.path.isdir("/dev/shm"):
         _mount("-t", "tmpfs", "-o", "size=512m,mode=1777", "tmpfs", "/dev/shm")
     for path in sorted(hide, key=len):  # a folder before what lies inside it
