@@ -38,7 +38,6 @@ import torch
 from embedlab._checks import ArgumentError, ids, integer
 from embedlab._rows import overlap
 from embedlab._rows import topk as _topk
-from embedlab.cluster import kmeans
 from embedlab.similarity import normalize
 from embedlab.utils import Timer
 
@@ -229,14 +228,51 @@ class RandomHyperplaneLSH(_Index):
         return (scores[0], idx[0]) if single else (scores, idx)
 
 
+# Training rows per block of a Lloyd step: a (block, n_lists) float32 score matrix, 32 MB at 1,024 cells.
+_LLOYD_BLOCK = 1 << 13
+
+
+def _lloyd(X: torch.Tensor, n_lists: int, max_iter: int, rng: np.random.Generator) -> torch.Tensor:
+    """Euclidean k-means on the float32 rows X (m, d): ``n_lists`` centres (L, d), float32.
+
+    The start is ``n_lists`` distinct rows drawn at random (faiss's start; k-means++ costs one
+    pass over the rows per centre, more than all the Lloyd steps at a thousand cells). Each step
+    assigns every row to its nearest centre, ``argmin ‖x − c‖² = argmax x·c − ‖c‖²/2`` (‖x‖² is
+    the same for every centre), one matrix product per block of rows, and moves each centre to the
+    mean of its rows with one ``index_add_`` (no loop over cells). A centre that loses all its rows
+    keeps its place. Stops early when no row changes cell.
+    """
+    m = X.shape[0]
+    C = X[torch.from_numpy(np.sort(rng.choice(m, n_lists, replace=False)))].clone()  # (L, d)
+    labels = torch.full((m,), -1, dtype=torch.int64)
+    scores = torch.empty(min(m, _LLOYD_BLOCK), n_lists, dtype=X.dtype)
+    for _ in range(max_iter):
+        half = (C * C).sum(1) * -0.5  # (L,) −‖c‖²/2
+        new = torch.empty(m, dtype=torch.int64)
+        for start in range(0, m, _LLOYD_BLOCK):
+            block = X[start : start + _LLOYD_BLOCK]
+            out = scores[: block.shape[0]]
+            torch.addmm(half, block, C.T, out=out)  # (b, L) x·c − ‖c‖²/2
+            new[start : start + block.shape[0]] = out.argmax(1)
+        if torch.equal(new, labels):
+            break
+        labels = new
+        sums = torch.zeros_like(C).index_add_(0, labels, X)  # (L, d)
+        counts = torch.bincount(labels, minlength=n_lists)  # (L,)
+        filled = counts > 0
+        C[filled] = sums[filled] / counts[filled, None].to(X.dtype)
+    return C
+
+
 class IVFIndex(_Index):
     """An inverted-file index: k-means cells, and exact scores inside the ``nprobe`` nearest cells.
 
-    ``build`` trains the coarse quantiser with :func:`embedlab.cluster.kmeans` (k-means++ start,
-    Lloyd steps; ``max_iter=10`` as faiss trains an IVF) on ``train_size`` keys drawn at random
-    (default ``min(n, 64·n_lists)``: faiss asks for at least 39 per cell, and ``kmeans`` holds a
-    float64 (train_size, n_lists) distance matrix, 0.5 GB a copy at 64 per cell for 1024 cells). Its
-    centroids are then scaled to unit length and every key goes to the cell of largest
+    ``build`` trains the coarse quantiser with float32 Lloyd steps (:func:`_lloyd`: random
+    distinct keys as the start, as faiss starts; ``max_iter=10`` as faiss trains an IVF) on
+    ``train_size`` keys drawn at random (default ``min(n, 64·n_lists)``: faiss asks for at least
+    39 per cell). The k-means++ start of :func:`embedlab.cluster.kmeans` costs more than the
+    iterations at a thousand cells and buys no recall here, and float64 distance matrices double
+    the memory traffic of every step. Its centroids are then scaled to unit length and every key goes to the cell of largest
     centroid·key, which is how queries choose cells, so a key is always found where a query
     looks for it. (faiss trains spherical k-means for inner product; Euclidean k-means on unit
     keys, normalised afterwards, gives the same kind of cells, and the tests compare recall.)
@@ -263,12 +299,12 @@ class IVFIndex(_Index):
         rng = np.random.default_rng(self.seed)
         sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
         self.train_ids = sample  # (m,) the keys k-means saw (the benchmark trains faiss on the same)
-        _labels, centres = kmeans(K[sample].numpy(), self.n_lists, n_init=1, max_iter=self.max_iter, seed=self.seed)
+        centres = _lloyd(K[sample], self.n_lists, self.max_iter, rng)
         # A centroid of unit keys is shorter than 1; only its direction matters for cosine cells.
         # zero="zero": a centroid at exactly 0 (keys cancelling out) stays 0, so it scores 0 against
         # every vector: it gets the keys and queries whose scores against all the other centroids
         # are negative (keys and queries alike, so a key is still found where a query looks).
-        self.centroids = normalize(torch.from_numpy(centres).float(), zero="zero")  # (L, d)
+        self.centroids = normalize(centres, zero="zero")  # (L, d)
         # With duplicate keys k-means returns identical centroids. Each such group scores through
         # its lowest id (_cell_scores), so a key and a query equal to it see the same exact tie
         # and both break it the same way: lower cell id first (argmax returns the first maximum;
