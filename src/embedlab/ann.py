@@ -312,6 +312,7 @@ class IVFIndex(_Index):
         first: dict[bytes, int] = {}  # a centroid's bytes -> its lowest cell id
         self._same_as = torch.tensor([first.setdefault(row.numpy().tobytes(), c) for c, row in
                                       enumerate(self.centroids)])  # (L,) lowest id of an identical centroid
+        self._distinct = bool(torch.equal(self._same_as, torch.arange(self.n_lists)))  # no column to copy
         self.dim = K.shape[1]
         cell = torch.cat([torch.argmax(self._cell_scores(block), 1) for block in K.split(1 << 16)])  # (n,)
         order = torch.argsort(cell, stable=True)
@@ -325,7 +326,8 @@ class IVFIndex(_Index):
     def _cell_scores(self, X: torch.Tensor) -> torch.Tensor:
         """centroid·x for X (b, d) -> (b, L), identical centroids given bit-identical scores (a
         matrix product need not round two equal columns alike)."""
-        return (X @ self.centroids.T)[:, self._same_as]
+        scores = X @ self.centroids.T
+        return scores if self._distinct else scores[:, self._same_as]
 
     def _probe(self, Q: torch.Tensor, nprobe: int) -> torch.Tensor:
         """The nprobe cells nearest to each query, nearest first, ties by lower cell id (the
