@@ -272,8 +272,8 @@ class IVFIndex(_Index):
     ``train_size`` keys drawn at random (default ``min(n, 64·n_lists)``: faiss asks for at least
     39 per cell). The k-means++ start of :func:`embedlab.cluster.kmeans` costs more than the
     iterations at a thousand cells and buys no recall here, and float64 distance matrices double
-    the memory traffic of every step. Its centroids are then scaled to unit length and every key goes to the cell of largest
-    centroid·key, which is how queries choose cells, so a key is always found where a query
+    the memory traffic of every step. Its centroids are then scaled to unit length and every key
+    goes to the cell of largest centroid·key, which is how queries choose cells, so a key is always found where a query
     looks for it. (faiss trains spherical k-means for inner product; Euclidean k-means on unit
     keys, normalised afterwards, gives the same kind of cells, and the tests compare recall.)
     Keys are stored sorted by cell, so a cell is one contiguous block (``offsets``).

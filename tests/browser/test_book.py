@@ -5,9 +5,9 @@ the widget manager are served by the book itself); every formula is typeset by M
 raw TeX is left; every image loads; every internal link and #anchor resolves; dropdowns (exercise
 solutions, hidden code) open on a click; stored widgets render as live controls; the theme
 switch turns the page dark; at a phone's width (390 px) the page does not scroll sideways
-(_build/screenshots/phone/ holds a screenshot at that width). Chapter pages also need solution dropdowns, Colab and Binder buttons
-that open their own notebook, and a search page that finds them. A full-page screenshot of each
-page goes to _build/screenshots/.
+(_build/screenshots/phone/ holds a screenshot at that width). Chapter pages also need solution
+dropdowns, Colab and Binder buttons that open their own notebook, and a search page that finds
+them. A full-page screenshot of each page goes to _build/screenshots/.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ The fixture book (tests/browser/fixture_book) is built once per session. Its pag
 (sound: math, an image, links with anchors, an exercise with a solution dropdown),
 ``chapters/01_widgets`` (sound: a notebook with a stored IntSlider), and ``broken/*``: a missing
 image, links to a missing page and a missing anchor, raw TeX and an undefined macro, a script that
-throws, one fetched from a CDN, and a block wider than a phone. Breakage the pages cannot carry (MathJax, the widget manager,
-togglebutton or the theme's script missing from the build) is simulated by blocking that file.
+throws, one fetched from a CDN, and a block wider than a phone. Breakage the pages cannot carry
+(MathJax, the widget manager, togglebutton or the theme's script missing from the build) is
+simulated by blocking that file.
 """
 
 from __future__ import annotations
