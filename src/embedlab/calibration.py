@@ -137,11 +137,12 @@ def _top_label(probs, labels, name: str = "probs") -> tuple[np.ndarray, np.ndarr
         raise ArgumentError(f"{name} must be an (N, C) array with N >= 1 and C >= 2, got shape {p.shape}")
     if p.dtype not in (np.float32, np.float64):
         p = p.astype(np.float32 if p.dtype == np.float16 else np.float64)  # float16: exact in float32
-    lo, hi = p.min(), p.max()  # NaN makes both NaN, so the comparison below fails for it too
-    if not (lo >= 0 and np.isfinite(hi)):
+    p = np.ascontiguousarray(p)
+    t = torch.from_numpy(p)
+    lo, hi = (float(v) for v in torch.aminmax(t))  # one pass; NaN makes both NaN, failing the test below
+    if not (lo >= 0 and math.isfinite(hi)):
         raise ArgumentError(f"{name} must be finite and non-negative")
     atol = max(1e-4, 8 * _HALF_ROUNDING.get(str(getattr(probs, "dtype", "")), 0.0))
-    p = np.ascontiguousarray(p)
     # Row sums by one matrix-vector product in the input's dtype (a float64 sum along rows of ten
     # runs at a few ns a row). Its rounding error is at most C·eps·(row sum); only rows that close
     # to the tolerance are summed again in float64, so the verdict is the float64 sum's.
@@ -150,9 +151,8 @@ def _top_label(probs, labels, name: str = "probs") -> tuple[np.ndarray, np.ndarr
     if unsure.any() and not np.allclose(p[unsure].sum(axis=1, dtype=np.float64), 1.0, rtol=0, atol=atol):
         raise ArgumentError(f"{name} rows must sum to 1 (did you pass logits? apply a softmax first)")
     y = torch.from_numpy(_labels(labels, *p.shape))
-    t = torch.from_numpy(p)
     top = t.amax(1)  # (N,) a plain reduction: several times faster than max with indices on short rows
-    if int(torch.count_nonzero(t == top[:, None])) == p.shape[0]:
+    if np.count_nonzero(p == top.numpy()[:, None]) == p.shape[0]:  # NumPy's broadcast compare is the faster here
         # No row has its maximum twice, so the argmax is right exactly where the label's score is the maximum.
         correct = t.gather(1, y[:, None])[:, 0] == top
     else:  # a tie for the top somewhere: the first maximal class decides, as np.argmax does
