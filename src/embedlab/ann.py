@@ -228,8 +228,10 @@ class RandomHyperplaneLSH(_Index):
         return (scores[0], idx[0]) if single else (scores, idx)
 
 
-# Training rows per block of a Lloyd step: a (block, n_lists) float32 score matrix, 32 MB at 1,024 cells.
-_LLOYD_BLOCK = 1 << 13
+# Rows per block of a Lloyd step and of filing the keys: a (block, n_lists) float32 score matrix,
+# 4 MB at 1,024 cells, reused by every block, so it stays in the cache between the product and the
+# argmax (8,192-row blocks ran 1.6x slower, 65,536-row ones 1.9x, measured on one thread).
+_LLOYD_BLOCK = 1 << 10
 
 
 def _lloyd(X: torch.Tensor, n_lists: int, max_iter: int, rng: np.random.Generator) -> torch.Tensor:
@@ -314,7 +316,11 @@ class IVFIndex(_Index):
                                       enumerate(self.centroids)])  # (L,) lowest id of an identical centroid
         self._distinct = bool(torch.equal(self._same_as, torch.arange(self.n_lists)))  # no column to copy
         self.dim = K.shape[1]
-        cell = torch.cat([torch.argmax(self._cell_scores(block), 1) for block in K.split(1 << 16)])  # (n,)
+        cell = torch.empty(n, dtype=torch.int64)  # (n,) each key's cell
+        buffer = torch.empty(min(n, _LLOYD_BLOCK), self.n_lists)
+        for start in range(0, n, _LLOYD_BLOCK):
+            block = K[start : start + _LLOYD_BLOCK]
+            cell[start : start + block.shape[0]] = self._cell_scores(block, out=buffer[: block.shape[0]]).argmax(1)
         order = torch.argsort(cell, stable=True)
         self.ids = order  # (n,) row of the keys at each stored position
         self.keys = K[order].contiguous()  # (n, d) cell 0's keys, then cell 1's, ...
@@ -323,10 +329,10 @@ class IVFIndex(_Index):
         self.list_sizes, self.n = sizes.numpy(), n
         return self
 
-    def _cell_scores(self, X: torch.Tensor) -> torch.Tensor:
+    def _cell_scores(self, X: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """centroid·x for X (b, d) -> (b, L), identical centroids given bit-identical scores (a
-        matrix product need not round two equal columns alike)."""
-        scores = X @ self.centroids.T
+        matrix product need not round two equal columns alike); ``out``: a (b, L) buffer to use."""
+        scores = X @ self.centroids.T if out is None else torch.matmul(X, self.centroids.T, out=out)
         return scores if self._distinct else scores[:, self._same_as]
 
     def _probe(self, Q: torch.Tensor, nprobe: int) -> torch.Tensor:
