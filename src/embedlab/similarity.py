@@ -47,6 +47,7 @@ from embedlab._rows import compute_dtype as _compute_dtype
 from embedlab._rows import row_norm as _row_norm
 from embedlab._rows import topk as _row_topk
 from embedlab._rows import unit_rows
+from embedlab._rows import wide_topk as _wide_topk
 
 __all__ = [
     "as_tensor",
@@ -481,7 +482,7 @@ def topk(
             if exclude_self:
                 rows = torch.arange(stop - start, device=Q.device)
                 S[rows, rows + start] = -float("inf")
-            best, top = _row_topk(S, k, nan_checked=True)  # ties: the lower key id first, also at the k-th place
+            best, top = _wide_topk(S, k)  # ties: the lower key id first, also at the k-th place (_rows.topk's answer)
             if metric == "cosine":
                 best = best.clamp(-1.0, 1.0)
             scores[start:stop] = best.to(out_dtype)
