@@ -1,7 +1,8 @@
 """Expected calibration error (chapter 7) vs torchmetrics' MulticlassCalibrationError.
 
 Top-label ECE with 15 equal-width bins over the predictions of a 10-class model: ours is
-:func:`embedlab.calibration.expected_calibration_error` (NumPy, float64), the reference is
+:func:`embedlab.calibration.expected_calibration_error` (the top label taken in the input's
+dtype, bins and sums in float64), the reference is
 ``torchmetrics.functional.classification.multiclass_calibration_error(norm="l1")``, the
 implementation most PyTorch users would reach for. The predictions are synthetic but shaped like
 a real classifier's: logits ``scale * N(0, 1)`` with the true class boosted, so confidences spread
@@ -25,8 +26,9 @@ from pathlib import Path
 import torch
 
 from . import _harness as harness
+from . import _load
 
-SOURCES = ("src/embedlab/calibration.py",)
+SOURCES = ("src/embedlab/calibration.py", "benchmarks/_load.py")
 ECE = "ECE (15 equal-width bins)"
 AGREEMENT = 1e-4  # float32 (torchmetrics) vs float64 (ours) binning of the same confidences
 
@@ -95,14 +97,15 @@ def measure(cfg: Config, device: torch.device) -> list[dict]:
             return harness.Measurement(cfg.predictions / seconds, {ECE: value})
 
         label = f"{threads} thread{'s' * (threads != 1)}"
-        mine, theirs = harness.interleave(ours, reference, cfg.rounds, label=label)
-        return harness.row(
+        with _load.Load() as load:
+            mine, theirs = harness.interleave(ours, reference, cfg.rounds, label=label)
+        return _load.mark(harness.row(
             label, "predictions/s", "embedlab.calibration.expected_calibration_error",
             "torchmetrics multiclass_calibration_error", mine, theirs,
             quality_higher_is_better={ECE: False},
             note=(f"{cfg.predictions:,} predictions, {cfg.classes} classes, {cfg.bins} equal-width bins; "
-                  f"torch.set_num_threads({threads}) for both (ours is NumPy, single-threaded here)"),
-        )
+                  f"torch.set_num_threads({threads}) for both (ours: NumPy and single-pass torch reductions)"),
+        ), threads, load)
 
     return [one_setting(t) for t in cfg.threads]
 

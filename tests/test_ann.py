@@ -359,3 +359,20 @@ def test_measure_search_is_recall_and_queries_per_second():
         measure_search(lambda q: ivf.search(q, 5), keys[:20], exact, repeats=0)
     with pytest.raises(ValueError, match="search"):
         measure_search(None, keys[:20], exact)
+
+
+def test_lloyd_finds_well_separated_clusters_in_float32():
+    """The IVF trainer (float32 Lloyd, random distinct rows as the start) puts one centre on each
+    of a few far-apart blobs once every blob holds a start, and keeps a centre with no rows."""
+    from embedlab.ann import _lloyd
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(8, dtype=np.float32)[:4] * 10
+    X = torch.from_numpy(np.repeat(centres, 50, 0) + rng.normal(0, 0.1, (200, 8)).astype(np.float32))
+    C = _lloyd(X, 4, 10, np.random.default_rng(1))
+    assert C.dtype == torch.float32 and C.shape == (4, 8)
+    nearest = torch.cdist(torch.from_numpy(centres), C).argmin(1)
+    assert len(set(nearest.tolist())) == 4  # this seed's start draws a row from every blob
+    assert torch.allclose(C[nearest], torch.from_numpy(centres), atol=0.1)
+    dup = torch.ones(10, 3)  # all rows equal: every start is the same point, nothing moves
+    assert torch.equal(_lloyd(dup, 3, 5, np.random.default_rng(0)), torch.ones(3, 3))

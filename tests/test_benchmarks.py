@@ -172,3 +172,19 @@ def test_other_cpus_subtracts_our_own_cpu_time():
     if reading is not None:  # Linux
         busy, ours = reading
         assert busy > 0 and ours > 0
+
+
+def test_a_multi_threaded_row_is_marked_busy_when_other_programs_held_a_core():
+    from benchmarks._load import Load, mark, row_busy
+
+    assert row_busy({"threads": 2, "other_cpus": 0.6}) and not row_busy({"threads": 1, "other_cpus": 1.5})
+    assert not row_busy({"threads": 2, "other_cpus": 0.2}) and not row_busy({"threads": 2, "other_cpus": None})
+    assert not row_busy({"setting": "stored before rows had threads"})
+    with Load() as load:
+        pass
+    row = mark({"setting": "2 threads"}, 2, load)
+    assert row["threads"] == 2 and (load.other_cpus is None or load.other_cpus >= 0)
+    result = _fake_result("x", Path("."))
+    result["rows"] = [mark(r, 2, load) | {"other_cpus": other} for r in result["rows"] for other in (0.9, 0.1)]
+    text = render.table([render.Entry(name="x", title="X vs ref", result=result, status="measured")])
+    assert text.count("(**busy machine**)") == 1

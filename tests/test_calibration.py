@@ -347,3 +347,39 @@ def test_calibration_refuses_bool_and_float_labels_and_bool_probs_by_name():
     with pytest.raises(ValueError, match="^strategy must be"):
         expected_calibration_error(p, y, 10, "quantile")  # type: ignore[arg-type]
     assert nll(p, y, eps=np.float32(1e-6)) > 0
+
+
+def _ece_by_definition(p: np.ndarray, y: np.ndarray, b: int) -> float:
+    """ECE straight from the rule: float64 copy, argmax (first maximum), edges k/B rounded to the
+    input's dtype, an inner edge opening the bin above, 1.0 in the last bin."""
+    p64 = p.astype(np.float64)
+    conf, correct = p64.max(1), (p64.argmax(1) == y).astype(np.float64)
+    edges = (np.arange(b + 1, dtype=p.dtype) / p.dtype.type(b)).astype(np.float64)
+    ids = np.searchsorted(edges[1:-1], conf, side="right")
+    total = 0.0
+    for k in range(b):
+        inside = ids == k
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())
+    return total
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_top_label_keeps_ties_edges_and_the_value(dtype):
+    """The top label is taken without a float64 copy and bins without a binary search per value;
+    ties for the top (the first maximal class decides), confidences on every edge and at 1.0
+    still land as the rule says, to 1e-12 of the value computed by definition."""
+    rng = np.random.default_rng(0)
+    for c, b in ((2, 10), (3, 15), (10, 7)):
+        q = rng.integers(0, 4, size=(3000, c)).astype(np.float64) + 1e-3  # many ties for the top
+        q /= q.sum(1, keepdims=True)
+        y = rng.integers(c, size=3000)
+        p = q.astype(dtype)
+        assert abs(expected_calibration_error(p, y, b) - _ece_by_definition(p, y, b)) < 1e-12
+    edges = (np.arange(11, dtype=dtype) / dtype(10))
+    conf = np.concatenate([edges, np.nextafter(edges, dtype(0)), np.nextafter(edges, dtype(2))]).clip(0.5, 1)
+    p = np.stack([conf, 1 - conf], 1).astype(dtype)  # top confidence on, just below and just above each edge
+    y = rng.integers(2, size=len(p))
+    assert abs(expected_calibration_error(p, y, 10) - _ece_by_definition(p, y, 10)) < 1e-12
+    bins = reliability_bins(p, y, 10)
+    assert bins.count.sum() == len(p) and 1.0 in p.max(1) and bins.confidence[-1] > 0.9

@@ -495,3 +495,26 @@ def test_ids_one_home_for_lists_of_ids():
                      (np.array([0, 5]), r"outside 0\.\.4")]:
         with pytest.raises(ArgumentError, match=f"^rows .*{why}"):
             ids(bad, "rows", n=5)
+
+
+def test_wide_topk_is_topk_with_ties_runs_and_ragged_tails():
+    """The chunked selection of exact search gives _rows.topk's answer bit for bit: random
+    scores, few distinct values (ties at the k-th place), long runs of equal top scores, -inf,
+    and widths that are not a multiple of the chunk."""
+    from embedlab._rows import topk as row_topk
+    from embedlab._rows import wide_topk
+
+    g = torch.Generator().manual_seed(0)
+    for trial in range(200):
+        b = int(torch.randint(1, 30, (1,), generator=g))
+        n = int(torch.randint(20, 4000, (1,), generator=g))
+        k = int(torch.randint(1, min(n, 50), (1,), generator=g))
+        kind = trial % 3
+        S = (torch.randn(b, n, generator=g) if kind == 0
+             else torch.randint(0, 4 if kind == 1 else 50, (b, n), generator=g).float())
+        if trial % 7 == 0:
+            S[:, : n // 2] = S.amax()  # a run of ties at the top, across many chunks
+        if trial % 5 == 0:
+            S[0, 0] = -float("inf")  # exclude_self's mark
+        expected, got = row_topk(S, k, nan_checked=True), wide_topk(S, k)
+        assert torch.equal(expected[0], got[0]) and torch.equal(expected[1], got[1]), (trial, b, n, k)

@@ -339,3 +339,30 @@ def test_similarity_takes_bfloat16_and_refuses_bool_by_name():
     with pytest.raises(ValueError, match="k must be an integer"):
         sim.topk(a, a, np.float64(1.0))
     assert sim.topk(a, a, np.int64(1))[1].shape == (2, 1)  # a NumPy integer is an integer
+
+
+def test_topk_default_block_comes_from_the_cache_and_keeps_the_answer(gen):
+    """The default block of queries (from the level-2 cache, capped by memory) and the reused
+    score buffer give the answer of one query at a time, ties included."""
+    assert sim._block_rows(100_000, 128) >= 1 and sim._block_rows(10**9, 8) == 1
+    assert sim._block_rows(1_000, 50) == sim._l2_bytes() // 200
+    keys = torch.randint(0, 3, (500, 8), generator=gen).float()  # many equal scores
+    queries = torch.randint(0, 3, (70, 8), generator=gen).float()
+    # Integer dot products are exact in any block shape (a cosine's last bit may depend on the
+    # shape of the matrix product, so near-ties there are not compared across block sizes).
+    default = sim.topk(queries, keys, 9, metric="dot")
+    for batch in (1, 7, 64):
+        other = sim.topk(queries, keys, 9, metric="dot", batch_size=batch)
+        assert torch.equal(default[1], other[1]) and torch.equal(default[0], other[0])
+    grad = queries.clone().requires_grad_()  # no buffer for a differentiable search: same answer
+    assert torch.equal(sim.topk(grad, keys, 9, metric="dot")[1], sim.topk(queries, keys, 9, metric="dot")[1])
+
+
+def test_topk_overflowing_dot_products_are_still_refused_or_widened(gen):
+    big = torch.full((3, 4), 3e38)
+    # float32 products would overflow: computed in float64 instead, so the ranking is exact
+    scores, idx = sim.topk(big, big, 2, metric="dot")
+    assert torch.isinf(scores).all() and idx.tolist() == [[0, 1]] * 3
+    huge = torch.tensor([[1e308, -1e308]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="overflow"):
+        sim.topk(huge, torch.tensor([[1e308, 1e308], [1.0, 1.0]], dtype=torch.float64), 1, metric="dot")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _harness as harness  # registry, schema, formatting
+from benchmarks._load import row_busy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,7 +137,8 @@ def table(entries: list[Entry]) -> str:
             # Four columns, so that the table fits the page: the date (and any stale / busy warning)
             # sits under the comparison's name, the absolute rates are in the details below.
             first = f"{_cell(e.title)}<br>({_cell(_when(e))})" if i == 0 else ""
-            lines.append(f"| {first} | {r['setting']} | **{r['ratio']:.2f}×** | {_cell(_quality(r))} |")
+            setting = f"{r['setting']} (**busy machine**)" if row_busy(r) else r["setting"]
+            lines.append(f"| {first} | {setting} | **{r['ratio']:.2f}×** | {_cell(_quality(r))} |")
     return "\n".join(lines)
 
 
@@ -169,6 +171,9 @@ def details(e: Entry) -> str:
         out.append(f"- {res['notes']}")
     for r in res["rows"]:
         rounds = ", ".join(f"{x:.2f}×" for x in r["round_ratios"])
+        if row_busy(r):
+            out.append(f"- {r['setting']} was measured while other programs used {r['other_cpus']:.1f} CPUs "
+                       f"(**busy machine**): its {r['threads']} threads waited for cores, so its ratio says little.")
         out.append(f"- {r['setting']}: {r['ours']['name']} vs {r['reference']['name']}; "
                    f"ours ÷ reference per round {rounds}" + (f"; {r['note']}" if r["note"] else ""))
         out.append(f"  - speed (median [min–max] over rounds): ours {_speed(r['ours'], r['unit'], spread=True)}, "
@@ -200,7 +205,8 @@ the ratio of the medians (above 1: ours is faster); it carries over between mach
 than the absolute figures, which the details below give (medians and [min–max] over rounds). Each section below
 says which machine, threads and device ran it and when. A result whose script or measured code
 changed after it ran is marked **stale** and keeps its date; one taken while other programs kept
-more than a quarter of the CPUs busy says **busy machine**; a benchmark with no stored result says
+more than a quarter of the CPUs busy says **busy machine**, and so does a multi-threaded row
+during which other programs held half a core or more; a benchmark with no stored result says
 **not measured**. Nothing on this page is re-run when the book is built.
 """
     measured = [e for e in entries if e.result is not None]

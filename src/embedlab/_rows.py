@@ -4,6 +4,7 @@
 * :func:`unit_rows`: rows scaled to unit length, finite at any scale, with the zero-row policy;
 * :func:`topk`: the ``k`` largest entries of each row with **one tie rule: the lower index first**
   (also at the boundary of the selection: of entries tied with the ``k``-th, the lowest ids get in);
+  :func:`wide_topk` gives the same answer for wide score matrices (exact search) in a few passes;
 * :func:`overlap`: the mean share of entries two (n, k) lists of ids have in common per row.
 
 Each takes a NumPy array or a tensor and answers in the same world: NumPy input is wrapped as a
@@ -178,6 +179,36 @@ def topk(scores: A, k: int, *, largest: bool = True, name: str = "scores", nan_c
     shape = (*lead, k)
     out_vals = vals.reshape(shape).to(scores.dtype if isinstance(scores, torch.Tensor) else vals.dtype)
     return _back(out_vals, was_numpy), _back(idx.reshape(shape), was_numpy)
+
+
+def wide_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`topk` (largest first, the same tie rule, the same answer) of a wide 2-D float
+    matrix (b, n) with no NaN, such as an exact search's scores, at a fraction of the cost.
+
+    A full selection over n scores costs about 1.5 ns a score on one core. Cut each row into
+    chunks of ``c ≈ √(n/k)`` scores: the k-th largest chunk maximum is k distinct scores' smallest,
+    so it is at most the row's k-th largest score, and every score that can be in the answer (ties
+    with the k-th included) lies in a chunk whose maximum reaches it. Those chunks, kept in id order
+    (so that position order is id order and the tie rule holds), are about k·c scores; a plain
+    max over the chunks and a selection among those few replace the selection among n.
+    """
+    b, n = scores.shape
+    c = max(16, int(math.sqrt(n / k)))
+    chunks = n // c
+    if chunks <= k + 1:
+        return topk(scores, k, nan_checked=True)
+    body = scores[:, : chunks * c].reshape(b, chunks, c)  # a view for a contiguous block of rows
+    top = body.amax(2)  # (b, chunks) each chunk's maximum
+    bound = torch.topk(top, k, dim=1, sorted=False).values.amin(1, keepdim=True)  # (b, 1) <= k-th best
+    m = int((top >= bound).sum(1).max())  # chunks that may hold an answer, in the widest row
+    which = torch.topk(top, m, dim=1, sorted=False).indices.sort(dim=1).values  # (b, m) in id order
+    cand = body.gather(1, which[:, :, None].expand(b, m, c)).reshape(b, m * c)
+    ids = (which[:, :, None] * c + torch.arange(c, device=scores.device)).reshape(b, m * c)
+    if chunks * c < n:  # the ragged tail: always a candidate, after every chunk (its ids are the largest)
+        cand = torch.cat([cand, scores[:, chunks * c :]], 1)
+        ids = torch.cat([ids, torch.arange(chunks * c, n, device=scores.device).expand(b, -1)], 1)
+    values, j = topk(cand, k, nan_checked=True)
+    return values, ids.gather(1, j)
 
 
 def overlap(a, b, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:

@@ -34,7 +34,9 @@ would give exact nearest-neighbour search a second home next to the scores it ra
 
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -45,6 +47,7 @@ from embedlab._rows import compute_dtype as _compute_dtype
 from embedlab._rows import row_norm as _row_norm
 from embedlab._rows import topk as _row_topk
 from embedlab._rows import unit_rows
+from embedlab._rows import wide_topk as _wide_topk
 
 __all__ = [
     "as_tensor",
@@ -89,14 +92,17 @@ def _promote(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return a.to(dtype), b.to(dtype)
 
 
-def _dot_dtype(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
-    """float32 (or float64 when products of the largest entries could overflow float32)."""
+def _dot_dtype(a: torch.Tensor, b: torch.Tensor, extents: tuple[float, float] | None = None) -> torch.dtype:
+    """float32 (or float64 when products of the largest entries could overflow float32).
+
+    ``extents``: max |entry| of ``a`` and ``b`` when the caller has them (:func:`_extent`)."""
     dtype = _compute_dtype(a.dtype)
     if dtype == torch.float32:
         # Each product is at most max|a|·max|b| and a sum of d of them at most d times that. Past
         # float32's range (or for NaN and inf, which fail the comparison) compute in float64, where
         # the square of float32's largest number still fits: no product overflows there.
-        bound = float(a.detach().abs().amax()) * float(b.detach().abs().amax()) * a.shape[-1]
+        ea, eb = extents if extents is not None else (_extent(a), _extent(b))
+        bound = ea * eb * a.shape[-1]
         if not bound < torch.finfo(torch.float32).max and a.device.type != "mps":  # MPS has no float64
             dtype = torch.float64
     return dtype
@@ -327,7 +333,47 @@ def pairwise_euclidean(A, B=None) -> torch.Tensor:
     return (prep.squared(rows).sqrt_() * prep.scale).to(A.dtype)
 
 
-def _check_finite(t: torch.Tensor, name: str) -> None:
+def _extent(t: torch.Tensor) -> float:
+    """max |entry| of ``t`` as a Python float (inf or NaN when an entry is not finite), in one
+    pass that allocates nothing (``t.abs().amax()`` would write a copy of ``t`` first)."""
+    if t.numel() == 0:
+        return 0.0
+    lo, hi = (float(v) for v in torch.aminmax(t.detach()))
+    if math.isnan(lo) or math.isnan(hi):  # aminmax propagates NaN; Python's max() would not
+        return math.nan
+    return max(-lo, hi)
+
+
+@functools.cache
+def _l2_bytes() -> int:
+    """The per-core level-2 cache in bytes, as Linux reports it (1 MiB where it does not)."""
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            if (index / "level").read_text().strip() == "2":
+                size = (index / "size").read_text().strip().upper()
+                return int(size[:-1]) * {"K": 1 << 10, "M": 1 << 20}[size[-1]] if size[-1] in "KM" else int(size)
+        except (OSError, ValueError):
+            break
+    return 1 << 20
+
+
+def _block_rows(n: int, d: int) -> int:
+    """Query rows per score block of an exact search over ``n`` keys of dimension ``d``.
+
+    The matrix product streams every key past the block of queries once per block, so the block
+    should be as tall as the cache can hold: a (b, d) float32 query block that fits the level-2
+    cache is reused across the whole key stream. The (b, n) scores are capped at 2**25 floats
+    (128 MB), so n can run to millions.
+    """
+    return max(1, min(_l2_bytes() // (4 * d), (1 << 25) // n))
+
+
+def _check_finite(t: torch.Tensor, name: str, extent: float | None = None) -> float:
+    """Refuse NaN and ±inf in ``t`` (naming the rows); returns max |entry|. One pass over ``t``
+    (see :func:`_extent`); only a failing input pays for the per-row scan that names the rows."""
+    extent = _extent(t) if extent is None else extent
+    if math.isfinite(extent):
+        return extent
     bad = ~torch.isfinite(t).all(-1)
     if bool(bad.any()):
         rows = torch.nonzero(bad).reshape(-1).tolist()
@@ -335,6 +381,7 @@ def _check_finite(t: torch.Tensor, name: str) -> None:
             f"{name} contains NaN or infinite values (rows {rows[:5]}{' ...' if len(rows) > 5 else ''}); "
             "they have no place in a ranking"
         )
+    return extent
 
 
 def topk(
@@ -361,12 +408,13 @@ def topk(
     ``k``-th place (a stable sort's answer).
 
     Queries are processed ``batch_size`` rows at a time, so only a ``(batch_size, n)`` block of
-    scores exists at once; the default picks about 16M scores per block, which lets ``n`` run to
-    hundreds of thousands.
+    scores exists at once (one buffer, reused by every block); the default sizes the block from
+    the cache (:func:`_block_rows`) with at most 32M scores, which lets ``n`` run to millions.
+    Inputs are checked for NaN and ±inf once, not once per block of scores.
 
     Args:
         exclude_self: drop index ``i`` from query ``i``'s list (queries are the keys themselves).
-        batch_size: query rows per block (default: about 2**24 / n).
+        batch_size: query rows per block (default: as many as the level-2 cache holds, at most 2**25 / n).
 
     Raises:
         ValueError: if ``k`` is not in ``1..n`` (``1..n-1`` with ``exclude_self``), on a bad
@@ -383,7 +431,7 @@ def topk(
     k = _checks.integer(k, "k", low=1, high=limit)
     _check_zero_policy(zero)
     _checks.choice(metric, "metric", ("dot", "cosine", "euclidean"))
-    batch_size = max(1, (1 << 24) // n) if batch_size is None else _checks.integer(batch_size, "batch_size", low=1)
+    batch_size = _block_rows(n, K.shape[-1]) if batch_size is None else _checks.integer(batch_size, "batch_size", low=1)
     same = Q is K or (Q.data_ptr(), Q.shape, Q.stride(), Q.dtype) == (K.data_ptr(), K.shape, K.stride(), K.dtype)
     Q, K = _promote(Q, K)
     if same:
@@ -392,14 +440,19 @@ def topk(
     if exclude_self and Q.shape[0] != n:
         raise ValueError("exclude_self needs the queries to be the keys themselves (q == n)")
     # A NaN compares false with everything, so torch.topk would rank it first: refuse instead.
-    _check_finite(Q, "queries")
-    _check_finite(K, "keys")
+    # Checked once per input, in one pass that also gives the bound on the dot products.
+    extent_q = _check_finite(Q, "queries")
+    extent_k = extent_q if same else _check_finite(K, "keys")
 
     out_dtype = Q.dtype
+    overflow_possible = False
     if metric == "dot":
-        dtype = _dot_dtype(Q, K)
+        dtype = _dot_dtype(Q, K, extents=(extent_q, extent_k))
         Km = K.to(dtype)
         Qm = Km if same else Q.to(dtype)
+        # A product of d terms each at most max|q|·max|k| cannot overflow below this bound, so the
+        # scores need no NaN scan (inf - inf) unless the bound passes the dtype's range.
+        overflow_possible = not extent_q * extent_k * Q.shape[-1] < torch.finfo(dtype).max
     elif metric == "cosine":
         Km = _unit(K, zero, "keys")  # normalised once, not once per block
         Qm = Km if same else _unit(Q, zero, "queries")
@@ -409,19 +462,27 @@ def topk(
     q = Q.shape[0]
     scores = torch.empty(q, k, dtype=out_dtype, device=Q.device)
     idx = torch.empty(q, k, dtype=torch.int64, device=Q.device)
+    buffer = None
+    if metric != "euclidean" and not (Qm.requires_grad or Km.requires_grad):
+        # One score block, written in place by every block of queries: a fresh (b, n) block per
+        # batch costs page faults on every first touch (the allocator hands large blocks back).
+        buffer = torch.empty(min(q, int(batch_size)), n, dtype=Km.dtype, device=Km.device)
     for start in range(0, q, int(batch_size)):
         stop = min(start + int(batch_size), q)
         if metric == "euclidean":
             sq, top = prep.nearest(start, stop, k, exclude_self)  # (b, k) each, nearest first
             scores[start:stop] = (sq.sqrt() * prep.scale).to(out_dtype)
         else:
-            S = Qm[start:stop] @ Km.T  # (b, n) similarities: largest first
-            if metric == "dot" and bool(torch.isnan(S).any()):
+            if buffer is None:
+                S = Qm[start:stop] @ Km.T  # (b, n) similarities: largest first
+            else:
+                S = torch.matmul(Qm[start:stop], Km.T, out=buffer[: stop - start])
+            if overflow_possible and bool(torch.isnan(S).any()):
                 raise ValueError("dot products of queries and keys overflow (inf - inf = NaN); rescale them")
             if exclude_self:
                 rows = torch.arange(stop - start, device=Q.device)
                 S[rows, rows + start] = -float("inf")
-            best, top = _row_topk(S, k, nan_checked=True)  # ties: the lower key id first, also at the k-th place
+            best, top = _wide_topk(S, k)  # ties: the lower key id first, also at the k-th place (_rows.topk's answer)
             if metric == "cosine":
                 best = best.clamp(-1.0, 1.0)
             scores[start:stop] = best.to(out_dtype)

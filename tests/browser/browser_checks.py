@@ -625,6 +625,52 @@ def title_word(html: str) -> str:
     return max(words, key=len).lower()
 
 
+PHONE_WIDTH = 390  # CSS px: a current phone held upright (iPhone 12-15)
+_OVERFLOW_JS = """
+() => {
+  const vw = document.documentElement.clientWidth;
+  const scrolls = el => {  // inside a box that scrolls or clips sideways and itself fits
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(p).overflowX))
+        return p.getBoundingClientRect().right <= vw + 0.5;
+    }
+    return false;
+  };
+  const wide = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > vw + 0.5 && !scrolls(el)) {
+      const cls = typeof el.className === 'string' ? el.className.trim().split(/\\s+/).slice(0, 2).join('.') : '';
+      wide.push(`${el.tagName.toLowerCase()}${cls ? '.' + cls : ''} (right edge at ${Math.round(r.right)} px)`);
+    }
+  }
+  return {scrollWidth: document.documentElement.scrollWidth, width: vw, wide: wide.slice(0, 5)};
+}
+"""
+
+
+def check_phone_width(visit: Visit, width: int = PHONE_WIDTH, screenshot_to: Path | None = None) -> list[str]:
+    """At a phone's width the page never scrolls sideways: the document is no wider than the
+    viewport (wide tables and equations scroll inside their own box). Names the widest culprits.
+    The viewport is set back to what it was afterwards; ``screenshot_to``: a full-page PNG at
+    that width."""
+    page = visit.page
+    before = page.viewport_size
+    page.set_viewport_size({"width": width, "height": 844})
+    try:
+        page.wait_for_timeout(200)  # one layout pass after the resize (MathJax re-measures)
+        found = page.evaluate(_OVERFLOW_JS)
+        if screenshot_to is not None:
+            screenshot(visit, screenshot_to)
+    finally:
+        if before:
+            page.set_viewport_size(before)
+    if found["scrollWidth"] <= found["width"]:
+        return []
+    return [f"at {width} px wide the page scrolls sideways: the document is {found['scrollWidth']} px wide; "
+            f"past the right edge: {', '.join(found['wide']) or 'nothing visible'}"]
+
+
 def screenshot(visit: Visit, path: Path) -> None:
     """Full-page PNG; CSS transitions are finished first (the sidebar slides in on load)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,10 @@ For each page: it loads; no JavaScript errors; no request fails or leaves 127.0.
 the widget manager are served by the book itself); every formula is typeset by MathJax 3 and no
 raw TeX is left; every image loads; every internal link and #anchor resolves; dropdowns (exercise
 solutions, hidden code) open on a click; stored widgets render as live controls; the theme
-switch turns the page dark. Chapter pages also need solution dropdowns, Colab and Binder buttons
-that open their own notebook, and a search page that finds them. A full-page screenshot of each
-page goes to _build/screenshots/.
+switch turns the page dark; at a phone's width (390 px) the page does not scroll sideways
+(_build/screenshots/phone/ holds a screenshot at that width). Chapter pages also need solution
+dropdowns, Colab and Binder buttons that open their own notebook, and a search page that finds
+them. A full-page screenshot of each page goes to _build/screenshots/.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def test_page(docname: str, browser, book_url: str, link_cache) -> None:
             found["dropdowns"] = checks.check_dropdowns(visit, min_solutions=1 if chapter else 0)
             if chapter:
                 found["launch"] = checks.check_launch_links(visit, checks.expected_launch(ROOT, docname))
+            found["phone width"] = checks.check_phone_width(
+                visit, screenshot_to=SCREENSHOTS / "phone" / f"{docname.replace('/', '__')}.png")
             found["dark mode"] = checks.check_dark_mode(visit)
         found["console"] = checks.check_console(visit)
         found["requests"] = checks.check_requests(visit)

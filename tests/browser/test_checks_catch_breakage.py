@@ -4,8 +4,9 @@ The fixture book (tests/browser/fixture_book) is built once per session. Its pag
 (sound: math, an image, links with anchors, an exercise with a solution dropdown),
 ``chapters/01_widgets`` (sound: a notebook with a stored IntSlider), and ``broken/*``: a missing
 image, links to a missing page and a missing anchor, raw TeX and an undefined macro, a script that
-throws and one fetched from a CDN. Breakage the pages cannot carry (MathJax, the widget manager,
-togglebutton or the theme's script missing from the build) is simulated by blocking that file.
+throws, one fetched from a CDN, and a block wider than a phone. Breakage the pages cannot carry
+(MathJax, the widget manager, togglebutton or the theme's script missing from the build) is
+simulated by blocking that file.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def _all_checks(visit: checks.Visit, cache: checks.LinkCache, docname: str) -> d
         "widgets": checks.check_widgets(visit),
         "links": checks.check_links(visit, cache),
         "dropdowns": checks.check_dropdowns(visit, min_solutions=1),
+        "phone width": checks.check_phone_width(visit),
         "dark mode": checks.check_dark_mode(visit),
     }
     if chapter:
@@ -147,3 +149,17 @@ def test_fixture_uses_the_books_offline_settings():
     assert [(FIXTURE / p).resolve() for p in fixture["html_static_path"]] == [
         (ROOT / p).resolve() for p in real["html_static_path"]
     ]
+
+
+def test_a_page_wider_than_a_phone_is_caught(browser, fixture_url):
+    with checks.open_page(browser, f"{fixture_url}broken/wide.html") as visit:
+        problems = checks.check_phone_width(visit)
+        assert visit.page.viewport_size == {"width": 1280, "height": 900}  # put back for the other checks
+    assert len(problems) == 1 and "scrolls sideways" in problems[0] and "div.too-wide" in problems[0], problems
+
+
+def test_wide_tables_and_equations_scroll_in_their_own_box(browser, fixture_url):
+    """The book's CSS keeps a wide table and a long display equation inside a 390 px page."""
+    with checks.open_page(browser, f"{fixture_url}intro.html") as visit:
+        assert visit.page.locator("table").count() and visit.page.locator("div.math").count()
+        assert checks.check_phone_width(visit) == []
