@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,7 +246,10 @@ def draw(entries: list[Entry], path: Path) -> None:
         for r in e.result["rows"] if e.result else []:
             lines.append((f"{short}, {r['setting']}" + (" (stale)" if e.status == "stale" else ""), r,
                           e.status == "stale"))
-    fig, ax = plotting.subplots(1, 1, figsize=(7.2, 0.45 * len(lines) + 1.3))
+    # Long settings ("clustered synthetic (2,000 clusters, d = 64): IVF, 1024 cells, nprobe 32") are
+    # wrapped, so that the labels fit beside the axes instead of squeezing them to nothing.
+    lines = [(textwrap.fill(label, 44), r, stale) for label, r, stale in lines]
+    fig, ax = plotting.subplots(1, 1, figsize=(9.0, 0.55 * len(lines) + 1.3))
     ratios = [r["ratio"] for _, r, _ in lines if r is not None]
     lo, hi = min(ratios + [0.5]) / 1.6, max(ratios + [2.0]) * 1.6
     ax.set_xscale("log")
