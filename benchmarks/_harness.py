@@ -132,12 +132,18 @@ def row(
     *,
     quality_higher_is_better: dict[str, bool],
     note: str = "",
+    goal: float | None = None,
 ) -> dict[str, Any]:
     """One line of the results table: speed of both, ratio of medians, quality of both.
 
     ``quality_higher_is_better`` names the quality figures (keys of ``Measurement.quality``)
     and their direction: a faster result that is worse is not a win, so the page shows both.
+    ``goal``: the speed ratio this setting is meant to reach (ours ÷ reference, at the quality
+    the note states); the stored result then says whether this measurement met it, so a re-run
+    of ``make bench`` on an idle machine re-checks the goal instead of quoting it.
     """
+    if goal is not None and not (isinstance(goal, (int, float)) and math.isfinite(goal) and goal > 0):
+        raise ValueError(f"goal must be a positive ratio, got {goal!r}")
     if len(ours) != len(reference) or not ours:
         raise ValueError(f"need one measurement of each per round, got {len(ours)} and {len(reference)}")
     o, r = summary([m.rate for m in ours]), summary([m.rate for m in reference])
@@ -149,15 +155,17 @@ def row(
             "ours": summary([m.quality.get(metric) for m in ours]),
             "reference": summary([m.quality.get(metric) for m in reference]),
         })
+    ratio = o["median"] / r["median"]
     return {
         "setting": setting,
         "unit": unit,
         "ours": {"name": ours_name, **o},
         "reference": {"name": reference_name, **r},
-        "ratio": o["median"] / r["median"],  # > 1: ours is faster
+        "ratio": ratio,  # > 1: ours is faster
         "round_ratios": [a.rate / b.rate for a, b in zip(ours, reference)],  # same round, same conditions
         "quality": quality,
         "note": note,
+        "goal": None if goal is None else {"ratio_at_least": float(goal), "met": bool(ratio >= goal)},
     }
 
 
@@ -310,6 +318,13 @@ def check_result(result: dict[str, Any]) -> list[str]:
                 problems += [f"rows[{i}].{side}: no {k}" for k in SIDE_REQUIRED if k not in r[side]]
                 if len(r[side].get("runs", [])) != result["rounds"]:
                     problems.append(f"rows[{i}].{side}: {len(r[side].get('runs', []))} runs, not {result['rounds']}")
+        goal = r.get("goal")
+        if goal is not None and not (isinstance(goal, dict) and isinstance(goal.get("ratio_at_least"), float)
+                                     and isinstance(goal.get("met"), bool)):
+            problems.append(f"rows[{i}].goal: expected {{'ratio_at_least': float, 'met': bool}}, got {goal!r}")
+        elif (goal is not None and isinstance(r.get("ratio"), float)
+              and goal["met"] != (r["ratio"] >= goal["ratio_at_least"])):
+            problems.append(f"rows[{i}].goal: 'met' is {goal['met']} but the ratio is {r['ratio']:.3f}")
         for q in r.get("quality") or []:
             if not {"metric", "higher_is_better", "ours", "reference"} <= set(q):
                 problems.append(f"rows[{i}].quality: incomplete entry {sorted(q)}")

@@ -11,6 +11,7 @@ import importlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import _harness as harness  # pyproject.toml puts the repository root on pytest's path
@@ -100,6 +101,25 @@ def test_row_reports_min_median_max_and_the_ratio_of_medians():
     assert r["quality"][0]["reference"]["median"] is None  # not measurable is not invented
     with pytest.raises(ValueError, match="per round"):
         harness.row("x", "items/s", "ours", "ref", ours, ref[:2], quality_higher_is_better={})
+
+
+def test_a_goal_is_stored_with_whether_this_measurement_met_it_and_shown_on_the_page():
+    ours = [harness.Measurement(x, {}) for x in (90.0, 80.0, 100.0)]
+    ref = [harness.Measurement(100.0, {}) for _ in range(3)]
+    met = harness.row("a", "items/s", "ours", "ref", ours, ref, quality_higher_is_better={}, goal=0.9)
+    missed = harness.row("b", "items/s", "ours", "ref", ours, ref, quality_higher_is_better={}, goal=np.float64(0.95))
+    assert met["goal"] == {"ratio_at_least": 0.9, "met": True} and missed["goal"]["met"] is False
+    assert harness.row("c", "items/s", "ours", "ref", ours, ref, quality_higher_is_better={})["goal"] is None
+    for bad in (0, -1.0, float("nan"), "0.9"):
+        with pytest.raises(ValueError, match="goal"):
+            harness.row("d", "items/s", "ours", "ref", ours, ref, quality_higher_is_better={}, goal=bad)
+    assert render._goal(met) == " (goal ≥ 0.9×: met)" and "**not met**" in render._goal(missed)
+    # a stored result whose verdict disagrees with its own ratio is refused, not rendered
+    result = _fake_result("x", Path("."))
+    result["rows"] = [dict(missed, goal={"ratio_at_least": 0.95, "met": True})]
+    assert any("goal" in p for p in harness.check_result(result))
+    result["rows"] = [met, missed]
+    assert not [p for p in harness.check_result(result) if "goal" in p]
 
 
 def _fake_result(name: str, root: Path, *, tiny: bool = False) -> dict:

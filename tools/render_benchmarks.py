@@ -120,6 +120,14 @@ def _when(entry: Entry) -> str:
     return f"{when} (**{warning}**)" if warning else when
 
 
+def _goal(row: dict[str, Any]) -> str:
+    """' (goal ≥ 0.9×: met)' or ' (goal ≥ 0.9×: **not met**)' for a row that has a goal, else ''."""
+    goal = row.get("goal")
+    if not goal:
+        return ""
+    return f" (goal ≥ {goal['ratio_at_least']:g}×: {'met' if goal['met'] else '**not met**'})"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -139,7 +147,7 @@ def table(entries: list[Entry]) -> str:
             # sits under the comparison's name, the absolute rates are in the details below.
             first = f"{_cell(e.title)}<br>({_cell(_when(e))})" if i == 0 else ""
             setting = f"{r['setting']} (**busy machine**)" if row_busy(r) else r["setting"]
-            lines.append(f"| {first} | {setting} | **{r['ratio']:.2f}×** | {_cell(_quality(r))} |")
+            lines.append(f"| {first} | {setting} | **{r['ratio']:.2f}×**{_goal(r)} | {_cell(_quality(r))} |")
     return "\n".join(lines)
 
 
