@@ -175,8 +175,8 @@ def measure(cfg: Config, device: torch.device) -> list[dict]:
     constrained_als = (f"ALS regularisation {als_c[0]:g}, alpha {als_c[1]:g}, scores / ||q||^{als_c[2]:g} (the best "
                        f"validation NDCG@10 with validation coverage >= {cfg.min_coverage:g})")
     for setting, ours_fn, ref_fn, ours_name, ref_name, note in [
-        ("implicit feedback: softmax MF vs tuned ALS", softmax, als_at(als_u), "embedlab.recommend.fit_factors (softmax)",
-         "implicit AlternatingLeastSquares",
+        ("implicit feedback: softmax MF vs tuned ALS", softmax, als_at(als_u),
+         "embedlab.recommend.fit_factors (softmax)", "implicit AlternatingLeastSquares",
          f"64 dimensions, {cfg.softmax_epochs} epochs at batch {cfg.softmax_batch} vs {tuned_als}"),
         (f"implicit feedback: EASE vs ALS, coverage >= {cfg.min_coverage:g}", ease, als_at(als_c),
          "embedlab.ease.fit_ease (float32)", "implicit AlternatingLeastSquares",
