@@ -168,7 +168,7 @@ def choose_ease(fit, relevant, *, regs, betas=(0.0,), k: int = 10, min_coverage:
     validation ``(NDCG, coverage)`` of every pair; refit on the full training set with the chosen
     ``reg`` and ``beta``. Raises ``ArgumentError`` when no pair meets the constraint.
     """
-    from embedlab.ranking import evaluate
+    from embedlab.ranking import coverage, ndcg_at_k, rank_items
 
     regs = [number(r, "regs", low=0, low_open=True) for r in regs]
     betas = [number(b, "betas", low=0) for b in betas]
@@ -183,8 +183,9 @@ def choose_ease(fit, relevant, *, regs, betas=(0.0,), k: int = 10, min_coverage:
         models[reg] = model
         S = model.scores(fit)
         for beta in betas:
-            report = evaluate(S / np.maximum(model.popularity, 1.0) ** beta, relevant, k=k, exclude=fit)
-            table[reg, beta] = (float(report.ndcg.mean()), float(report.coverage))
+            # the top k only (what embedlab.ranking.evaluate ranks for NDCG and coverage, without its MRR)
+            top = rank_items(S / np.maximum(model.popularity, 1.0) ** beta, k, exclude=fit)
+            table[reg, beta] = (float(ndcg_at_k(top, relevant).mean()), coverage(top, S.shape[1]))
     reg, beta = select_under_coverage(table, min_coverage=min_coverage)
     m = models[reg]
     return EASE(m.weights, m.popularity, reg, beta, m.seconds), table
