@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from embedlab.ease import EASE, choose_ease, fit_ease
+from embedlab.ease import EASE, choose_ease, fit_ease, select_under_coverage
 from embedlab.ranking import evaluate
 
 
@@ -82,10 +82,54 @@ def test_choose_ease_takes_the_best_validation_pair_and_reports_every_pair():
     relevant = [list(rng.choice(np.flatnonzero(X[u].toarray().ravel() == 0), 2, replace=False)) for u in range(60)]
     model, table = choose_ease(X, relevant, regs=[1.0, 30.0], betas=[0.0, 0.5])
     assert set(table) == {(1.0, 0.0), (1.0, 0.5), (30.0, 0.0), (30.0, 0.5)}
-    assert table[model.reg, model.beta] == max(table.values())
+    assert table[model.reg, model.beta][0] == max(n for n, _ in table.values())
     again = evaluate(fit_ease(X, model.reg, beta=model.beta).scores(X), relevant, k=10, exclude=X)
-    assert float(again.ndcg.mean()) == pytest.approx(table[model.reg, model.beta], abs=1e-12)
+    assert float(again.ndcg.mean()) == pytest.approx(table[model.reg, model.beta][0], abs=1e-12)
+    assert again.coverage == pytest.approx(table[model.reg, model.beta][1], abs=1e-12)
     assert isinstance(model, EASE)
+    assert np.array_equal(model.weights, fit_ease(X, model.reg).weights)  # the fit at the chosen reg
+
+
+def test_select_under_coverage_takes_the_best_ndcg_among_settings_that_meet_the_constraint():
+    table = {"narrow": (0.30, 0.10), "wide": (0.20, 0.50), "wider": (0.10, 0.90), "also wide": (0.20, 0.60)}
+    assert select_under_coverage(table) == "narrow"  # no constraint: NDCG alone
+    assert select_under_coverage(table, min_coverage=0.4) == "wide"  # the first of two equal NDCGs
+    assert select_under_coverage(table, min_coverage=0.55) == "also wide"
+    assert select_under_coverage(table, min_coverage=0.5) == "wide"  # the bound itself qualifies
+    assert select_under_coverage(table, min_coverage=0.9) == "wider"
+    with pytest.raises(ValueError, match=r"min_coverage 0\.95 is out of reach.*0\.900.*wider"):
+        select_under_coverage(table, min_coverage=0.95)
+    for bad in ({}, [(0.1, 0.2)], {"a": 0.3}, {"a": (0.3, 1.5)}):
+        with pytest.raises(ValueError, match="table"):
+            select_under_coverage(bad)
+    with pytest.raises(ValueError, match="min_coverage"):
+        select_under_coverage(table, min_coverage=1.5)
+
+
+def test_choose_ease_under_a_coverage_constraint_trades_ndcg_for_coverage_or_refuses():
+    rng = np.random.default_rng(4)
+    # a long tail: item j is chosen with probability falling with j, so popularity carries the NDCG
+    p = 0.6 / (1 + np.arange(120)) ** 0.7
+    dense = rng.random((80, 120)) < p
+    X = sp.csr_matrix(dense.astype(float))
+    relevant = []
+    for u in range(80):  # two unchosen items per user, popular ones more often
+        unseen = np.flatnonzero(~dense[u])
+        relevant.append(list(rng.choice(unseen, 2, replace=False, p=p[unseen] / p[unseen].sum())))
+    grid = dict(regs=[1.0, 30.0], betas=[0.0, 0.5, 1.0])
+    free, table = choose_ease(X, relevant, **grid)
+    covs = sorted({c for _, c in table.values()})
+    floor = covs[-1] - 1e-9  # only the widest settings qualify
+    wide, again = choose_ease(X, relevant, **grid, min_coverage=floor)
+    assert table[wide.reg, wide.beta][1] >= floor
+    assert table[wide.reg, wide.beta][0] == max(n for n, c in table.values() if c >= floor)
+    assert again == table
+    # here the constraint changes the choice, to a lower NDCG: the unconstrained pick is narrower
+    assert table[free.reg, free.beta][1] < floor and (wide.reg, wide.beta) != (free.reg, free.beta)
+    assert table[wide.reg, wide.beta][0] < table[free.reg, free.beta][0]
+    assert covs[-1] < 0.99 and len(covs) > 1
+    with pytest.raises(ValueError, match="min_coverage .* is out of reach"):
+        choose_ease(X, relevant, **grid, min_coverage=covs[-1] + 0.01)
 
 
 def test_arguments_are_checked_by_name():
@@ -116,3 +160,5 @@ def test_arguments_are_checked_by_name():
         choose_ease(X, [[0]] * X.shape[0], regs=[])
     with pytest.raises(ValueError, match="betas"):
         choose_ease(X, [[0]] * X.shape[0], regs=[1.0], betas=[-1.0])
+    with pytest.raises(ValueError, match="min_coverage"):
+        choose_ease(X, [[0]] * X.shape[0], regs=[1.0], min_coverage=-0.1)

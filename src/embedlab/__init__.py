@@ -152,7 +152,8 @@ CONCEPTS: tuple[Concept, ...] = (
             ("proposal", "sample_negatives", "full_softmax_loss", "in_batch_softmax_loss", "sampled_softmax_loss",
              "full_softmax_gradient", "expected_sampled_gradient"), "13"),
     Concept("EASE: item-item weights in closed form from co-occurrence counts (zero diagonal), a popularity "
-            "correction, settings chosen on validation", "ease", ("EASE", "fit_ease", "choose_ease"), "9"),
+            "correction, settings chosen on validation (under a coverage constraint)", "ease",
+            ("EASE", "fit_ease", "choose_ease", "select_under_coverage"), "9"),
     Concept("semantic search: TF-IDF (words, character n-grams; the IDF corpus chosen on validation), averaged "
             "GloVe (centred, IDF-weighted), the dual encoder (InfoNCE), top-1 features for calibrating a ranking",
             "retrieval",

@@ -20,7 +20,12 @@ cousins.
   little of the popularity the weights carry for coverage of the catalogue (``beta = 0`` is plain
   EASE).
 * :func:`choose_ease` picks ``λ`` and ``beta`` on a validation cut, by NDCG@k (one solve per ``λ``;
-  ``beta`` only rescales the scores).
+  ``beta`` only rescales the scores), optionally under a coverage constraint.
+* :func:`select_under_coverage` is that rule on its own, for any model's validation table: the
+  highest NDCG among the settings whose top-k lists cover at least a given share of the catalogue.
+  A deployed recommender usually has such an operating constraint (show a good part of the
+  catalogue, not only the hits); choosing by NDCG alone and reading the coverage afterwards answers
+  a different question, and the two models of a comparison must be chosen under the same rule.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from embedlab._checks import ArgumentError, integer, number
 
-__all__ = ["EASE", "fit_ease", "choose_ease"]
+__all__ = ["EASE", "fit_ease", "choose_ease", "select_under_coverage"]
 
 _DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -124,34 +129,63 @@ def _solve(X, reg: float, dtype) -> tuple[np.ndarray, float]:
     return B, time.perf_counter() - start
 
 
-def choose_ease(fit, relevant, *, regs, betas=(0.0,), k: int = 10, dtype: str = "float64",
-                threads: int | None = None) -> tuple[EASE, dict[tuple[float, float], float]]:
-    """Choose ``λ`` and ``beta`` by NDCG@``k`` on a validation cut.
+def select_under_coverage(table, *, min_coverage: float = 0.0):
+    """The setting with the highest validation NDCG among those whose coverage reaches ``min_coverage``.
+
+    table: ``{setting: (ndcg, coverage)}`` measured on a validation cut (coverage as a share of the
+    catalogue, in [0, 1]). Ties go to the first in the table's order. ``min_coverage = 0`` is the
+    unconstrained choice. Where no setting reaches the constraint this refuses, saying how far the
+    grid got, rather than quietly returning the closest: a setting that misses the operating
+    constraint is not a valid choice, and the grid (or the constraint) has to change.
+    """
+    min_coverage = number(min_coverage, "min_coverage", low=0, high=1)
+    if not isinstance(table, dict) or not table:
+        raise ArgumentError("table must be a non-empty dict {setting: (ndcg, coverage)}")
+    scores = {}
+    for setting, value in table.items():
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise ArgumentError(f"table must map each setting to (ndcg, coverage), got {value!r} for {setting!r}")
+        scores[setting] = (number(value[0], "table ndcg"), number(value[1], "table coverage", low=0, high=1))
+    feasible = [s for s, (_, cov) in scores.items() if cov >= min_coverage]
+    if not feasible:
+        widest = max(scores, key=lambda s: scores[s][1])
+        raise ArgumentError(f"min_coverage {min_coverage:g} is out of reach: no setting's validation coverage "
+                            f"reaches it (the highest is {scores[widest][1]:.3f}, at {widest!r}); widen the "
+                            f"grid toward more coverage or lower the constraint")
+    return max(feasible, key=lambda s: scores[s][0])  # max keeps the first of equal NDCGs
+
+
+def choose_ease(fit, relevant, *, regs, betas=(0.0,), k: int = 10, min_coverage: float = 0.0,
+                dtype: str = "float64", threads: int | None = None
+                ) -> tuple[EASE, dict[tuple[float, float], tuple[float, float]]]:
+    """Choose ``λ`` and ``beta`` on a validation cut: the highest NDCG@``k`` among the pairs whose
+    coverage@``k`` is at least ``min_coverage`` (:func:`select_under_coverage`; 0: no constraint).
 
     fit: the training part (scipy.sparse); relevant: each user's validation items (as for
     :func:`embedlab.ranking.evaluate`); regs, betas: the grids. Each ``λ`` is one solve, each
     ``beta`` a rescaling of its scores, every ranking with the user's ``fit`` items masked. Returns
-    the model fitted on ``fit`` at the best pair (the first on a tie, in grid order) and the
-    validation NDCG of every pair; refit on the full training set with the chosen ``reg`` and
-    ``beta``.
+    the model fitted on ``fit`` at the chosen pair (the first on a tie, in grid order) and the
+    validation ``(NDCG, coverage)`` of every pair; refit on the full training set with the chosen
+    ``reg`` and ``beta``. Raises ``ArgumentError`` when no pair meets the constraint.
     """
-    from embedlab.ranking import evaluate
+    from embedlab.ranking import coverage, ndcg_at_k, rank_items
 
     regs = [number(r, "regs", low=0, low_open=True) for r in regs]
     betas = [number(b, "betas", low=0) for b in betas]
     if not regs or not betas:
         raise ArgumentError("regs and betas must each hold at least one value")
     k = integer(k, "k", low=1)
-    table: dict[tuple[float, float], float] = {}
-    best: EASE | None = None
+    min_coverage = number(min_coverage, "min_coverage", low=0, high=1)
+    table: dict[tuple[float, float], tuple[float, float]] = {}
+    models: dict[float, EASE] = {}
     for reg in regs:
         model = fit_ease(fit, reg, dtype=dtype, threads=threads)
+        models[reg] = model
         S = model.scores(fit)
         for beta in betas:
-            ndcg = float(evaluate(S / np.maximum(model.popularity, 1.0) ** beta, relevant, k=k,
-                                  exclude=fit).ndcg.mean())
-            table[reg, beta] = ndcg
-            if best is None or ndcg > table[best.reg, best.beta]:
-                best = EASE(model.weights, model.popularity, reg, beta, model.seconds)
-    assert best is not None
-    return best, table
+            # the top k only (what embedlab.ranking.evaluate ranks for NDCG and coverage, without its MRR)
+            top = rank_items(S / np.maximum(model.popularity, 1.0) ** beta, k, exclude=fit)
+            table[reg, beta] = (float(ndcg_at_k(top, relevant).mean()), coverage(top, S.shape[1]))
+    reg, beta = select_under_coverage(table, min_coverage=min_coverage)
+    m = models[reg]
+    return EASE(m.weights, m.popularity, reg, beta, m.seconds), table
