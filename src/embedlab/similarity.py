@@ -503,9 +503,10 @@ def topk(
         # One score block, written in place by every block of queries: a fresh (b, n) block per
         # batch costs page faults on every first touch (the allocator hands large blocks back).
         shape = (min(q, int(batch_size)), n)
-        if Km.device.type == "cpu" and Km.dtype in (torch.float32, torch.float64):
+        if shape[0] * n >= 1 << 20 and Km.device.type == "cpu" and Km.dtype in (torch.float32, torch.float64):
             # NumPy asks Linux for huge pages for large arrays (madvise), torch does not: first
-            # touching 128 MB of scores costs 15 ms instead of 80 (measured, one core).
+            # touching 128 MB of scores costs 15 ms instead of 80 (measured, one core). Small
+            # blocks come faster from torch's allocator, whose memory is often already mapped.
             buffer = torch.from_numpy(np.empty(shape, dtype=np.float32 if Km.dtype == torch.float32 else np.float64))
         else:
             buffer = torch.empty(shape, dtype=Km.dtype, device=Km.device)
