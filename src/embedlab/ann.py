@@ -437,18 +437,21 @@ class IVFIndex(_Index):
         else:
             # The same loop in NumPy (arrays sharing the tensors' memory): a cell's product is small
             # (tens of queries by hundreds of keys), so the per-call cost of torch's operations was
-            # most of the search (measured: 30 % faster than the torch loop on GloVe, nprobe 32).
-            # The queries are gathered once, grouped by cell, so that each cell's are a slice.
-            into_n, begin_n, steps_n = buffer.view(-1).numpy(), begin.numpy(), np.arange(int(self.list_sizes.max()))
+            # most of the search, and each query's row of it is one slice of the buffer, copied as
+            # such (measured: 1.4x the torch loop's speed on GloVe at nprobe 32, one thread). The
+            # queries are gathered once, grouped by cell, so that each cell's are a slice.
+            into_n, begin_l = buffer.view(-1).numpy(), begin.tolist()
             grouped, keys = Q[row].numpy(), self.keys.numpy()  # (b·p, d) the queries of the grouped slots
             scratch = np.empty(max(counts) * int(self.list_sizes.max()), dtype=np.float32)
             with blas.limit(limits=torch.get_num_threads()):
                 for c, count in zip(cells_visited, counts):
                     lo, hi = offsets[c], offsets[c + 1]
                     if hi > lo:
-                        product = scratch[: count * (hi - lo)].reshape(count, hi - lo)
+                        size = hi - lo
+                        product = scratch[: count * size].reshape(count, size)
                         np.matmul(grouped[pos : pos + count], keys[lo:hi].T, out=product)
-                        into_n[begin_n[pos : pos + count, None] + steps_n[: hi - lo]] = product
+                        for r, at in enumerate(begin_l[pos : pos + count]):
+                            into_n[at : at + size] = product[r]
                     pos += count
         kk = min(k, width)
         # One more than needed: where the (k+1)-th score equals the k-th, a tie may be cut at the
