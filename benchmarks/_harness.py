@@ -114,6 +114,21 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def all_threads(n: int) -> Iterator[None]:
+    """:func:`torch_threads` and, where threadpoolctl is installed, every BLAS and OpenMP pool in the
+    process (NumPy's OpenBLAS, faiss's, scikit-learn's) limited to ``n`` threads for the block:
+    both sides of a comparison then run on the same number of cores, whichever library they call."""
+    with torch_threads(n), contextlib.ExitStack() as stack:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            pass
+        else:
+            stack.enter_context(threadpool_limits(limits=n))
+        yield
+
+
 def summary(values: Sequence[float | None]) -> dict[str, Any]:
     """min / median / max of the values that were measured (all None when none was)."""
     got = [float(v) for v in values if v is not None and math.isfinite(v)]

@@ -124,7 +124,7 @@ class _Threads:
 
         faiss.omp_set_num_threads(self.threads)
         try:
-            with harness.torch_threads(self.threads):
+            with harness.all_threads(self.threads):  # torch, NumPy's BLAS and faiss's pools
                 return fn()
         finally:
             faiss.omp_set_num_threads(self.default)

@@ -14,8 +14,10 @@ Ours calls :func:`embedlab.similarity.topk` with ``metric="dot"`` once with all 
 them itself, from the cache size, as faiss blocks them), faiss ``IndexFlatIP.search`` likewise.
 Speed is queries per second for the whole query set, including moving queries to the device and
 results back. Each round also times a plain matrix product of the same shape (queries × keys in
-blocks of the same rows, into one buffer): the GFLOP/s of ours, faiss and that product are in
-each row (``gflops``) and its note, so the page shows how close to the hardware's pace each is.
+blocks of the same rows, into one buffer; NumPy's, which ours calls on the CPU, and torch's): the
+GFLOP/s of ours, faiss and that product are in each row (``gflops``) and its note, so the page
+shows how close to the hardware's pace each is. Every pool (torch, faiss, NumPy's OpenBLAS) runs
+with the setting's thread count (:func:`benchmarks._harness.all_threads`).
 
 Quality: the two must return the same neighbours up to ties (checked: where the lists differ, the
 scores must agree within 1e-5), and the recall@k of ours against faiss is recorded. faiss-cpu runs
@@ -134,8 +136,16 @@ def measure_one(cfg: Config, device: torch.device, data: str, queries: np.ndarra
     flop = 2.0 * cfg.queries * n * d  # one multiply-add per query, key and dimension
     block = _block_rows(n, d)
 
-    def matmul_seconds() -> float:
-        """A plain matrix product of the same shape, in ours' blocks, into one buffer."""
+    def matmul_seconds(library: str) -> float:
+        """A plain matrix product of the same shape, in ours' blocks, into one buffer: NumPy's (which
+        ours calls on the CPU) or torch's (ours on a GPU)."""
+        if library == "numpy":
+            out_n = np.empty((min(block, cfg.queries), n), dtype=np.float32)
+            t0 = time.perf_counter()
+            for start in range(0, cfg.queries, block):
+                rows_n = queries[start : start + block]
+                np.matmul(rows_n, keys.T, out=out_n[: rows_n.shape[0]])
+            return time.perf_counter() - t0
         q = queries_t.to(device)
         out = torch.empty(min(block, cfg.queries), n, device=device)
         t0 = time.perf_counter()
@@ -149,6 +159,7 @@ def measure_one(cfg: Config, device: torch.device, data: str, queries: np.ndarra
     def one_setting(threads: int) -> dict:
         reference_ids: dict[int, np.ndarray] = {}  # round -> faiss's answer, to check ours against
         matmul: list[float] = []
+        torch_matmul: list[float] = []
 
         def faiss_search(r: int) -> harness.Measurement:
             faiss.omp_set_num_threads(threads)
@@ -167,7 +178,9 @@ def measure_one(cfg: Config, device: torch.device, data: str, queries: np.ndarra
                 _scores, found = topk(queries_t.to(device), keys_t, cfg.k, metric="dot")
                 ids = found.cpu().numpy()
                 seconds = time.perf_counter() - t0
-                matmul.append(matmul_seconds())  # untimed for the ratio: the hardware's pace, this round
+                # untimed for the ratio: the hardware's pace, this round (NumPy's product is ours on the CPU)
+                matmul.append(matmul_seconds("numpy" if device.type == "cpu" else "torch"))
+                torch_matmul.append(matmul_seconds("torch"))
             # Odd rounds run faiss first; in even ones, ask it now (untimed) for the comparison.
             reference = reference_ids.get(r)
             if reference is None:
@@ -175,12 +188,13 @@ def measure_one(cfg: Config, device: torch.device, data: str, queries: np.ndarra
             return harness.Measurement(cfg.queries / seconds, {RECALL: same_up_to_ties(ids, reference, queries, keys)})
 
         label = f"{data}, {threads} thread{'s' * (threads != 1)}"
-        with _load.Load() as load:
+        with _load.Load() as load, harness.all_threads(threads):  # NumPy's BLAS too, for both sides
             mine, theirs = harness.interleave(ours, faiss_search, cfg.rounds, label=label)
         gflops = {
             "ours": statistics.median(m.rate for m in mine) * flop / cfg.queries / 1e9,
             "reference": statistics.median(m.rate for m in theirs) * flop / cfg.queries / 1e9,
             "matmul": flop / statistics.median(matmul) / 1e9,
+            "torch matmul": flop / statistics.median(torch_matmul) / 1e9,
         }
         row = harness.row(
             label, "queries/s", "embedlab.similarity.topk", "faiss IndexFlatIP", mine, theirs,
@@ -188,7 +202,8 @@ def measure_one(cfg: Config, device: torch.device, data: str, queries: np.ndarra
             note=(f"{n:,} keys x {d} dims, {cfg.queries:,} queries, k = {cfg.k}; ours in one call (blocks of "
                   f"{block} queries) on {device.type} with torch.set_num_threads({threads}); faiss with "
                   f"omp_set_num_threads({threads}); GFLOP/s (medians): ours {gflops['ours']:.1f}, faiss "
-                  f"{gflops['reference']:.1f}, a plain matrix product of the same shape {gflops['matmul']:.1f}"),
+                  f"{gflops['reference']:.1f}, a plain matrix product of the same shape {gflops['matmul']:.1f} "
+                  f"({'NumPy' if device.type == 'cpu' else 'torch'}; torch's {gflops['torch matmul']:.1f})"),
         )
         return _load.mark({**row, "gflops": gflops}, threads, load)
 

@@ -376,3 +376,48 @@ def test_lloyd_finds_well_separated_clusters_in_float32():
     assert torch.allclose(C[nearest], torch.from_numpy(centres), atol=0.1)
     dup = torch.ones(10, 3)  # all rows equal: every start is the same point, nothing moves
     assert torch.equal(_lloyd(dup, 3, 5, np.random.default_rng(0)), torch.ones(3, 3))
+
+
+def test_ivf_numpy_and_torch_cell_products_give_the_same_answer(monkeypatch, mixture, ivf):
+    """The cell loop in NumPy (threadpoolctl present) and in torch (absent) agree bit for bit on
+    integer keys (exact products, ties everywhere) and up to ties on the mixture; NumPy's BLAS runs with
+    torch's thread count during the search and gets its own back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    import embedlab.ann as ann
+
+    blas = {lib.filepath for lib in ann._blas_threads().lib_controllers}
+    seen: list[set[int]] = []
+    matmul = np.matmul
+
+    def spy(*args, **kwargs):
+        seen.append({lib["num_threads"] for lib in threadpool_info() if lib["filepath"] in blas})
+        return matmul(*args, **kwargs)
+
+    rng = np.random.default_rng(1)
+    ints = rng.integers(-2, 3, size=(400, 5)).astype(np.float32)
+    ints[(ints == 0).all(1)] = 1.0
+    small = IVFIndex(16, seed=0).build(ints)
+    cases = [(small, ints[:50], 12, 4), (small, ints[:50], 12, 16), (ivf, mixture[1], 10, 8)]
+    monkeypatch.setattr(np, "matmul", spy)
+    before = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with_numpy = [index.search(q, k, nprobe=p) for index, q, k, p in cases]
+    finally:
+        torch.set_num_threads(threads)
+    assert seen and all(s == {1} for s in seen)
+    assert {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()} == before
+    monkeypatch.setattr(ann, "_blas_threads", lambda: None)
+    seen.clear()
+    with_torch = [index.search(q, k, nprobe=p) for index, q, k, p in cases]
+    assert not seen
+    for (s_np, i_np), (s_t, i_t) in zip(with_numpy[:2], with_torch[:2]):
+        assert torch.equal(i_np, i_t) and torch.equal(s_np, s_t)
+    (s_np, i_np), (s_t, i_t) = with_numpy[2], with_torch[2]  # two BLAS kernels: the last bit may differ
+    assert_same_up_to_ties(i_np, i_t, mixture[1], mixture[0])
+    torch.testing.assert_close(s_np, s_t, rtol=0, atol=1e-6)
+    from embedlab._rows import topk as rows_topk
+
+    np.testing.assert_array_equal(with_numpy[1][1].numpy(), rows_topk(ints[:50] @ ints.T, 12)[1])

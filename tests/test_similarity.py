@@ -366,3 +366,110 @@ def test_topk_overflowing_dot_products_are_still_refused_or_widened(gen):
     huge = torch.tensor([[1e308, -1e308]], dtype=torch.float64)
     with pytest.raises(ValueError, match="overflow"):
         sim.topk(huge, torch.tensor([[1e308, 1e308], [1.0, 1.0]], dtype=torch.float64), 1, metric="dot")
+
+
+# -- the NumPy matrix product of large CPU searches -------------------------------------------------
+@pytest.fixture
+def paths(monkeypatch):
+    """``paths(*args, **kw)`` -> (topk's answer with NumPy's product, with torch's), checking that
+    each path ran: NumPy's product is spied on (and must see the thread count torch has)."""
+    from threadpoolctl import threadpool_info
+
+    calls = []
+    matmul = np.matmul
+
+    def spy(*args, **kwargs):
+        calls.append({lib["num_threads"] for lib in threadpool_info() if lib["filepath"] in numpy_blas})
+        return matmul(*args, **kwargs)
+
+    numpy_blas = {lib.filepath for lib in sim._blas_threads().lib_controllers}
+    monkeypatch.setattr(np, "matmul", spy)
+
+    def run(*args, **kwargs):
+        monkeypatch.setattr(sim, "_NUMPY_MIN_WORK", 0)
+        calls.clear()
+        before = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # NumPy's BLAS has more (all the cores) unless the call limits it
+        try:
+            with_numpy = sim.topk(*args, **kwargs)
+        finally:
+            torch.set_num_threads(torch_threads)
+        assert calls and all(threads == {1} for threads in calls), calls
+        assert {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()} == before  # restored
+        monkeypatch.setattr(sim, "_NUMPY_MIN_WORK", 1 << 62)
+        calls.clear()
+        with_torch = sim.topk(*args, **kwargs)
+        assert not calls
+        return with_numpy, with_torch
+
+    return run
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_topk_numpy_and_torch_products_give_the_same_answer_ties_included(paths, dtype, exclude_self, gen):
+    """Integer entries make every dot product exact in either product, so the two paths must agree
+    bit for bit, ties included (and with a stable sort of the exact scores)."""
+    X = torch.randint(-2, 3, (300, 6), generator=gen).to(dtype)  # few distinct rows: ties everywhere
+    for k, batch in ((1, None), (9, None), (9, 7), (299, 64)):
+        numpy_answer, torch_answer = paths(X, X, k, metric="dot", exclude_self=exclude_self, batch_size=batch)
+        assert torch.equal(numpy_answer[0], torch_answer[0]) and torch.equal(numpy_answer[1], torch_answer[1])
+        assert numpy_answer[0].dtype == dtype
+        S = (X @ X.T).numpy()
+        if exclude_self:
+            np.fill_diagonal(S, -np.inf)
+        np.testing.assert_array_equal(numpy_answer[1].numpy(), np.argsort(-S, axis=1, kind="stable")[:, :k])
+
+
+def test_topk_numpy_product_takes_any_layout_and_size(paths, gen):
+    """Non-contiguous queries and keys (transposed, strided), one query, one key, k = n."""
+    base = torch.randint(-3, 4, (8, 400), generator=gen).float()
+    keys = base.T[::2]  # (200, 8), neither row- nor column-contiguous
+    queries = torch.randint(-3, 4, (30, 16), generator=gen).float()[:, ::2]  # (30, 8) strided
+    S = (queries.double() @ keys.double().T).numpy()
+    for q, K, k in ((queries, keys, 5), (queries[3], keys, 200), (queries, keys[:1], 1), (queries[:1], keys, 3)):
+        numpy_answer, torch_answer = paths(q, K, k, metric="dot")
+        assert torch.equal(numpy_answer[1], torch_answer[1]) and torch.equal(numpy_answer[0], torch_answer[0])
+    ref = np.argsort(-S, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(paths(queries, keys, 5, metric="dot")[0][1].numpy(), ref)
+
+
+def test_topk_numpy_product_matches_faiss_and_float64(paths, gen):
+    """Cosine and dot on Gaussian rows against faiss IndexFlatIP and a float64 brute force: the
+    same neighbours wherever the float64 scores are not within rounding of each other."""
+    faiss = pytest.importorskip("faiss")
+    keys = torch.randn(2_000, 24, generator=gen)
+    queries = torch.randn(50, 24, generator=gen)
+    for metric in ("dot", "cosine"):
+        (s_np, i_np), (s_t, i_t) = paths(queries, keys, 10, metric=metric)
+        Kn, Qn = keys.double(), queries.double()
+        if metric == "cosine":
+            Kn, Qn = F.normalize(Kn, dim=1), F.normalize(Qn, dim=1)
+        exact = Qn @ Kn.T  # (50, 2000)
+        index = faiss.IndexFlatIP(24)
+        index.add(Kn.float().numpy())
+        _, i_faiss = index.search(Qn.float().numpy(), 10)
+        for found in (i_np, i_t, torch.from_numpy(i_faiss)):
+            # the k-th exact score separates the lists: scores of the returned ids are the top ones
+            torch.testing.assert_close(exact.gather(1, found), exact.topk(10, dim=1).values, rtol=0, atol=1e-5)
+        torch.testing.assert_close(s_np.double(), exact.gather(1, i_np), rtol=0, atol=1e-5)
+        torch.testing.assert_close(s_np, s_t, rtol=0, atol=1e-5)
+
+
+def test_topk_numpy_product_is_skipped_where_it_does_not_apply(monkeypatch, gen):
+    """GPU-less other dtypes (half precision is ranked in float32, so it takes the product),
+    autograd inputs and a missing threadpoolctl keep torch's product."""
+    monkeypatch.setattr(sim, "_NUMPY_MIN_WORK", 0)
+    X = torch.randn(50, 4, generator=gen)
+    buffer = torch.empty(50, 50)
+    assert sim._numpy_product(X, X, buffer)
+    assert not sim._numpy_product(X, X, None)  # autograd: no buffer
+    monkeypatch.setattr(sim, "_blas_threads", lambda: None)
+    assert not sim._numpy_product(X, X, buffer)
+    ref = sim.topk(X, X, 3, metric="dot", exclude_self=True)
+    monkeypatch.undo()
+    monkeypatch.setattr(sim, "_NUMPY_MIN_WORK", 0)
+    assert torch.equal(sim.topk(X, X, 3, metric="dot", exclude_self=True)[1], ref[1])
+    half = sim.topk(X.half(), X.half(), 3, metric="dot", exclude_self=True)
+    assert half[0].dtype == torch.float16
