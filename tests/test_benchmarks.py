@@ -122,6 +122,18 @@ def test_a_goal_is_stored_with_whether_this_measurement_met_it_and_shown_on_the_
     assert not [p for p in harness.check_result(result) if "goal" in p]
 
 
+def test_a_missed_goal_says_what_was_measured_about_why_and_a_met_one_says_nothing():
+    ours = [harness.Measurement(x, {}) for x in (80.0, 80.0, 80.0)]
+    ref = [harness.Measurement(100.0, {}) for _ in range(3)]
+    missed = harness.row("d = 128", "queries/s", "ours", "ref", ours, ref, quality_higher_is_better={}, goal=0.9)
+    text = render.limit({**missed, "gflops": {"ours": 60.0, "reference": 75.0, "matmul": 80.0}})
+    assert "0.80×" in text and "75% of a plain matrix product" in text and "the reference at 94%" in text
+    assert render.limit({**missed, "limit": "160 steps of 4.3 ms"}).endswith("160 steps of 4.3 ms")
+    met = harness.row("d = 50", "queries/s", "ours", "ref", ref, ours, quality_higher_is_better={}, goal=0.9)
+    assert render.limit({**met, "gflops": {"ours": 1.0, "reference": 1.0, "matmul": 1.0}, "limit": "x"}) == ""
+    assert render.limit(harness.row("x", "items/s", "ours", "ref", ours, ref, quality_higher_is_better={})) == ""
+
+
 def _fake_result(name: str, root: Path, *, tiny: bool = False) -> dict:
     ours = [harness.Measurement(x, {"score": 0.3}) for x in (2.0, 3.0, 4.0)]
     ref = [harness.Measurement(x, {"score": 0.2}) for x in (1.0, 1.5, 2.0)]
