@@ -242,7 +242,9 @@ says which machine, threads and device ran it and when. A result whose script or
 changed after it ran is marked **stale** and keeps its date; one taken while other programs kept
 more than a quarter of the CPUs busy says **busy machine**, and so does a multi-threaded row
 during which other programs held half a core or more; a benchmark with no stored result says
-**not measured**. Nothing on this page is re-run when the book is built.
+**not measured**. A setting the course set itself a goal for carries it in the stored result, with
+whether that run met it ("goal ≥ 0.9×: met"); where a run did not, its details say what the
+benchmark measured about why. Nothing on this page is re-run when the book is built.
 """
     measured = [e for e in entries if e.result is not None]
     parts = [intro, table(entries), ""]
